@@ -1,0 +1,296 @@
+"""Every fact the engine observes or decides, as a frozen dataclass, and the two seams.
+
+Front ends implement :class:`EventSink` (the journal, the headless printer, the console, the
+notifier are all sinks) and :class:`Approver` (the one question the engine asks). Each event
+has a stable ``name`` that is its journal ``event`` field; ``journal = False`` marks high-volume
+events (output lines) that sinks may show but the journal does not keep.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ALL_EVENTS",
+    "ApprovalRequested",
+    "Approver",
+    "Decision",
+    "Diagnosis",
+    "Event",
+    "EventSink",
+    "Failure",
+    "GaveUp",
+    "HangDetected",
+    "OrphanReaped",
+    "OutputLines",
+    "PatchApplied",
+    "PatchProposed",
+    "PatchRejected",
+    "ProcessExited",
+    "ProcessStarted",
+    "ProviderFailed",
+    "RepairRequested",
+    "Restarting",
+    "RolledBack",
+    "RunCompleted",
+    "RunStarted",
+    "ShadowFailed",
+    "ShadowPassed",
+    "Stopped",
+    "Warning",
+    "event_fields",
+]
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
+
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event:
+    """Base of all events; ``ts`` is seconds since the epoch (UTC) when it happened."""
+
+    name: ClassVar[str] = "event"
+    journal: ClassVar[bool] = True
+    ts: float = 0.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunStarted(Event):
+    name: ClassVar[str] = "run_started"
+    command: str
+    project: str
+    mode: str
+    phoenix_pid: int
+    restarts_used: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProcessStarted(Event):
+    name: ClassVar[str] = "process_started"
+    pid: int
+    command: str
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProcessExited(Event):
+    name: ClassVar[str] = "process_exited"
+    pid: int
+    returncode: int | None
+    signal: str | None
+    duration_s: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HangDetected(Event):
+    name: ClassVar[str] = "hang_detected"
+    pid: int
+    silent_s: float
+    last_line: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Failure(Event):
+    name: ClassVar[str] = "failure"
+    kind: str
+    signature: str
+    summary: str
+    exc_type: str = ""
+    location: str = ""
+    repairable: bool = True
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrphanReaped(Event):
+    name: ClassVar[str] = "orphan_reaped"
+    pid: int
+    command: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Restarting(Event):
+    name: ClassVar[str] = "restarting"
+    attempt: int
+    max_attempts: int
+    restarts_used: int
+    max_restarts: int
+    cooldown_s: float
+    reason: str
+    checkpoint: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GaveUp(Event):
+    name: ClassVar[str] = "gave_up"
+    reason: str
+    signature: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunCompleted(Event):
+    name: ClassVar[str] = "run_completed"
+    duration_s: float
+    restarts: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Stopped(Event):
+    name: ClassVar[str] = "stopped"
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Warning(Event):  # noqa: A001 - the journal name is "warning"
+    """Something the user should know that is neither a failure nor a decision."""
+
+    name: ClassVar[str] = "warning"
+    message: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutputLines(Event):
+    """Complete lines of training output (``\\r`` already applied), batched per read."""
+
+    name: ClassVar[str] = "output"
+    journal: ClassVar[bool] = False
+    stream: str
+    lines: tuple[str, ...]
+
+
+# --- repair loop ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RepairRequested(Event):
+    name: ClassVar[str] = "repair_requested"
+    signature: str
+    attempt: int
+    providers: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProviderFailed(Event):
+    name: ClassVar[str] = "provider_failed"
+    provider: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Diagnosis(Event):
+    name: ClassVar[str] = "diagnosis"
+    provider: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PatchProposed(Event):
+    name: ClassVar[str] = "patch_proposed"
+    id: str
+    provider: str
+    signature: str
+    paths: tuple[str, ...]
+    diff: str
+    diagnosis: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PatchRejected(Event):
+    name: ClassVar[str] = "patch_rejected"
+    id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ShadowPassed(Event):
+    name: ClassVar[str] = "shadow_passed"
+    id: str
+    output_tail: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ShadowFailed(Event):
+    name: ClassVar[str] = "shadow_failed"
+    id: str
+    reason: str
+    output_tail: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ApprovalRequested(Event):
+    name: ClassVar[str] = "approval_requested"
+    id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PatchApplied(Event):
+    name: ClassVar[str] = "patch_applied"
+    id: str
+    backup_id: str
+    paths: tuple[str, ...]
+    dry_run: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RolledBack(Event):
+    name: ClassVar[str] = "rolled_back"
+    backup_id: str
+    paths: tuple[str, ...]
+    safety_backup_id: str = ""
+
+
+ALL_EVENTS: tuple[type[Event], ...] = (
+    RunStarted,
+    ProcessStarted,
+    ProcessExited,
+    HangDetected,
+    Failure,
+    OrphanReaped,
+    Restarting,
+    GaveUp,
+    RunCompleted,
+    Stopped,
+    Warning,
+    OutputLines,
+    RepairRequested,
+    ProviderFailed,
+    Diagnosis,
+    PatchProposed,
+    PatchRejected,
+    ShadowPassed,
+    ShadowFailed,
+    ApprovalRequested,
+    PatchApplied,
+    RolledBack,
+)
+
+
+def event_fields(event: Event) -> dict[str, Any]:
+    """The event's own fields (without ``ts``), JSON-ready: tuples become lists."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(event):
+        if f.name == "ts":
+            continue
+        value = getattr(event, f.name)
+        out[f.name] = list(value) if isinstance(value, tuple) else value
+    return out
+
+
+class EventSink(Protocol):
+    """Receives every event; must not block (queue slow work) and must not raise."""
+
+    def emit(self, event: Event) -> None: ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Decision:
+    """An approver's answer; ``reason`` is shown when the patch is not approved."""
+
+    approved: bool
+    reason: str = ""
+    by: str = field(default="policy")
+
+
+class Approver(Protocol):
+    """The one question the engine asks: may this vetted patch be applied?"""
+
+    async def approve(self, proposal: PatchProposed) -> Decision: ...
