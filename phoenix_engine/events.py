@@ -44,7 +44,6 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
 
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Event:
     """Base of all events; ``ts`` is seconds since the epoch (UTC) when it happened."""
