@@ -19,6 +19,7 @@ __all__ = [
     "Failure",
     "GaveUp",
     "HangDetected",
+    "Notice",
     "OrphanReaped",
     "OutputLines",
     "PatchApplied",
@@ -35,7 +36,6 @@ __all__ = [
     "ShadowFailed",
     "ShadowPassed",
     "Stopped",
-    "Warning",
     "event_fields",
 ]
 
@@ -139,10 +139,10 @@ class Stopped(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Warning(Event):  # noqa: A001 - the journal name is "warning"
+class Notice(Event):
     """Something the user should know that is neither a failure nor a decision."""
 
-    name: ClassVar[str] = "warning"
+    name: ClassVar[str] = "notice"
     message: str
 
 
@@ -248,7 +248,7 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     GaveUp,
     RunCompleted,
     Stopped,
-    Warning,
+    Notice,
     OutputLines,
     RepairRequested,
     ProviderFailed,
