@@ -1,0 +1,193 @@
+"""May a proposal touch this path, and is it small enough? Every refusal is a readable reason.
+
+A path must be relative, POSIX, inside the project (no ``..``, no symlink leading out), match
+``PHOENIX_ALLOWLIST`` and not be protected. Glob semantics, for the allowlist and for
+``PHOENIX_PROTECTED``: :func:`fnmatch.fnmatchcase` against the relative POSIX path, and, for a
+glob without ``/``, against the file name too, so ``*.py`` matches ``src/pkg/x.py``. As in
+fnmatch, ``*`` also crosses ``/``; ``**/`` may also match no directory at all, so
+``src/**/*.py`` matches ``src/x.py``; a glob ending in ``/`` names a directory, so ``vendor/``
+protects everything below any ``vendor`` directory. Protected names are compared ignoring
+case, because on macOS ``Tests/`` is ``tests/``. Pure except :meth:`Path.resolve`, which
+symlinks need.
+"""
+
+from __future__ import annotations
+
+__all__ = ["PROTECTED_DIRS", "PROTECTED_NAMES", "Limits", "Verdict", "check_path", "check_size"]
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from pathlib import Path
+
+from phoenix_engine.config import Settings
+
+PROTECTED_DIRS = frozenset({"tests", ".phoenix_cli", ".git"})
+PROTECTED_NAMES = frozenset(
+    {
+        "conftest.py",
+        "pytest.ini",
+        "tox.ini",
+        "setup.cfg",
+        "pyproject.toml",
+        "sitecustomize.py",
+        "usercustomize.py",
+    }
+)
+_PROTECTED_GLOBS = ("test_*.py", "*_test.py")
+_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Limits:
+    allowlist: tuple[str, ...]
+    protected: tuple[str, ...] = ()  # extra globs (PHOENIX_PROTECTED), added to the built-ins
+    data_dir: str = "data"
+    max_patch_lines: int = 50
+    max_patch_files: int = 3
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Limits:
+        return cls(
+            allowlist=settings.allowlist,
+            protected=settings.protected,
+            data_dir=settings.data_dir,
+            max_patch_lines=settings.max_patch_lines,
+            max_patch_files=settings.max_patch_files,
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Verdict:
+    ok: bool
+    reason: str = ""
+    relpath: str = ""  # normalised relative POSIX path (symlinks inside resolved) when ok
+
+
+def _refuse(reason: str) -> Verdict:
+    return Verdict(ok=False, reason=reason)
+
+
+def _lexical(path: str) -> str | Verdict:
+    """Syntax only: the normalised relative path, or why it is not one."""
+    if not isinstance(path, str) or not path.strip():
+        return _refuse("the patch names an empty path")
+    shown = repr(path[:80])
+    if any(ord(c) < 32 or c == "\x7f" for c in path):
+        return _refuse(f"{shown} contains control characters")
+    if "\\" in path:
+        return _refuse(f"{shown} uses backslashes; paths must be POSIX and relative")
+    if path.startswith("/") or _DRIVE.match(path):
+        return _refuse(f"{shown} is an absolute path; paths must be relative to the project")
+    if path.startswith("~"):
+        return _refuse(f"{shown} points into a home directory; paths must be relative")
+    if path != path.strip() or path.endswith("/"):
+        return _refuse(f"{shown} has surrounding spaces or names a directory")
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        return _refuse(f"{shown} climbs out with '..'")
+    if not parts:
+        return _refuse(f"{shown} names the project directory itself")
+    return "/".join(parts)
+
+
+def _glob(relpath: str, pattern: str, *, fold: bool) -> bool:
+    if fold:
+        relpath, pattern = relpath.lower(), pattern.lower()
+    if pattern.endswith("/"):  # a directory: does any parent directory match it?
+        parts = relpath.split("/")[:-1]
+        return any(
+            _glob("/".join(parts[: i + 1]), pattern[:-1], fold=False) for i in range(len(parts))
+        )
+    name = relpath.rsplit("/", 1)[-1]
+    for pat in {pattern, pattern.replace("**/", "")}:
+        if fnmatchcase(relpath, pat) or ("/" not in pat and fnmatchcase(name, pat)):
+            return True
+    return False
+
+
+def _protected(relpath: str, limits: Limits, data_dirs: frozenset[str]) -> str:
+    """Why ``relpath`` is protected, or ""."""
+    parts = relpath.lower().split("/")
+    for part in parts[:-1]:
+        if part in PROTECTED_DIRS:
+            return f"{relpath!r} is inside {part}/, which patches may never touch"
+    name = parts[-1]
+    if name in PROTECTED_NAMES or name in PROTECTED_DIRS:
+        return f"{relpath!r} is a protected file ({name})"
+    if any(fnmatchcase(name, g) for g in _PROTECTED_GLOBS):
+        return f"{relpath!r} is a test file; tests must not be edited to make a run pass"
+    for data in data_dirs:
+        if relpath.lower() == data.lower() or relpath.lower().startswith(data.lower() + "/"):
+            return f"{relpath!r} is in the data directory ({data}/)"
+    for glob in limits.protected:
+        if _glob(relpath, glob, fold=True):
+            return f"{relpath!r} matches PHOENIX_PROTECTED ({glob})"
+    return ""
+
+
+def _allowed(relpath: str, limits: Limits, *, exists: bool) -> str:
+    if any(_glob(relpath, glob, fold=False) for glob in limits.allowlist):
+        return ""
+    allowed = ";".join(limits.allowlist) or "(empty: nothing may be patched)"
+    what = "a new file" if not exists else "it"
+    return f"{relpath!r}: {what} is outside PHOENIX_ALLOWLIST ({allowed})"
+
+
+def _data_dirs(root: Path, data_dir: str) -> frozenset[str]:
+    """The data directory as written and as resolved, relative to the project root."""
+    if not data_dir:
+        return frozenset()
+    found = set()
+    written = _lexical(data_dir)
+    if isinstance(written, str):
+        found.add(written)
+    try:
+        real = (root / data_dir).resolve()  # an absolute data_dir replaces root here
+    except (OSError, RuntimeError):
+        return frozenset(found)
+    if real.is_relative_to(root) and real != root:
+        found.add(real.relative_to(root).as_posix())
+    return frozenset(found)
+
+
+def check_path(project_dir: Path, path: str, limits: Limits, *, exists: bool) -> Verdict:
+    """May a patch write ``path`` (relative to ``project_dir``)? ``exists``: it is already there.
+
+    Checked twice, before and after resolving symlinks, so a link inside the project cannot
+    lead to a protected file either. ``relpath`` is the resolved one: the file really written.
+    """
+    relpath = _lexical(path)
+    if isinstance(relpath, Verdict):
+        return relpath
+    try:
+        root = project_dir.resolve()
+        target = (root / relpath).resolve()
+    except (OSError, RuntimeError):
+        return _refuse(f"{relpath!r} cannot be resolved (a symlink loop?)")
+    if not target.is_relative_to(root) or target == root:
+        return _refuse(f"{relpath!r} leads outside the project through a symlink")
+    real = target.relative_to(root).as_posix()
+    data_dirs = _data_dirs(root, limits.data_dir)
+    for candidate in dict.fromkeys((relpath, real)):
+        why = _protected(candidate, limits, data_dirs) or _allowed(candidate, limits, exists=exists)
+        if why:
+            return _refuse(why)
+    return Verdict(ok=True, relpath=real)
+
+
+def check_size(changes: Mapping[str, int], limits: Limits) -> Verdict:
+    """``changes``: changed lines per file (see :func:`phoenix_engine.patches.changed_lines`)."""
+    if len(changes) > limits.max_patch_files:
+        return _refuse(
+            f"the repair touches {len(changes)} files; at most {limits.max_patch_files} "
+            "(PHOENIX_MAX_PATCH_FILES)"
+        )
+    total = sum(changes.values())
+    if total > limits.max_patch_lines:
+        return _refuse(
+            f"the repair changes {total} lines; at most {limits.max_patch_lines} "
+            "(PHOENIX_MAX_PATCH_LINES)"
+        )
+    return Verdict(ok=True)

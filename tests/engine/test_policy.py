@@ -1,0 +1,196 @@
+"""Which paths a patch may touch, and how big a repair may be: tables of yes and no."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from phoenix_engine.config import resolve
+from phoenix_engine.policy import Limits, Verdict, check_path, check_size
+
+LIMITS = Limits(allowlist=("*.py", "configs/*.yaml"), protected=("secret_*.py", "vendor/"))
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    root = tmp_path / "proj"
+    (root / "src" / "pkg").mkdir(parents=True)
+    (root / "train.py").write_text("x = 1\n")
+    (root / "src" / "pkg" / "model.py").write_text("y = 2\n")
+    (root / "data").mkdir()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "evil.py").write_text("z = 3\n")
+    (root / "escape.py").symlink_to(outside / "evil.py")
+    (root / "outdir").symlink_to(outside)
+    (root / "tests").mkdir()
+    (root / "tests" / "test_train.py").write_text("")
+    (root / "sneaky.py").symlink_to(root / "tests" / "test_train.py")
+    (root / "alias.py").symlink_to("src/pkg/model.py")
+    (root / "loop.py").symlink_to("loop.py")
+    (root / "dangling.py").symlink_to(outside / "missing.py")
+    return root
+
+
+@pytest.mark.parametrize(
+    ("path", "relpath"),
+    [
+        ("train.py", "train.py"),
+        ("./train.py", "train.py"),
+        ("src//pkg/./model.py", "src/pkg/model.py"),
+        ("src/pkg/new_module.py", "src/pkg/new_module.py"),
+        ("configs/lr.yaml", "configs/lr.yaml"),
+        ("alias.py", "src/pkg/model.py"),  # a link inside the project: the real file is written
+        ("testing.py", "testing.py"),  # only test_*.py / *_test.py are tests
+        ("src/my_tests.py", "src/my_tests.py"),
+        ("contest.py", "contest.py"),
+        ("datasets.py", "datasets.py"),  # not inside data/
+    ],
+)
+def test_allowed(project: Path, path: str, relpath: str) -> None:
+    verdict = check_path(project, path, LIMITS, exists=True)
+    assert verdict == Verdict(ok=True, relpath=relpath)
+
+
+@pytest.mark.parametrize(
+    ("path", "needle"),
+    [
+        ("", "empty path"),
+        ("   ", "empty path"),
+        (".", "project directory itself"),
+        ("../outside/evil.py", "'..'"),
+        ("src/../../outside/evil.py", "'..'"),
+        ("src/pkg/..", "'..'"),
+        ("/etc/passwd", "absolute"),
+        ("//server/share.py", "absolute"),
+        ("~/x.py", "home directory"),
+        ("~root/x.py", "home directory"),
+        ("C:/x.py", "absolute"),
+        ("c:x.py", "absolute"),
+        ("src\\pkg\\model.py", "backslashes"),
+        ("..\\outside\\evil.py", "backslashes"),
+        ("train.py\x00.txt", "control characters"),
+        ("train\n.py", "control characters"),
+        ("train.py ", "spaces"),
+        ("src/", "directory"),
+        ("escape.py", "outside the project through a symlink"),
+        ("outdir/evil.py", "outside the project through a symlink"),
+        ("dangling.py", "outside the project through a symlink"),
+        ("loop.py", "symlink loop"),
+        ("sneaky.py", "test"),  # a link inside the project leading to a protected file
+        ("tests/test_train.py", "inside tests/"),
+        ("src/tests/helpers.py", "inside tests/"),
+        ("Tests/helpers.py", "inside tests/"),
+        ("test_model.py", "test file"),
+        ("src/model_test.py", "test file"),
+        ("pkg/conftest.py", "protected file (conftest.py)"),
+        ("CONFTEST.PY", "protected file"),
+        ("pytest.ini", "protected file"),
+        ("tox.ini", "protected file"),
+        ("setup.cfg", "protected file"),
+        ("pyproject.toml", "protected file"),
+        ("sitecustomize.py", "protected file"),
+        ("lib/usercustomize.py", "protected file"),
+        (".phoenix_cli/state.py", "inside .phoenix_cli/"),
+        (".git/hooks/pre-commit.py", "inside .git/"),
+        ("data/loader.py", "data directory"),
+        ("data", "data directory"),
+        ("secret_keys.py", "PHOENIX_PROTECTED (secret_*.py)"),
+        ("vendor/lib.py", "PHOENIX_PROTECTED"),
+        ("README.md", "outside PHOENIX_ALLOWLIST"),
+        ("run.sh", "outside PHOENIX_ALLOWLIST"),
+        ("configs/deep/lr.yaml", ""),  # fnmatch '*' crosses '/': allowed, see test below
+    ],
+)
+def test_refused(project: Path, path: str, needle: str) -> None:
+    verdict = check_path(project, path, LIMITS, exists=False)
+    if path == "configs/deep/lr.yaml":
+        assert verdict.ok  # documented: '*' crosses '/', as in fnmatch
+        return
+    assert not verdict.ok
+    assert needle in verdict.reason
+    assert verdict.relpath == ""
+
+
+@pytest.mark.parametrize(
+    ("allowlist", "path", "ok"),
+    [
+        (("*.py",), "a/b/c.py", True),
+        (("src/**/*.py",), "src/x.py", True),
+        (("src/**/*.py",), "src/a/b/x.py", True),
+        (("src/**/*.py",), "train.py", False),
+        (("src/*.py",), "lib/src/x.py", False),
+        (("train.py",), "train.py", True),
+        (("train.py",), "sub/train.py", True),  # a bare name matches at any depth
+        (("model.py", "train.py"), "other.py", False),
+        ((), "train.py", False),
+        (("*.PY",), "train.py", False),  # the allowlist is case-sensitive
+    ],
+)
+def test_allowlist_globs(tmp_path: Path, allowlist: tuple[str, ...], path: str, ok: bool) -> None:
+    verdict = check_path(tmp_path, path, Limits(allowlist=allowlist), exists=False)
+    assert verdict.ok is ok, verdict.reason
+
+
+def test_empty_allowlist_says_so(tmp_path: Path) -> None:
+    verdict = check_path(tmp_path, "train.py", Limits(allowlist=()), exists=True)
+    assert "empty: nothing may be patched" in verdict.reason
+
+
+def test_new_file_reason_says_new(tmp_path: Path) -> None:
+    verdict = check_path(tmp_path, "run.sh", LIMITS, exists=False)
+    assert "a new file is outside PHOENIX_ALLOWLIST" in verdict.reason
+
+
+@pytest.mark.parametrize("data_dir", ["datasets/raw", "./datasets/raw/", "ABS"])
+def test_custom_data_dir(project: Path, data_dir: str) -> None:
+    (project / "datasets" / "raw").mkdir(parents=True)
+    if data_dir == "ABS":
+        data_dir = str(project / "datasets" / "raw")
+    limits = Limits(allowlist=("*.py",), data_dir=data_dir)
+    assert "data directory" in check_path(project, "datasets/raw/x.py", limits, exists=False).reason
+    assert check_path(project, "datasets/other.py", limits, exists=False).ok
+    assert check_path(project, "data/loader.py", limits, exists=False).ok  # not the default now
+
+
+def test_data_dir_reached_through_a_symlink(project: Path) -> None:
+    os.symlink("data", project / "datalink")
+    verdict = check_path(project, "datalink/x.py", LIMITS, exists=False)
+    assert "data directory" in verdict.reason
+
+
+def test_limits_from_settings(tmp_path: Path) -> None:
+    env = {
+        "PHOENIX_ALLOWLIST": "src/*.py;train.py",
+        "PHOENIX_PROTECTED": "keep.py",
+        "PHOENIX_DATA_DIR": "ds",
+        "PHOENIX_MAX_PATCH_LINES": "7",
+        "PHOENIX_MAX_PATCH_FILES": "2",
+    }
+    limits = Limits.from_settings(resolve(project_dir=tmp_path, env=env))
+    assert limits == Limits(
+        allowlist=("src/*.py", "train.py"),
+        protected=("keep.py",),
+        data_dir="ds",
+        max_patch_lines=7,
+        max_patch_files=2,
+    )
+
+
+@pytest.mark.parametrize(
+    ("changes", "needle"),
+    [
+        ({"a.py": 50}, ""),
+        ({"a.py": 20, "b.py": 20, "c.py": 10}, ""),
+        ({"a.py": 51}, "changes 51 lines; at most 50 (PHOENIX_MAX_PATCH_LINES)"),
+        ({"a.py": 30, "b.py": 30}, "changes 60 lines"),
+        ({"a.py": 1, "b.py": 1, "c.py": 1, "d.py": 1}, "touches 4 files; at most 3"),
+        ({}, ""),
+    ],
+)
+def test_check_size(changes: dict[str, int], needle: str) -> None:
+    verdict = check_size(changes, Limits(allowlist=("*.py",)))
+    assert verdict.ok is (needle == "")
+    assert needle in verdict.reason
