@@ -1,0 +1,107 @@
+"""cmd: commands tried in order, prompt on stdin, reply on stdout; each failure moves on."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+from fakes.repair_requests import make_request
+
+from phoenix_engine.errors import ProviderError
+from phoenix_engine.providers.cmd import CmdProvider
+
+PY = shlex.quote(sys.executable)
+
+
+def py(code: str) -> str:
+    return f"{PY} -c {shlex.quote(code)}"
+
+
+ECHO_UPPER = py("import sys; print(sys.stdin.read().upper(), end='')")
+FAIL = py("import sys; print('model not found', file=sys.stderr); sys.exit(3)")
+SLEEP = py("import time; time.sleep(30)")
+
+
+def provider(*commands: str, timeout_s: float = 5.0, max_reply_bytes: int = 2**21) -> CmdProvider:
+    env = dict(os.environ)
+    return CmdProvider(
+        commands=commands, timeout_s=timeout_s, env=env, max_reply_bytes=max_reply_bytes
+    )
+
+
+async def test_first_command_that_answers_wins() -> None:
+    second = py("print('second')")
+    assert await provider(ECHO_UPPER, second).complete(make_request("fix it")) == "FIX IT"
+
+
+async def test_non_zero_exit_moves_to_the_next() -> None:
+    assert await provider(FAIL, ECHO_UPPER).complete(make_request("abc")) == "ABC"
+
+
+async def test_timeout_moves_to_the_next_and_kills_the_first() -> None:
+    started = time.monotonic()
+    reply = await provider(SLEEP, ECHO_UPPER, timeout_s=0.5).complete(make_request("x"))
+    assert reply == "X"
+    assert time.monotonic() - started < 3
+
+
+async def test_all_fail_names_each_reason() -> None:
+    empty = py("pass")
+    with pytest.raises(ProviderError) as caught:
+        await provider(FAIL, SLEEP, empty, "no-such-llm-binary --x", timeout_s=0.3).complete(
+            make_request()
+        )
+    reasons = caught.value.reason.split("; ")
+    assert len(reasons) == 4
+    assert reasons[0].endswith("exit status 3 (model not found)")
+    assert reasons[1].endswith("no reply within 0.3s (killed)")
+    assert reasons[2].endswith("empty reply")
+    assert (
+        reasons[3]
+        == "no-such-llm-binary --x: cannot start 'no-such-llm-binary': No such file or directory"
+    )
+    assert caught.value.provider == "cmd"
+
+
+async def test_no_commands_is_a_failure() -> None:
+    with pytest.raises(ProviderError, match="no command configured"):
+        await provider().complete(make_request())
+
+
+async def test_runs_in_an_empty_directory_outside_the_project(tmp_path: Path) -> None:
+    show = py("import os; print(os.getcwd(), os.listdir('.'))")
+    reply = await provider(show).complete(make_request(project_dir=tmp_path))
+    cwd, entries = reply.split(" ", 1)
+    assert entries.strip() == "[]"
+    assert Path(cwd) != tmp_path and not Path(cwd).exists()  # and it was removed afterwards
+
+
+async def test_flood_is_cut_at_the_cap() -> None:
+    flood = py("import sys; sys.stdout.write('y' * 100_000); sys.stdout.flush()")
+    with pytest.raises(ProviderError, match=r"output larger than .* MB \(killed\)"):
+        await provider(flood, max_reply_bytes=10_000).complete(make_request())
+
+
+async def test_a_timed_out_command_leaves_no_process_behind(tmp_path: Path) -> None:
+    pid_file = tmp_path / "grandchild.pid"
+    code = (
+        "import subprocess, sys, time\n"
+        f"p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+        f"open({str(pid_file)!r}, 'w').write(str(p.pid))\n"
+        "time.sleep(60)\n"
+    )
+    with pytest.raises(ProviderError, match="no reply within"):
+        await provider(py(code), timeout_s=1.0).complete(make_request())
+    assert not _alive(int(pid_file.read_text()))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
