@@ -1,0 +1,126 @@
+"""``phoenix doctor``: what can go wrong before a night, checked now.
+
+Each check is a value (name, ok, detail); printing is the front end's job.
+"""
+
+from __future__ import annotations
+
+__all__ = ["Check", "command_problem", "run_checks", "setting_label"]
+
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from fnmatch import fnmatch
+
+from phoenix_engine.config import SPECS, Settings
+from phoenix_engine.engine import shell_argv
+from phoenix_engine.lock import ProjectLock
+
+_SPEC = {spec.field: spec for spec in SPECS}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    warning: bool = False  # a problem that does not stop a run
+
+
+def setting_label(settings: Settings, field: str) -> str:
+    """How the user wrote a setting: ``--x``, ``PHOENIX_X`` or ``phoenix.toml: x``."""
+    spec = _SPEC[field]
+    source = settings.sources.get(field, "default")
+    if source == "flag":
+        return "the command after --" if field == "train_cmd" else spec.option
+    if source == "phoenix.toml":
+        return f"phoenix.toml: {field}"
+    return spec.env
+
+
+def command_problem(settings: Settings, env: Mapping[str, str]) -> str:
+    """Why the training command cannot start ('' when it can, as far as we can tell)."""
+    argv, via_shell = shell_argv(settings.train_cmd)
+    if not argv:
+        return "the training command is empty"
+    if via_shell:
+        return ""  # the shell resolves it; a failure becomes a launch failure event
+    exe = argv[0]
+    if "/" in exe:
+        path = (settings.project_dir / exe).resolve()
+        if not path.is_file():
+            return f"{exe} does not exist"
+        if not os.access(path, os.X_OK):
+            return f"{exe} is not executable"
+        return ""
+    if shutil.which(exe, path=env.get("PATH", os.defpath)) is None:
+        return f"`{exe}` was not found on PATH"
+    return ""
+
+
+_SKIP_DIRS = {".git", ".phoenix_cli", ".venv", "venv", "node_modules", "__pycache__"}
+
+
+def _allowlist_check(settings: Settings) -> Check:
+    """Does the allowlist match any file? Walks at most 20,000 entries."""
+    root = settings.project_dir
+    seen = 0
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if d not in _SKIP_DIRS]
+        for name in filenames:
+            seen += 1
+            rel = os.path.relpath(os.path.join(dirpath, name), root).replace(os.sep, "/")
+            if any(fnmatch(rel, p) or fnmatch(name, p) for p in settings.allowlist):
+                return Check(name="allowlist", ok=True, detail=f"{rel} and perhaps more match")
+        if seen > 20_000:
+            break
+    shown = ";".join(settings.allowlist) or "(empty)"
+    detail = f"{shown} matches no file: no patch could ever be applied"
+    return Check(name="allowlist", ok=False, detail=detail, warning=True)
+
+
+def _state_dir_check(settings: Settings) -> Check:
+    state = settings.state_dir
+    try:
+        state.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=state, prefix=".probe-"):
+            pass
+    except OSError as exc:
+        return Check(name="state directory", ok=False, detail=f"{state}: {exc.strerror or exc}")
+    free = shutil.disk_usage(state).free / 1e9
+    return Check(name="state directory", ok=True, detail=f"{state} writable, {free:.1f} GB free")
+
+
+def _lock_check(settings: Settings) -> Check:
+    lock = ProjectLock(settings.state_dir)
+    if lock.is_free():
+        return Check(name="lock", ok=True, detail="free: no other phoenix runs here")
+    pid = lock.holder().get("pid", "?")
+    return Check(name="lock", ok=False, detail=f"held by phoenix PID {pid}")
+
+
+def run_checks(settings: Settings, env: Mapping[str, str]) -> list[Check]:
+    problem = command_problem(settings, env)
+    checks = [
+        Check(
+            name="training command",
+            ok=not problem,
+            detail=problem or f"`{settings.train_cmd}` found",
+        ),
+        _allowlist_check(settings),
+        _state_dir_check(settings),
+    ]
+    if checks[-1].ok:
+        checks.append(_lock_check(settings))
+    if settings.lock_stale:
+        checks.append(
+            Check(
+                name="PHOENIX_LOCK_STALE",
+                ok=True,
+                warning=True,
+                detail="has no effect: the OS releases the lock when its holder dies",
+            )
+        )
+    return checks

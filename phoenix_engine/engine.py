@@ -1,0 +1,395 @@
+"""The engine: only sequences. Run the child, watch it, classify its end, decide, restart.
+
+Everything it observes or decides leaves as an event through the sinks; every decision is a
+call into a pure module (signature, budget) and every I/O into a thin one (supervisor, lock,
+state, journal, output). The optional repairer (the LLM repair loop) is one more collaborator.
+"""
+
+from __future__ import annotations
+
+__all__ = ["Engine", "Repairer", "Spawner", "Stopper", "shell_argv"]
+
+import asyncio
+import dataclasses
+import hashlib
+import os
+import re
+import shlex
+import signal as _signal
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Protocol
+
+from phoenix_engine import events as ev
+from phoenix_engine.budget import may_attempt
+from phoenix_engine.config import Settings
+from phoenix_engine.errors import ExitCode, StateError
+from phoenix_engine.journal import JournalSink, RotatingFile
+from phoenix_engine.lines import LineSplitter
+from phoenix_engine.lock import ProjectLock
+from phoenix_engine.output import OutputTail, TrainLog
+from phoenix_engine.redact import Redactor
+from phoenix_engine.signature import Classified, FailureKind, classify
+from phoenix_engine.state import ChildRecord, Ledger, StateStore
+from phoenix_engine.supervisor import Child, ExitInfo, SpawnError, StopReport, spawn, stop_tree
+
+Spawner = Callable[..., Awaitable[Child]]
+Stopper = Callable[..., Awaitable[StopReport]]
+
+_SHELL_META = re.compile(r"&&|\|\||[|;<>`]|\$\(|\$\{|^\s*(?:source|export|cd)\s")
+
+
+def shell_argv(command: str) -> tuple[list[str], bool]:
+    """The argv for a command line; shell syntax (pipes, &&, $(...)) runs under /bin/sh -c."""
+    if _SHELL_META.search(command):
+        return ["/bin/sh", "-c", command], True
+    return shlex.split(command), False
+
+
+class Repairer(Protocol):
+    """The repair loop (LLM diagnosis, vetting, shadow run, approval, apply)."""
+
+    async def repair(self, failure: Classified, tail: Sequence[str], ledger: Ledger) -> str:
+        """Try to repair; return a short account for the ``restarting`` event."""
+        ...
+
+
+class Engine:
+    """Supervises one project's training run until it completes, gives up or is stopped."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        env: Mapping[str, str],
+        sinks: Sequence[ev.EventSink] = (),
+        repairer: Repairer | None = None,
+        spawner: Spawner = spawn,
+        stopper: Stopper = stop_tree,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+        tee: Callable[[bytes], None] | None = None,
+        want_lines: bool = False,
+    ) -> None:
+        self.settings = settings
+        self.redactor = Redactor.from_env(env, settings.secrets())
+        self._env = {**env, "PYTHONUNBUFFERED": env.get("PYTHONUNBUFFERED", "1")}
+        self._sinks = list(sinks)
+        self.repairer = repairer
+        self._spawn, self._stop_tree = spawner, stopper
+        self._clock, self._mono = clock, monotonic
+        self._tee = tee
+        self._want_lines = want_lines
+        self._store = StateStore(settings.state_dir)
+        self._stop = asyncio.Event()
+        self._stop_reason = ""
+        self._force = False
+        self._child: Child | None = None
+        self.tail = OutputTail()
+        self._trainlog: TrainLog | None = None
+        self._splitters: dict[str, LineSplitter] = {}
+        self._last_output = 0.0
+        self._seen_output = False
+
+    # --- public -----------------------------------------------------------------------------
+
+    def add_sink(self, sink: ev.EventSink) -> None:
+        self._sinks.append(sink)
+
+    def emit(self, event: ev.Event) -> None:
+        """Deliver an event (``ts`` stamped here) to every sink; a failing sink is skipped."""
+        stamped = event if event.ts else _stamp(event, self._clock())
+        for sink in list(self._sinks):
+            try:
+                sink.emit(stamped)
+            except Exception as exc:  # a broken sink must never stop the supervision
+                self._sinks.remove(sink)
+                self.emit(ev.Notice(message=f"an event sink failed and was removed: {exc!r}"))
+
+    def request_stop(self, reason: str, *, force: bool = False) -> None:
+        """Stop the training the graceful way; a second request (or ``force``) kills at once."""
+        if self._stop.is_set() or force:
+            self._force = True
+            if self._child is not None and not self._child.exited:
+                self._child.kill_now()
+        if not self._stop_reason:
+            self._stop_reason = reason
+        self._stop.set()
+
+    async def run(self) -> ExitCode:
+        """Lock the project, supervise until done; raises StateError/LockHeldError up front."""
+        state_dir = self.settings.state_dir
+        try:
+            state_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StateError(f"cannot create {state_dir}: {exc.strerror or exc}") from exc
+        lock = ProjectLock(state_dir)
+        lock.acquire()
+        journal: JournalSink | None = None
+        try:
+            journal = JournalSink(
+                state_dir / "run.log",
+                redactor=self.redactor,
+                max_bytes=self.settings.log_max_bytes,
+                on_error=self._notice,
+            )
+            self._sinks.insert(0, journal)
+            self._trainlog = TrainLog(
+                self._open_trainlog(), redactor=self.redactor, on_error=self._notice
+            )
+            return await self._supervise()
+        finally:
+            if journal is not None:
+                journal.close()
+            lock.release()
+
+    # --- the loop -----------------------------------------------------------------------------
+
+    async def _supervise(self) -> ExitCode:
+        ledger, note = self._store.load()
+        if note:
+            self._notice(note)
+        await self._reap_orphan(ledger)
+        s = self.settings
+        self.emit(
+            ev.RunStarted(
+                command=s.train_cmd,
+                project=str(s.project_dir),
+                mode=s.patch_mode,
+                phoenix_pid=os.getpid(),
+                restarts_used=ledger.restarts,
+            )
+        )
+        started = self._mono()
+        attempt = 1
+        while True:
+            failure = await self._run_child(ledger, attempt)
+            if self._stop.is_set():
+                return self._stopped()
+            if failure is None:
+                self.emit(ev.RunCompleted(duration_s=self._mono() - started, restarts=attempt - 1))
+                self._store.save(Ledger())
+                return ExitCode.COMPLETED
+            code = await self._after_failure(failure, ledger)
+            if code is not None:
+                return code
+            attempt += 1
+
+    async def _after_failure(self, failure: Classified, ledger: Ledger) -> ExitCode | None:
+        """Decide, repair if allowed, cool down; an exit code ends the run, None restarts."""
+        s = self.settings
+        self.emit(
+            ev.Failure(
+                kind=failure.kind,
+                signature=failure.signature,
+                summary=failure.summary,
+                exc_type=failure.exc_type,
+                location=failure.location,
+                repairable=failure.repairable,
+            )
+        )
+        verdict = may_attempt(
+            failure,
+            attempts=ledger.attempts.get(failure.signature, 0),
+            restarts=ledger.restarts,
+            max_retries=s.max_retries,
+            max_restarts=s.max_restarts,
+        )
+        if not verdict.ok:
+            self.emit(ev.GaveUp(reason=verdict.reason, signature=failure.signature))
+            return ExitCode.USAGE if failure.kind == FailureKind.LAUNCH else ExitCode.GAVE_UP
+        ledger.attempts[failure.signature] = verdict.attempt
+        ledger.restarts += 1
+        self._store.save(ledger)
+        reason = "restart without changes"
+        if self.repairer is not None and s.patch_mode != "restart-only":
+            reason = await self.repairer.repair(failure, self.tail.lines(s.tail), ledger)
+            self._store.save(ledger)
+        if self._stop.is_set():
+            return self._stopped()
+        self.emit(
+            ev.Restarting(
+                attempt=verdict.attempt,
+                max_attempts=verdict.max_attempts,
+                restarts_used=ledger.restarts,
+                max_restarts=s.max_restarts,
+                cooldown_s=s.cooldown_seconds,
+                reason=reason,
+            )
+        )
+        try:
+            await asyncio.wait_for(self._stop.wait(), timeout=s.cooldown_seconds)
+        except TimeoutError:
+            return None
+        return self._stopped()
+
+    def _stopped(self) -> ExitCode:
+        self.emit(ev.Stopped(reason=self._stop_reason or "stop requested"))
+        return ExitCode.STOPPED
+
+    async def _run_child(self, ledger: Ledger, attempt: int) -> Classified | None:
+        """One run of the training command; its failure, or None when it exited 0."""
+        argv, via_shell = shell_argv(self.settings.train_cmd)
+        self.tail.clear()
+        self._splitters.clear()
+        self._seen_output = False
+        self._last_output = self._mono()
+        try:
+            child = await self._spawn(
+                argv, cwd=self.settings.project_dir, env=self._env, on_output=self._on_output
+            )
+        except SpawnError as exc:
+            return _launch_failure(self.settings.train_cmd, str(exc))
+        self._child = child
+        ledger.child = ChildRecord(
+            pid=child.pid,
+            pgid=child.pgid,
+            create_time=child.create_time,
+            command=self.settings.train_cmd,
+        )
+        self._store.save(ledger)
+        self.emit(
+            ev.ProcessStarted(pid=child.pid, command=self.settings.train_cmd, attempt=attempt)
+        )
+        outcome, info = await self._watch(child)
+        self._end_of_output()
+        self.emit(
+            ev.ProcessExited(
+                pid=child.pid,
+                returncode=info.returncode,
+                signal=_signal_name(info.signal),
+                duration_s=round(self._mono() - child.started, 3),
+            )
+        )
+        self._child = None
+        ledger.child = None
+        self._store.save(ledger)
+        if outcome == "stopped" or (outcome == "exited" and info.returncode == 0):
+            return None
+        return classify(
+            returncode=info.returncode,
+            signal=info.signal,
+            tail=self.tail.lines(self.settings.tail),
+            project_dir=self.settings.project_dir,
+            hang=outcome == "hang",
+            via_shell=via_shell,
+        )
+
+    async def _watch(self, child: Child) -> tuple[str, ExitInfo]:
+        """Wait for the exit, a stop request or a silence past the heartbeat."""
+        waiter = asyncio.ensure_future(child.wait())
+        stopper = asyncio.ensure_future(self._stop.wait())
+        try:
+            while True:
+                done, _ = await asyncio.wait(
+                    {waiter, stopper}, timeout=self._silence_left(), return_when="FIRST_COMPLETED"
+                )
+                if waiter in done:
+                    return "exited", waiter.result()
+                if stopper in done:
+                    await child.stop(0.0 if self._force else self.settings.kill_grace_sec)
+                    return "stopped", await waiter
+                silent = self._mono() - self._last_output
+                if silent >= self._silence_limit():
+                    self.emit(
+                        ev.HangDetected(
+                            pid=child.pid,
+                            silent_s=round(silent, 3),
+                            last_line=self.tail.last_line(),
+                        )
+                    )
+                    await child.stop(self.settings.kill_grace_sec)
+                    return "hang", await waiter
+        finally:
+            stopper.cancel()
+
+    def _silence_limit(self) -> float:
+        minutes = (
+            self.settings.heartbeat_min
+            if self._seen_output
+            else self.settings.heartbeat_startup_min
+        )
+        return minutes * 60.0 if minutes > 0 else float("inf")
+
+    def _silence_left(self) -> float | None:
+        limit = self._silence_limit()
+        if limit == float("inf"):
+            return None
+        return max(0.0, limit - (self._mono() - self._last_output)) + 0.001
+
+    # --- output -------------------------------------------------------------------------------
+
+    def _on_output(self, stream: str, data: bytes) -> None:
+        self._last_output = self._mono()
+        self._seen_output = True
+        self.tail.add(stream, data)
+        assert self._trainlog is not None
+        written = self._trainlog.write(stream, data)
+        if written and self._tee is not None:
+            self._tee(written)
+        if self._want_lines:
+            splitter = self._splitters.setdefault(stream, LineSplitter())
+            lines = splitter.feed(self.redactor.redact_known_bytes(data))
+            if lines:
+                self.emit(ev.OutputLines(stream=stream, lines=tuple(lines)))
+
+    def _end_of_output(self) -> None:
+        assert self._trainlog is not None
+        rest = self._trainlog.flush()
+        if rest and self._tee is not None:
+            self._tee(rest)
+        for stream, splitter in self._splitters.items():
+            lines = splitter.flush()
+            if lines:
+                self.emit(ev.OutputLines(stream=stream, lines=tuple(lines)))
+
+    def _open_trainlog(self) -> RotatingFile | None:
+        path = self.settings.state_dir / "train.log"
+        try:
+            return RotatingFile(path, max_bytes=self.settings.log_max_bytes)
+        except OSError as exc:
+            self._notice(f"cannot open {path}: {exc.strerror or exc}; output is not kept")
+            return None
+
+    # --- helpers ------------------------------------------------------------------------------
+
+    async def _reap_orphan(self, ledger: Ledger) -> None:
+        """Stop a training left running by a Phoenix that died (never two on one GPU)."""
+        record = ledger.child
+        if record is None:
+            return
+        report = await self._stop_tree(
+            record.pid,
+            grace_s=self.settings.kill_grace_sec,
+            create_time=record.create_time,
+            pgid=record.pgid,
+        )
+        if report.signals_sent or report.escaped_killed:
+            self.emit(ev.OrphanReaped(pid=record.pid, command=record.command))
+        ledger.child = None
+        self._store.save(ledger)
+
+    def _notice(self, message: str) -> None:
+        self.emit(ev.Notice(message=message))
+
+
+def _stamp(event: ev.Event, ts: float) -> ev.Event:
+    return dataclasses.replace(event, ts=ts)
+
+
+def _signal_name(signum: int | None) -> str | None:
+    if signum is None:
+        return None
+    try:
+        return _signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
+
+
+def _launch_failure(command: str, reason: str) -> Classified:
+    return Classified(
+        kind=FailureKind.LAUNCH,
+        signature=hashlib.sha256(f"launch|{command}".encode()).hexdigest()[:16],
+        summary=f"cannot start {command!r}: {reason}",
+        repairable=False,
+    )

@@ -1,0 +1,216 @@
+"""The ``phoenix`` command: parse the command line, resolve settings, pick a front end.
+
+``phoenix [run] [--unattended] [--json] [-C DIR] [--setting VALUE ...] [-- command ...]``
+plus ``doctor``, ``demo``, ``reset``. Errors become one line on stderr and a documented exit
+code (see README): 0 completed, 1 gave up, 2 usage/configuration, 3 locked, 4 stopped.
+"""
+
+from __future__ import annotations
+
+__all__ = ["main"]
+
+import argparse
+import asyncio
+import os
+import shlex
+import signal
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from phoenix_engine.config import SPECS, Settings, load_toml, resolve
+from phoenix_engine.errors import ConfigError, ExitCode, PhoenixError
+
+if TYPE_CHECKING:
+    from phoenix_engine.engine import Engine
+
+COMMANDS = ("run", "doctor", "demo", "reset")
+
+
+def _parser(command: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=f"phoenix {command}" if command != "run" else "phoenix",
+        description="Supervise a training run overnight: watch, diagnose, repair, restart.",
+        epilog="Commands: run (default), doctor, demo, reset. "
+        "The training command may follow `--`.",
+    )
+    parser.add_argument("-C", dest="project", default=".", help="project directory (default: .)")
+    parser.add_argument(
+        "--unattended", action="store_true", help="headless: no console, for systemd or cron"
+    )
+    parser.add_argument("--json", action="store_true", help="print events as JSON lines")
+    group = parser.add_argument_group("settings (each also PHOENIX_* or phoenix.toml)")
+    for spec in SPECS:
+        if not spec.flag:
+            continue
+        if spec.parse.__name__ == "_bool":
+            group.add_argument(spec.option, dest=spec.field, action="store_const", const="1")
+        else:
+            group.add_argument(spec.option, dest=spec.field, metavar="V", help=spec.help)
+    return parser
+
+
+def _split_argv(argv: Sequence[str]) -> tuple[str, list[str], list[str]]:
+    """(command, phoenix's own arguments, the training command after ``--``)."""
+    args = list(argv)
+    train: list[str] = []
+    if "--" in args:
+        cut = args.index("--")
+        args, train = args[:cut], args[cut + 1 :]
+    command = "run"
+    if args and args[0] in COMMANDS:
+        command = args.pop(0)
+    return command, args, train
+
+
+def load_settings(
+    args: argparse.Namespace, train: Sequence[str], env: Mapping[str, str]
+) -> Settings:
+    """Resolve flags > environment > phoenix.toml > defaults for the chosen project."""
+    project = Path(args.project).expanduser()
+    if not project.is_dir():
+        raise ConfigError("-C", args.project, "an existing project directory")
+    if not os.access(project, os.R_OK | os.X_OK):
+        raise ConfigError("-C", args.project, "a project directory Phoenix may read")
+    project = project.resolve()
+    flags = {s.field: getattr(args, s.field) for s in SPECS if getattr(args, s.field, None)}
+    if train:
+        flags["train_cmd"] = shlex.join(train)
+    toml = load_toml(project / "phoenix.toml")
+    return resolve(project_dir=project, env=env, flags=flags, toml=toml)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Console-script entry point; returns the exit code."""
+    command, args, train = _split_argv(sys.argv[1:] if argv is None else argv)
+    parsed = _parser(command).parse_args(args)
+    env = dict(os.environ)
+    try:
+        return _COMMANDS[command](parsed, train, env)
+    except PhoenixError as exc:
+        print(f"phoenix: {exc}", file=sys.stderr)
+        return int(exc.exit_code)
+    except KeyboardInterrupt:
+        print("phoenix: interrupted", file=sys.stderr)
+        return int(ExitCode.STOPPED)
+
+
+def _cmd_run(args: argparse.Namespace, train: Sequence[str], env: dict[str, str]) -> int:
+    from phoenix_engine.doctor import command_problem, setting_label
+
+    settings = load_settings(args, train, env)
+    problem = command_problem(settings, env)
+    if problem:
+        raise ConfigError(
+            setting_label(settings, "train_cmd"),
+            settings.train_cmd,
+            f"a runnable command: {problem}",
+        )
+    return run_headless(settings, env, json_output=args.json)
+
+
+def run_headless(settings: Settings, env: Mapping[str, str], *, json_output: bool) -> int:
+    """Run the engine with the headless printers until it completes, gives up or is stopped."""
+    from phoenix_engine.engine import Engine
+    from phoenix_engine.events import EventSink
+    from phoenix_engine.redact import Redactor
+    from phoenix_tui.headless import HumanPrinter, JsonPrinter
+
+    redactor = Redactor.from_env(env, settings.secrets())
+    sink: EventSink
+    tee: Callable[[bytes], None] | None = None
+    if json_output:
+        sink = JsonPrinter(sys.stdout, redactor=redactor)
+    else:
+        color = sys.stderr.isatty() and not env.get("NO_COLOR")
+        sink = HumanPrinter(sys.stderr, redactor=redactor, color=color)
+        tee = _stdout_tee()
+    engine = Engine(settings, env=env, sinks=[sink], tee=tee)
+    return asyncio.run(_supervise(engine))
+
+
+async def _supervise(engine: Engine) -> int:
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        name = signal.Signals(signum).name
+        loop.add_signal_handler(signum, engine.request_stop, f"phoenix received {name}")
+    return int(await engine.run())
+
+
+def _stdout_tee() -> Callable[[bytes], None]:
+    """Echo the training output to stdout, as tee would; a closed stdout is ignored."""
+    out = sys.stdout.buffer
+    broken = False
+
+    def write(data: bytes) -> None:
+        nonlocal broken
+        if broken:
+            return
+        try:
+            out.write(data)
+            out.flush()
+        except (OSError, ValueError):
+            broken = True
+
+    return write
+
+
+def _cmd_doctor(args: argparse.Namespace, train: Sequence[str], env: dict[str, str]) -> int:
+    from phoenix_engine.config import shown_value
+    from phoenix_engine.doctor import run_checks
+
+    settings = load_settings(args, train, env)
+    print(f"Phoenix settings for {settings.project_dir}\n")
+    width = max(len(s.env) for s in SPECS)
+    for spec in SPECS:
+        value = shown_value(settings, spec.field)
+        print(f"  {spec.env:<{width}}  {value or '(empty)'}  [{settings.sources[spec.field]}]")
+    key_state = "(set, hidden)" if settings.gemini_api_key else "(not set)"
+    print(f"  {settings.gemini_api_key_env:<{width}}  {key_state}  [env]\n")
+    failed = 0
+    for check in run_checks(settings, env):
+        mark = "ok  " if check.ok else ("warn" if check.warning else "FAIL")
+        failed += 0 if check.ok or check.warning else 1
+        print(f"  [{mark}] {check.name}: {check.detail}")
+    print("\nAll checks passed." if not failed else f"\n{failed} check(s) failed.")
+    return 0 if not failed else 1
+
+
+def _cmd_reset(args: argparse.Namespace, train: Sequence[str], env: dict[str, str]) -> int:
+    from phoenix_engine.lock import ProjectLock
+    from phoenix_engine.state import StateStore
+
+    settings = load_settings(args, train, env)
+    lock = ProjectLock(settings.state_dir)
+    if not settings.state_dir.is_dir():
+        print("phoenix: nothing to reset (no .phoenix_cli here)")
+        return 0
+    lock.acquire()  # refuses while an engine runs: its budgets are live
+    try:
+        StateStore(settings.state_dir).clear_budgets()
+    finally:
+        lock.release()
+    print(f"phoenix: retry and restart budgets cleared for {settings.project_dir}")
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace, train: Sequence[str], env: dict[str, str]) -> int:
+    from phoenix_tui.demo import prepare_demo
+
+    project, demo_env = prepare_demo(env)
+    print(f"phoenix: demo project copied to {project}", file=sys.stderr)
+    args.project = str(project)
+    settings = load_settings(args, train, demo_env)
+    return run_headless(settings, demo_env, json_output=args.json)
+
+
+_COMMANDS: dict[str, Callable[[argparse.Namespace, Sequence[str], dict[str, str]], int]] = {
+    "run": _cmd_run,
+    "doctor": _cmd_doctor,
+    "demo": _cmd_demo,
+    "reset": _cmd_reset,
+}
+
+if __name__ == "__main__":
+    raise SystemExit(main())

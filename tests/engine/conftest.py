@@ -1,0 +1,56 @@
+"""Shared fixtures for engine tests: a recording sink and a settings factory."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from phoenix_engine import events as ev
+from phoenix_engine.config import Settings, resolve
+
+PY = sys.executable
+
+
+class Recorder:
+    """An event sink that keeps everything it is given."""
+
+    def __init__(self) -> None:
+        self.events: list[ev.Event] = []
+
+    def emit(self, event: ev.Event) -> None:
+        self.events.append(event)
+
+    def names(self) -> list[str]:
+        return [e.name for e in self.events if e.journal]
+
+    def of(self, kind: type[Any]) -> list[Any]:
+        return [e for e in self.events if isinstance(e, kind)]
+
+
+@pytest.fixture
+def recorder() -> Recorder:
+    return Recorder()
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path) -> Callable[..., Settings]:
+    """Settings for a project in tmp_path; keyword arguments are PHOENIX_* values."""
+
+    def make(script: str | None = None, **env: str) -> Settings:
+        base = {
+            "PHOENIX_COOLDOWN_SECONDS": "0",
+            "PHOENIX_KILL_GRACE_SEC": "0.5",
+            "PHOENIX_PATCH_MODE": "restart-only",
+            "PHOENIX_HEARTBEAT_MIN": "0",
+        }
+        if script is not None:
+            (tmp_path / "train.py").write_text(script)
+            base["PHOENIX_TRAIN_CMD"] = f"{PY} train.py"
+        base.update({f"PHOENIX_{k.upper()}": v for k, v in env.items()})
+        return resolve(project_dir=tmp_path, env=base)
+
+    return make

@@ -1,0 +1,328 @@
+"""The engine end to end with real child processes: events in order, budgets, stops."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+
+import psutil
+import pytest
+from conftest import Recorder
+
+from phoenix_engine import events as ev
+from phoenix_engine.config import Settings
+from phoenix_engine.engine import Engine, shell_argv
+from phoenix_engine.errors import ExitCode, LockHeldError
+from phoenix_engine.state import ChildRecord, Ledger, StateStore
+
+Make = Callable[..., Settings]
+
+CRASH_ONCE = """
+from pathlib import Path
+print("step 1 loss 0.9", flush=True)
+marker = Path("crashed")
+if not marker.exists():
+    marker.write_text("1")
+    raise RuntimeError("transient failure at step 1")
+print("step 2 loss 0.5")
+"""
+
+ALWAYS_CRASH = """
+import os
+print("starting", os.getpid())
+raise ValueError(f"bad value {os.getpid()}")
+"""
+
+
+def run(engine: Engine) -> ExitCode:
+    return asyncio.run(asyncio.wait_for(engine.run(), 30))
+
+
+async def wait_for_output(settings: Settings, text: str) -> None:
+    log = settings.state_dir / "train.log"
+    for _ in range(200):
+        if log.exists() and text in log.read_text(errors="replace"):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{text!r} never appeared in train.log")
+
+
+def test_clean_run_completes_and_keeps_the_log(make_settings: Make, recorder: Recorder) -> None:
+    s = make_settings("print('step 1 loss 0.5')\nprint('done')\n")
+    assert run(Engine(s, env=os.environ, sinks=[recorder])) == ExitCode.COMPLETED
+    assert recorder.names() == ["run_started", "process_started", "process_exited", "run_completed"]
+    assert (s.state_dir / "train.log").read_text() == "step 1 loss 0.5\ndone\n"
+    journal = [json.loads(x) for x in (s.state_dir / "run.log").read_text().splitlines()]
+    assert [row["event"] for row in journal] == recorder.names()
+    assert all(row["ts"].endswith("Z") for row in journal)
+
+
+def test_crash_is_classified_and_restarted(make_settings: Make, recorder: Recorder) -> None:
+    s = make_settings(CRASH_ONCE)
+    assert run(Engine(s, env=os.environ, sinks=[recorder])) == ExitCode.COMPLETED
+    assert recorder.names() == [
+        "run_started",
+        "process_started",
+        "process_exited",
+        "failure",
+        "restarting",
+        "process_started",
+        "process_exited",
+        "run_completed",
+    ]
+    (failure,) = recorder.of(ev.Failure)
+    assert failure.kind == "exception"
+    assert failure.exc_type == "RuntimeError"
+    assert failure.location == "train.py:<module>"
+    (restart,) = recorder.of(ev.Restarting)
+    assert (restart.attempt, restart.max_attempts, restart.restarts_used) == (1, 3, 1)
+    assert recorder.of(ev.ProcessStarted)[1].attempt == 2
+    # a completed run clears the budgets
+    assert StateStore(s.state_dir).load()[0] == Ledger()
+
+
+def test_same_failure_gives_up_after_max_retries(make_settings: Make, recorder: Recorder) -> None:
+    s = make_settings(ALWAYS_CRASH, max_retries="2")
+    assert run(Engine(s, env=os.environ, sinks=[recorder])) == ExitCode.GAVE_UP
+    names = recorder.names()
+    assert names.count("failure") == 3 and names.count("restarting") == 2
+    assert names[-1] == "gave_up"
+    failures = recorder.of(ev.Failure)
+    assert len({f.signature for f in failures}) == 1  # the PID in the message is normalised
+    assert "PHOENIX_MAX_RETRIES=2" in recorder.of(ev.GaveUp)[0].reason
+
+
+def test_budgets_survive_a_restart_of_phoenix(make_settings: Make, recorder: Recorder) -> None:
+    s = make_settings(ALWAYS_CRASH, max_retries="1")
+    assert run(Engine(s, env=os.environ, sinks=[Recorder()])) == ExitCode.GAVE_UP
+    # systemd starts phoenix again: the same failure has no attempts left
+    assert run(Engine(s, env=os.environ, sinks=[recorder])) == ExitCode.GAVE_UP
+    assert "restarting" not in recorder.names()
+    StateStore(s.state_dir).clear_budgets()  # what `phoenix reset` does
+    again = Recorder()
+    assert run(Engine(s, env=os.environ, sinks=[again])) == ExitCode.GAVE_UP
+    assert again.names().count("restarting") == 1
+
+
+def test_alternating_failures_hit_the_total_cap(make_settings: Make, recorder: Recorder) -> None:
+    script = """
+from pathlib import Path
+p = Path("n"); n = int(p.read_text()) if p.exists() else 0; p.write_text(str(n + 1))
+raise (KeyError if n % 2 else ValueError)("alternating")
+"""
+    s = make_settings(script, max_retries="50", max_restarts="3")
+    assert run(Engine(s, env=os.environ, sinks=[recorder])) == ExitCode.GAVE_UP
+    assert recorder.names().count("restarting") == 3
+    assert "PHOENIX_MAX_RESTARTS=3" in recorder.of(ev.GaveUp)[0].reason
+
+
+def test_hang_is_detected_stopped_and_classified(make_settings: Make, recorder: Recorder) -> None:
+    script = "import time\nprint('step 5/100 loss 0.7', flush=True)\ntime.sleep(60)\n"
+    s = make_settings(script, heartbeat_min="0.01", max_retries="0")  # 0.6 s of silence
+    started = time.monotonic()
+    assert run(Engine(s, env=os.environ, sinks=[recorder])) == ExitCode.GAVE_UP
+    assert time.monotonic() - started < 10
+    assert recorder.names()[:5] == [
+        "run_started",
+        "process_started",
+        "hang_detected",
+        "process_exited",
+        "failure",
+    ]
+    (hang,) = recorder.of(ev.HangDetected)
+    assert hang.silent_s >= 0.6 and hang.last_line == "step 5/100 loss 0.7"
+    assert recorder.of(ev.Failure)[0].kind == "hang"
+    pid = recorder.of(ev.ProcessStarted)[0].pid
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+
+
+def test_startup_silence_allows_longer_than_the_heartbeat(
+    make_settings: Make, recorder: Recorder
+) -> None:
+    script = "import time\ntime.sleep(1.0)\nprint('loaded', flush=True)\n"
+    s = make_settings(script, heartbeat_min="0.01", heartbeat_startup_min="0.05")
+    assert run(Engine(s, env=os.environ, sinks=[recorder])) == ExitCode.COMPLETED
+    assert "hang_detected" not in recorder.names()
+
+
+def test_stop_request_stops_the_tree_and_exits_4(make_settings: Make, recorder: Recorder) -> None:
+    script = """
+import subprocess, sys, time
+code = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(60)"
+subprocess.Popen([sys.executable, "-c", code])
+print("running", flush=True)
+time.sleep(60)
+"""
+    s = make_settings(script)
+    engine = Engine(s, env=os.environ, sinks=[recorder])
+
+    async def scenario() -> ExitCode:
+        task = asyncio.create_task(engine.run())
+        await wait_for_output(s, "running")
+        engine.request_stop("operator pressed s")
+        return await asyncio.wait_for(task, 20)
+
+    assert asyncio.run(scenario()) == ExitCode.STOPPED
+    assert recorder.names()[-1] == "stopped"
+    assert recorder.of(ev.Stopped)[0].reason == "operator pressed s"
+    pid = recorder.of(ev.ProcessStarted)[0].pid
+    leftovers = [
+        p
+        for p in psutil.process_iter(["cmdline"])
+        if "SIG_IGN" in " ".join(p.info["cmdline"] or []) and p.status() != psutil.STATUS_ZOMBIE
+    ]
+    assert leftovers == [], f"survivors of {pid}: {leftovers}"
+
+
+def test_orphan_left_by_a_killed_phoenix_is_reaped(make_settings: Make, recorder: Recorder) -> None:
+    s = make_settings("print('fresh run')\n")
+    orphan = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True
+    )
+    try:
+        record = ChildRecord(
+            pid=orphan.pid,
+            pgid=orphan.pid,
+            create_time=psutil.Process(orphan.pid).create_time(),
+            command="python train.py",
+        )
+        s.state_dir.mkdir(parents=True, exist_ok=True)
+        StateStore(s.state_dir).save(Ledger(child=record))
+        assert run(Engine(s, env=os.environ, sinks=[recorder])) == ExitCode.COMPLETED
+        assert orphan.wait(timeout=5) is not None
+    finally:
+        orphan.kill()
+    assert recorder.names()[0] == "orphan_reaped"
+    assert recorder.of(ev.OrphanReaped)[0].pid == orphan.pid
+
+
+def test_recycled_pid_in_state_is_left_alone(make_settings: Make, recorder: Recorder) -> None:
+    s = make_settings("print('ok')\n")
+    bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        record = ChildRecord(pid=bystander.pid, pgid=bystander.pid, create_time=1.0, command="x")
+        s.state_dir.mkdir(parents=True, exist_ok=True)
+        StateStore(s.state_dir).save(Ledger(child=record))
+        assert run(Engine(s, env=os.environ, sinks=[recorder])) == ExitCode.COMPLETED
+        assert bystander.poll() is None  # not ours: never signalled
+    finally:
+        bystander.kill()
+        bystander.wait()
+    assert "orphan_reaped" not in recorder.names()
+
+
+@pytest.mark.parametrize("command", ["no-such-command-phoenix-xyz --flag", "./missing.sh"])
+def test_command_that_cannot_start_is_never_retried(
+    make_settings: Make, recorder: Recorder, command: str
+) -> None:
+    s = make_settings(train_cmd=command)
+    assert run(Engine(s, env=os.environ, sinks=[recorder])) == ExitCode.USAGE
+    assert recorder.names() == ["run_started", "failure", "gave_up"]
+    failure = recorder.of(ev.Failure)[0]
+    assert failure.kind == "launch" and not failure.repairable
+
+
+def test_command_not_found_under_a_shell_is_a_launch_failure(
+    make_settings: Make, recorder: Recorder
+) -> None:
+    s = make_settings(train_cmd="no-such-command-phoenix-xyz && echo never")
+    assert run(Engine(s, env=os.environ, sinks=[recorder])) == ExitCode.USAGE
+    assert recorder.of(ev.Failure)[0].kind == "launch"
+    assert "restarting" not in recorder.names()
+
+
+def test_second_engine_on_the_same_project_is_refused(make_settings: Make) -> None:
+    s = make_settings("import time\nprint('x', flush=True)\ntime.sleep(30)\n")
+    first = Engine(s, env=os.environ)
+
+    async def scenario() -> None:
+        task = asyncio.create_task(first.run())
+        await asyncio.sleep(0.5)
+        with pytest.raises(LockHeldError):
+            await Engine(s, env=os.environ).run()
+        first.request_stop("test over", force=True)
+        await asyncio.wait_for(task, 10)
+
+    asyncio.run(scenario())
+
+
+def test_secrets_are_masked_in_train_log_and_journal(
+    make_settings: Make, recorder: Recorder
+) -> None:
+    script = (
+        "import os\nprint('key is', os.environ['MY_API_KEY'])\n"
+        "raise SystemExit(os.environ['MY_API_KEY'])\n"
+    )
+    s = make_settings(script, max_retries="0")
+    env = {**os.environ, "MY_API_KEY": "sk-live-abcdef123456"}
+    assert run(Engine(s, env=env, sinks=[recorder])) == ExitCode.GAVE_UP
+    for name in ("train.log", "run.log"):
+        text = (s.state_dir / name).read_text()
+        assert "sk-live-abcdef123456" not in text
+        assert "[REDACTED]" in text
+
+
+def test_output_lines_are_delivered_with_carriage_returns_applied(
+    make_settings: Make, recorder: Recorder
+) -> None:
+    script = (
+        "import sys\nsys.stdout.write('10%\\r50%\\r100%\\n')\n"
+        "sys.stderr.write('warn\\n')\nsys.stdout.write('tail without newline')\n"
+    )
+    s = make_settings(script)
+    assert run(Engine(s, env=os.environ, sinks=[recorder], want_lines=True)) == ExitCode.COMPLETED
+    lines = {(e.stream, line) for e in recorder.of(ev.OutputLines) for line in e.lines}
+    assert lines == {("stdout", "100%"), ("stderr", "warn"), ("stdout", "tail without newline")}
+    log = (s.state_dir / "train.log").read_bytes()
+    assert b"10%\r50%\r100%\n" in log and b"warn\n" in log and b"tail without newline" in log
+
+
+def test_tee_receives_the_output(make_settings: Make) -> None:
+    chunks: list[bytes] = []
+    s = make_settings("print('a')\nprint('b')\n")
+    assert run(Engine(s, env=os.environ, tee=chunks.append)) == ExitCode.COMPLETED
+    assert b"".join(chunks) == b"a\nb\n"
+
+
+@pytest.mark.parametrize(
+    ("command", "argv", "via_shell"),
+    [
+        ("python train.py --lr 3e-4", ["python", "train.py", "--lr", "3e-4"], False),
+        ("python 'my train.py'", ["python", "my train.py"], False),
+        ("source venv/bin/activate && python t.py", None, True),
+        ("python t.py | tee x", None, True),
+        ("CUDA_VISIBLE_DEVICES=0 python t.py > out", None, True),
+    ],
+)
+def test_shell_argv(command: str, argv: list[str] | None, via_shell: bool) -> None:
+    got, shell = shell_argv(command)
+    assert shell is via_shell
+    assert got == (argv if argv is not None else ["/bin/sh", "-c", command])
+
+
+def test_a_second_stop_request_forces_the_kill(make_settings: Make) -> None:
+    script = (
+        "import signal, time\n"
+        "signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+        "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+        "print('x', flush=True)\ntime.sleep(60)\n"
+    )
+    s = make_settings(script, kill_grace_sec="30")
+    engine = Engine(s, env=os.environ)
+
+    async def scenario() -> ExitCode:
+        task = asyncio.create_task(engine.run())
+        await wait_for_output(s, "x")
+        engine.request_stop("first signal")
+        await asyncio.sleep(0.2)
+        engine.request_stop("second signal")
+        return await asyncio.wait_for(task, 10)
+
+    started = time.monotonic()
+    assert asyncio.run(scenario()) == ExitCode.STOPPED
+    assert time.monotonic() - started < 8  # far less than the 30 s grace
