@@ -1,0 +1,85 @@
+"""Shared helpers for benchmarks: timing, medians, peak RSS, and one result row format.
+
+Every benchmark prints human lines and, last, one ``RESULT {json}`` line per metric that
+``bench/run_all.py`` collects into the table (metric, phoenix, baseline, ratio, goal, pass).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def phoenix_exe() -> str:
+    """The installed ``phoenix`` next to this interpreter (the venv's), else on PATH."""
+    here = Path(sys.executable).with_name("phoenix")
+    found = str(here) if here.exists() else shutil.which("phoenix")
+    if not found:
+        raise SystemExit("phoenix is not installed: run `make bench` (it sets up .venv)")
+    return found
+
+
+def run_measured(
+    argv: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> tuple[float, float, int]:
+    """(wall seconds, peak RSS in MB of the top process, exit code), stdout discarded."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL)
+    peak = 0
+    stop = threading.Event()
+
+    def poll() -> None:
+        nonlocal peak
+        try:
+            p = psutil.Process(proc.pid)
+            while not stop.is_set():
+                peak = max(peak, p.memory_info().rss)
+                stop.wait(0.05)
+        except psutil.Error:
+            pass
+
+    watcher = threading.Thread(target=poll, daemon=True)
+    watcher.start()
+    code = proc.wait()
+    wall = time.perf_counter() - started
+    stop.set()
+    watcher.join()
+    return wall, peak / 1e6, code
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def result(
+    metric: str, phoenix: float, baseline: float | None, goal: str, passed: bool, unit: str = ""
+) -> None:
+    ratio = phoenix / baseline if baseline else None
+    row: dict[str, Any] = {
+        "metric": metric,
+        "phoenix": round(phoenix, 4),
+        "baseline": round(baseline, 4) if baseline is not None else None,
+        "ratio": round(ratio, 3) if ratio is not None else None,
+        "goal": goal,
+        "pass": passed,
+        "unit": unit,
+    }
+    print("RESULT " + json.dumps(row), flush=True)
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PHOENIX_")}
+    env.update(extra)
+    return env
