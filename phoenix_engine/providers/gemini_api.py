@@ -88,7 +88,9 @@ class GeminiApi:
         except ProviderError as exc:
             if self._key not in exc.reason:
                 raise
-            raise ProviderError(self.name, exc.reason.replace(self._key, MASK)) from exc
+            masked, cause = exc.reason.replace(self._key, MASK), exc.__cause__
+        # Raised outside the handler, so no __context__ keeps the reason that echoed the key.
+        raise ProviderError(self.name, masked) from cause
 
     async def _ask(self, request: RepairRequest) -> str:
         deadline = self._clock() + self._timeout_s

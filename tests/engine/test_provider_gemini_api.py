@@ -84,6 +84,7 @@ async def test_key_only_in_header_never_in_url_or_reasons() -> None:
     assert request.headers["x-goog-api-key"] == KEY
     assert KEY not in str(request.url)
     assert KEY not in str(caught.value) and KEY not in caught.value.reason
+    assert KEY not in str(caught.value.__cause__) and KEY not in str(caught.value.__context__)
     assert "HTTP 400" in caught.value.reason
     assert KEY not in repr(api)
 
