@@ -95,7 +95,7 @@ def copy_project(
                 if entry.is_symlink():
                     os.symlink(_link_target(entry, root), dst)
                 elif entry.is_dir(follow_symlinks=False):
-                    if entry.name in SKIP_DIRS:
+                    if entry.name in SKIP_DIRS or entry.name.startswith("phoenix-shadow-"):
                         counts["skipped"] += 1
                     elif rel == data_rel:
                         os.symlink(entry.path, dst)
