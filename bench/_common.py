@@ -36,7 +36,9 @@ def run_measured(
 ) -> tuple[float, float, int]:
     """(wall seconds, peak RSS in MB of the top process, exit code), stdout discarded."""
     started = time.perf_counter()
-    proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     peak = 0
     stop = threading.Event()
 

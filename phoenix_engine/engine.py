@@ -312,10 +312,14 @@ class Engine:
         return minutes * 60.0 if minutes > 0 else float("inf")
 
     def _silence_left(self) -> float | None:
+        """How long the watcher may sleep: never past the heartbeat, because the first line
+        of output switches from the start-up allowance to the (shorter) heartbeat."""
         limit = self._silence_limit()
         if limit == float("inf"):
             return None
-        return max(0.0, limit - (self._mono() - self._last_output)) + 0.001
+        left = max(0.0, limit - (self._mono() - self._last_output)) + 0.001
+        beat = self.settings.heartbeat_min * 60.0
+        return min(left, beat) if beat > 0 else left
 
     # --- output -------------------------------------------------------------------------------
 

@@ -326,3 +326,14 @@ def test_a_second_stop_request_forces_the_kill(make_settings: Make) -> None:
     started = time.monotonic()
     assert asyncio.run(scenario()) == ExitCode.STOPPED
     assert time.monotonic() - started < 8  # far less than the 30 s grace
+
+
+def test_first_output_switches_to_the_shorter_heartbeat(
+    make_settings: Make, recorder: Recorder
+) -> None:
+    script = "import time\nprint('loaded', flush=True)\ntime.sleep(60)\n"
+    # 0.6 s heartbeat, 12 s start-up allowance: the hang must be seen at the heartbeat
+    s = make_settings(script, heartbeat_min="0.01", heartbeat_startup_min="0.2", max_retries="0")
+    assert run(Engine(s, env=os.environ, sinks=[recorder])) == ExitCode.GAVE_UP
+    (hang,) = recorder.of(ev.HangDetected)
+    assert 0.6 <= hang.silent_s < 6
