@@ -8,10 +8,23 @@ was expected is refused with a one-line reason instead of a parse attempt.
 
 from __future__ import annotations
 
-__all__ = ["MAX_REPLY_BYTES", "HttpReply", "decode_json", "error_reason", "make_client", "send"]
+__all__ = [
+    "MAX_REPLY_BYTES",
+    "HttpReply",
+    "deadline",
+    "decode_json",
+    "error_reason",
+    "make_client",
+    "one_line",
+    "send",
+    "server_message",
+]
 
+import asyncio
+import contextlib
 import json
 import re
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,6 +64,16 @@ class _KeepOpen(httpx.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         return None
+
+
+@contextlib.asynccontextmanager
+async def deadline(provider: str, seconds: float) -> AsyncIterator[None]:
+    """Bound the whole exchange: per-read timeouts alone let a trickling server run forever."""
+    try:
+        async with asyncio.timeout(seconds):
+            yield
+    except TimeoutError as exc:
+        raise ProviderError(provider, f"no reply within {seconds:g}s") from exc
 
 
 def make_client(transport: httpx.AsyncBaseTransport | None, timeout_s: float) -> httpx.AsyncClient:
@@ -111,11 +134,12 @@ def _transport_reason(exc: httpx.HTTPError) -> str:
     if isinstance(exc, httpx.RemoteProtocolError):
         return "connection closed mid-reply"
     if isinstance(exc, httpx.ConnectError):
-        return f"cannot connect ({_one_line(str(exc)) or 'refused'})"
-    return f"{type(exc).__name__}: {_one_line(str(exc))}"
+        return f"cannot connect ({one_line(str(exc)) or 'refused'})"
+    return f"{type(exc).__name__}: {one_line(str(exc))}"
 
 
-def _one_line(text: str, limit: int = _REASON_CHARS) -> str:
+def one_line(text: str, limit: int = _REASON_CHARS) -> str:
+    """Whitespace collapsed, cut to ``limit`` characters: fit for a reason."""
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
@@ -126,7 +150,7 @@ def _is_html(reply: HttpReply) -> bool:
 
 def _html_reason(reply: HttpReply) -> str:
     title = _TITLE.search(reply.body[:_ERROR_BODY_CAP])
-    named = _one_line(title.group(1).decode("utf-8", "replace"), 60) if title else ""
+    named = one_line(title.group(1).decode("utf-8", "replace"), 60) if title else ""
     return f"got an HTML page, not JSON (HTTP {reply.status}{': ' + named if named else ''})"
 
 
@@ -137,7 +161,7 @@ def decode_json(reply: HttpReply, provider: str) -> Any:
     try:
         return json.loads(reply.body)
     except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are both ValueErrors
-        start = _one_line(reply.body[:200].decode("utf-8", "replace"), 60)
+        start = one_line(reply.body[:200].decode("utf-8", "replace"), 60)
         reason = f"reply is not JSON (HTTP {reply.status}): {start!r}"
         raise ProviderError(provider, reason) from exc
 
@@ -150,17 +174,17 @@ def error_reason(reply: HttpReply) -> str:
         data = json.loads(reply.body)
     except ValueError:
         data = reply.body.decode("utf-8", "replace")
-    message = _message(data)
-    return f"HTTP {reply.status}" + (f": {_one_line(message)}" if message else "")
+    message = server_message(data)
+    return f"HTTP {reply.status}" + (f": {one_line(message)}" if message else "")
 
 
-def _message(data: Any) -> str:
+def server_message(data: Any) -> str:
     """The human part of an error body: Google, OpenAI, llama.cpp and FastAPI shapes."""
     if isinstance(data, dict):
         for key in ("error", "message", "detail", "msg"):
             if key in data:
-                return _message(data[key])
+                return server_message(data[key])
         return ""
     if isinstance(data, list) and data:
-        return _message(data[0])
+        return server_message(data[0])
     return data if isinstance(data, str) else ""

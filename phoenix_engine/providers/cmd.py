@@ -18,7 +18,7 @@ from pathlib import Path
 
 from phoenix_engine.errors import ProviderError
 from phoenix_engine.providers._base import RepairRequest
-from phoenix_engine.providers._http import MAX_REPLY_BYTES
+from phoenix_engine.providers._http import MAX_REPLY_BYTES, one_line
 from phoenix_engine.providers._proc import ProcFailure, exit_text, last_line, run_command
 
 _SHOWN_CHARS = 40  # of a command line, in a reason
@@ -53,7 +53,7 @@ class CmdProvider:
             try:
                 return await self._run(command, request.prompt)
             except ProcFailure as exc:
-                failures.append(f"{_shown(command)}: {exc.reason}")
+                failures.append(f"{one_line(command, _SHOWN_CHARS)}: {exc.reason}")
         raise ProviderError(self.name, "; ".join(failures))
 
     async def _run(self, command: str, prompt: str) -> str:
@@ -79,7 +79,3 @@ class CmdProvider:
         if not reply.strip():
             raise ProcFailure("empty reply")
         return reply
-
-
-def _shown(command: str) -> str:
-    return command if len(command) <= _SHOWN_CHARS else command[: _SHOWN_CHARS - 3] + "..."

@@ -25,6 +25,7 @@ from phoenix_engine.providers._base import RepairRequest
 from phoenix_engine.providers._http import (
     MAX_REPLY_BYTES,
     HttpReply,
+    deadline,
     decode_json,
     error_reason,
     make_client,
@@ -81,10 +82,8 @@ class GeminiApi:
         if not self._key:
             raise ProviderError(self.name, f"no API key: {self._key_env} is not set")
         try:
-            async with asyncio.timeout(self._timeout_s):
+            async with deadline(self.name, self._timeout_s):
                 return await self._ask(request)
-        except TimeoutError as exc:
-            raise ProviderError(self.name, f"no reply within {self._timeout_s:g}s") from exc
         except ProviderError as exc:
             if self._key not in exc.reason:
                 raise

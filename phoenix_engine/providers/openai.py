@@ -25,10 +25,13 @@ from phoenix_engine.providers._base import RepairRequest
 from phoenix_engine.providers._http import (
     MAX_REPLY_BYTES,
     HttpReply,
+    deadline,
     decode_json,
     error_reason,
     make_client,
+    one_line,
     send,
+    server_message,
 )
 from phoenix_engine.providers._models import pick_model
 
@@ -84,15 +87,12 @@ class OpenAICompat:
         return LADDER[self._rung]
 
     async def complete(self, request: RepairRequest) -> str:
-        try:
-            async with (
-                asyncio.timeout(self._timeout_s),
-                make_client(self._transport, self._timeout_s) as client,
-            ):
-                model = self.model or await self._pick(client)
-                return await self._chat(client, model, request)
-        except TimeoutError as exc:
-            raise ProviderError(self.name, f"no reply within {self._timeout_s:g}s") from exc
+        async with (
+            deadline(self.name, self._timeout_s),
+            make_client(self._transport, self._timeout_s) as client,
+        ):
+            model = self.model or await self._pick(client)
+            return await self._chat(client, model, request)
 
     async def _pick(self, client: httpx.AsyncClient) -> str:
         url = models_url(self.url)
@@ -167,8 +167,8 @@ def _reply_text(data: Any, name: str) -> str:
     choices = data.get("choices") if isinstance(data, dict) else None
     first = choices[0] if isinstance(choices, list) and choices else None
     if not isinstance(first, dict):
-        error = data.get("error") if isinstance(data, dict) else None
-        raise ProviderError(name, f"reply has no choices{_said(error)}")
+        said = one_line(server_message(data), 120)
+        raise ProviderError(name, "reply has no choices" + (f" (error: {said})" if said else ""))
     if first.get("finish_reason") == "length":
         raise ProviderError(name, "reply truncated (finish_reason length)")
     message = first.get("message")
@@ -179,9 +179,3 @@ def _reply_text(data: Any, name: str) -> str:
     if not text.strip():
         raise ProviderError(name, "empty reply")
     return text
-
-
-def _said(error: Any) -> str:
-    if isinstance(error, dict):
-        error = error.get("message")
-    return f" (error: {' '.join(str(error).split())[:120]})" if error else ""
