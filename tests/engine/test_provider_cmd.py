@@ -8,8 +8,8 @@ import sys
 import time
 from pathlib import Path
 
-import psutil
 import pytest
+from fakes.processes import alive
 from fakes.repair_requests import make_request
 
 from phoenix_engine.errors import ProviderError
@@ -97,11 +97,4 @@ async def test_a_timed_out_command_leaves_no_process_behind(tmp_path: Path) -> N
     )
     with pytest.raises(ProviderError, match="no reply within"):
         await provider(py(code), timeout_s=1.0).complete(make_request())
-    assert not _alive(int(pid_file.read_text()))
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
+    assert not alive(int(pid_file.read_text()))

@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-import psutil
 import pytest
+from fakes.processes import alive
 from fakes.repair_requests import make_request
 
 from phoenix_engine.errors import ProviderError
@@ -111,16 +111,9 @@ async def test_hang_is_killed_at_the_timeout_with_its_child(env: dict[str, str])
         await cli(env, "hang", timeout_s=1.5).complete(make_request())
     assert time.monotonic() - started < 4
     child = record(env)["child_pid"]
-    assert not _alive(child)
+    assert not alive(child)
 
 
 async def test_missing_executable(env: dict[str, str]) -> None:
     with pytest.raises(ProviderError, match="cannot start 'no-such-gemini'"):
         await cli(env, command=["no-such-gemini"]).complete(make_request())
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
