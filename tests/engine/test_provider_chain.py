@@ -8,7 +8,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+from fakes.llm_servers import Action, LoopbackServer, OpenAIApp, Seen, json_reply
 from fakes.repair_requests import make_request
 
 from phoenix_engine.config import Settings, resolve
@@ -247,3 +249,34 @@ def test_describe_missing_pieces(tmp_path: Path) -> None:
     assert (name, ok) == ("openai", True)
     assert detail.startswith("fallback: http://127.0.0.1:8080/v1/chat/completions; model auto")
     assert "pw" not in detail
+
+
+async def test_built_chain_fails_over_from_gemini_to_openai_on_loopback(tmp_path: Path) -> None:
+    openai = OpenAIApp(models=("qwen2.5-coder:7b",), reply='{"patches": []}')
+
+    def both(seen: Seen) -> Action:
+        if seen.path.startswith("/v1beta/"):
+            return json_reply({"error": {"code": 503, "message": f"overloaded {SECRET}"}}, 503)
+        return openai(seen)
+
+    events: list[Event] = []
+    with LoopbackServer(both) as server:
+        env = {
+            "PHOENIX_PRIMARY": "gemini_api",
+            "GEMINI_API_KEY": SECRET,
+            "PHOENIX_GEMINI_BASE_URL": server.url,
+            "PHOENIX_FALLBACK_LLM_TYPE": "api",
+            "PHOENIX_FALLBACK_LLM_URL": f"{server.url}/v1/chat/completions",
+            "PHOENIX_LLM_TIMEOUT_SEC": "5",
+        }
+        c = build_chain(
+            settings(tmp_path, **env),
+            env=env,
+            emit=events.append,
+            transport=httpx.AsyncHTTPTransport(),
+            free_vram_bytes=lambda: 8 * 10**9,
+            builtin=lambda: Fake("builtin", "offline"),
+        )
+        assert await c.ask(make_request()) == ("openai", '{"patches": []}')
+    assert failed(events) == [("gemini_api", "HTTP 503: overloaded [REDACTED]")]
+    assert [s.path for s in server.seen][1:] == ["/v1/models", "/v1/chat/completions"]

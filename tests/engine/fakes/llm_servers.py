@@ -9,8 +9,10 @@ llama.cpp does); ``GeminiApp`` serves ``POST /v1beta/models/{model}:generateCont
 from __future__ import annotations
 
 __all__ = [
+    "Action",
     "Drop",
     "GeminiApp",
+    "Handler",
     "Hang",
     "Huge",
     "LoopbackServer",
