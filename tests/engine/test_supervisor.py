@@ -288,3 +288,70 @@ async def test_missing_cwd_is_named(tmp_path: Path) -> None:
 async def test_empty_command() -> None:
     with pytest.raises(SpawnError, match="empty command"):
         await spawn([], cwd=Path.cwd(), env={}, on_output=Capture())
+
+
+# -- by hand, not part of the suite: PYTHONPATH=. .venv/bin/python tests/engine/test_supervisor.py
+
+PRODUCER = """
+import os, sys
+line = b'step 12345 | loss 0.123456 | lr 3.0e-04 | grad_norm 1.2345 | tok/s 123456.7 | ok xxxxxx\\n'
+block = line * (65536 // len(line))
+for _ in range(int(sys.argv[1]) * 1_000_000 // len(block)):
+    os.write(1, block)
+"""
+
+
+async def _stream(megabytes: int, *, split: bool) -> tuple[float, int]:
+    splitter, seen = LineSplitter(), [0, 0]
+
+    def on_output(stream: str, data: bytes) -> None:
+        seen[0] += len(data)
+        if split:
+            seen[1] += len(splitter.feed(data))
+
+    start = time.perf_counter()
+    argv = [sys.executable, "-c", PRODUCER, str(megabytes)]
+    child = await spawn(argv, cwd=Path.cwd(), env={}, on_output=on_output)
+    await child.wait()
+    return time.perf_counter() - start, seen[0]
+
+
+async def _exit_latency_ms() -> list[float]:
+    result = []
+    seen = [0.0]
+
+    def on_output(stream: str, data: bytes) -> None:
+        seen[0] = seen[0] or time.perf_counter()
+
+    for _ in range(20):
+        seen[0] = 0.0
+
+        code = "import os; os.write(1, b'bye'); os._exit(1)"
+        child = await spawn(
+            [sys.executable, "-c", code], cwd=Path.cwd(), env={}, on_output=on_output
+        )
+        await child.wait()
+        result.append((time.perf_counter() - seen[0]) * 1000)
+    return sorted(result)
+
+
+def _throughput(megabytes: int = 1000) -> None:
+    import subprocess
+
+    argv = [sys.executable, "-c", PRODUCER, str(megabytes)]
+    start = time.perf_counter()
+    producer = subprocess.Popen(argv, stdout=subprocess.PIPE)
+    subprocess.run(["cat"], stdin=producer.stdout, stdout=subprocess.DEVNULL, check=True)
+    producer.wait()
+    base = time.perf_counter() - start
+    print(f"baseline producer | cat > /dev/null: {megabytes / base:6.0f} MB/s")
+    for split in (False, True):
+        elapsed, size = asyncio.run(_stream(megabytes, split=split))
+        label = "spawn + LineSplitter" if split else "spawn, raw chunks   "
+        print(f"{label}: {size / 1e6 / elapsed:6.0f} MB/s ({base / elapsed:.2f}x cat)")
+    latency = asyncio.run(_exit_latency_ms())
+    print(f"exit -> wait() ms: median {latency[10]:.2f}, max {latency[-1]:.2f}")
+
+
+if __name__ == "__main__":
+    _throughput()
