@@ -20,7 +20,10 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Protocol
 
+import httpx
+
 from phoenix_engine import events as ev
+from phoenix_engine.backups import find_interrupted
 from phoenix_engine.budget import may_attempt
 from phoenix_engine.config import Settings
 from phoenix_engine.errors import ExitCode, StateError
@@ -64,6 +67,8 @@ class Engine:
         env: Mapping[str, str],
         sinks: Sequence[ev.EventSink] = (),
         repairer: Repairer | None = None,
+        approver: ev.Approver | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
         spawner: Spawner = spawn,
         stopper: Stopper = stop_tree,
         clock: Callable[[], float] = time.time,
@@ -76,6 +81,8 @@ class Engine:
         self._env = {**env, "PYTHONUNBUFFERED": env.get("PYTHONUNBUFFERED", "1")}
         self._sinks = list(sinks)
         self.repairer = repairer
+        if repairer is None and approver is not None and settings.patch_mode != "restart-only":
+            self.repairer = self._default_repairer(approver, env, transport)
         self._spawn, self._stop_tree = spawner, stopper
         self._clock, self._mono = clock, monotonic
         self._tee = tee
@@ -149,6 +156,7 @@ class Engine:
         ledger, note = self._store.load()
         if note:
             self._notice(note)
+        self._report_interrupted_applies()
         await self._reap_orphan(ledger)
         s = self.settings
         self.emit(
@@ -356,6 +364,34 @@ class Engine:
             return None
 
     # --- helpers ------------------------------------------------------------------------------
+
+    def _default_repairer(
+        self,
+        approver: ev.Approver,
+        env: Mapping[str, str],
+        transport: httpx.AsyncBaseTransport | None,
+    ) -> Repairer:
+        from phoenix_engine.providers.chain import build_chain
+        from phoenix_engine.repair import RepairLoop
+
+        chain = build_chain(self.settings, env=env, emit=self.emit, transport=transport)
+        return RepairLoop(
+            self.settings,
+            chain=chain,
+            approver=approver,
+            emit=self.emit,
+            redactor=self.redactor,
+            env=self._env,
+        )
+
+    def _report_interrupted_applies(self) -> None:
+        """A Phoenix killed while applying left a backup 'prepared': say so, offer rollback."""
+        for record in find_interrupted(self.settings.state_dir):
+            self._notice(
+                f"an earlier phoenix stopped while applying patch {record.proposal_id} to "
+                f"{', '.join(record.paths)}; each file is either before or after the patch. "
+                f"To restore them all: phoenix rollback {record.id}"
+            )
 
     async def _reap_orphan(self, ledger: Ledger) -> None:
         """Stop a training left running by a Phoenix that died (never two on one GPU)."""

@@ -11,10 +11,12 @@ __all__ = ["main"]
 
 import argparse
 import asyncio
+import json
 import os
 import shlex
 import signal
 import sys
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,14 +27,14 @@ from phoenix_engine.errors import ConfigError, ExitCode, PhoenixError
 if TYPE_CHECKING:
     from phoenix_engine.engine import Engine
 
-COMMANDS = ("run", "doctor", "demo", "reset")
+COMMANDS = ("run", "doctor", "demo", "reset", "history", "rollback")
 
 
 def _parser(command: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=f"phoenix {command}" if command != "run" else "phoenix",
         description="Supervise a training run overnight: watch, diagnose, repair, restart.",
-        epilog="Commands: run (default), doctor, demo, reset. "
+        epilog="Commands: run (default), doctor, demo, reset, history, rollback [ID]. "
         "The training command may follow `--`.",
     )
     parser.add_argument("-C", dest="project", default=".", help="project directory (default: .)")
@@ -40,6 +42,8 @@ def _parser(command: str) -> argparse.ArgumentParser:
         "--unattended", action="store_true", help="headless: no console, for systemd or cron"
     )
     parser.add_argument("--json", action="store_true", help="print events as JSON lines")
+    if command == "rollback":
+        parser.add_argument("backup_id", nargs="?", help="backup to restore (default: newest)")
     group = parser.add_argument_group("settings (each also PHOENIX_* or phoenix.toml)")
     for spec in SPECS:
         if not spec.flag:
@@ -115,6 +119,7 @@ def run_headless(settings: Settings, env: Mapping[str, str], *, json_output: boo
     from phoenix_engine.engine import Engine
     from phoenix_engine.events import EventSink
     from phoenix_engine.redact import Redactor
+    from phoenix_engine.repair import AutoApprover
     from phoenix_tui.headless import HumanPrinter, JsonPrinter
 
     redactor = Redactor.from_env(env, settings.secrets())
@@ -126,7 +131,7 @@ def run_headless(settings: Settings, env: Mapping[str, str], *, json_output: boo
         color = sys.stderr.isatty() and not env.get("NO_COLOR")
         sink = HumanPrinter(sys.stderr, redactor=redactor, color=color)
         tee = _stdout_tee()
-    engine = Engine(settings, env=env, sinks=[sink], tee=tee)
+    engine = Engine(settings, env=env, sinks=[sink], tee=tee, approver=AutoApprover())
     return asyncio.run(_supervise(engine))
 
 
@@ -205,11 +210,68 @@ def _cmd_demo(args: argparse.Namespace, train: Sequence[str], env: dict[str, str
     return run_headless(settings, demo_env, json_output=args.json)
 
 
+def _cmd_history(args: argparse.Namespace, train: Sequence[str], env: dict[str, str]) -> int:
+    from phoenix_engine.backups import list_backups
+
+    settings = load_settings(args, train, env)
+    records = list_backups(settings.state_dir)
+    if args.json:
+        for r in records:
+            row = {"id": r.id, "created": r.created, "state": str(r.state), "kind": r.kind}
+            row |= {"paths": list(r.paths), "provider": r.provider, "signature": r.signature}
+            print(json.dumps(row | {"diagnosis": r.diagnosis, "reason": r.reason}))
+        return 0
+    if not records:
+        print("phoenix: no backups yet")
+        return 0
+    for r in records:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.created))
+        what = ", ".join(r.paths) or r.reason
+        print(f"{r.id}  {when}  {r.state:<11} {r.kind:<8} {r.provider or '-':<10} {what}")
+    return 0
+
+
+def _cmd_rollback(args: argparse.Namespace, train: Sequence[str], env: dict[str, str]) -> int:
+    from phoenix_engine import events as ev
+    from phoenix_engine.backups import rollback
+    from phoenix_engine.journal import JournalSink
+    from phoenix_engine.lock import ProjectLock
+    from phoenix_engine.redact import Redactor
+
+    settings = load_settings(args, train, env)
+    lock = ProjectLock(settings.state_dir)
+    lock.acquire()  # never change files under a running engine's feet
+    try:
+        result = rollback(settings.state_dir, settings.project_dir, args.backup_id)
+        journal = JournalSink(
+            settings.state_dir / "run.log",
+            redactor=Redactor.from_env(env, settings.secrets()),
+            max_bytes=settings.log_max_bytes,
+        )
+        journal.emit(
+            ev.RolledBack(
+                ts=time.time(),
+                backup_id=result.backup_id,
+                paths=tuple(result.paths),
+                safety_backup_id=result.safety_backup_id,
+            )
+        )
+        journal.close()
+    finally:
+        lock.release()
+    restored = ", ".join(result.paths) or "nothing"
+    print(f"phoenix: rolled back {result.backup_id}: restored {restored}")
+    print(f"phoenix: the files as they were are kept in backup {result.safety_backup_id}")
+    return 0
+
+
 _COMMANDS: dict[str, Callable[[argparse.Namespace, Sequence[str], dict[str, str]], int]] = {
     "run": _cmd_run,
     "doctor": _cmd_doctor,
     "demo": _cmd_demo,
     "reset": _cmd_reset,
+    "history": _cmd_history,
+    "rollback": _cmd_rollback,
 }
 
 if __name__ == "__main__":

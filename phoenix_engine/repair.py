@@ -1,0 +1,211 @@
+"""The repair loop: ask for a fix, vet it, prove it in a shadow copy, get approval, apply it.
+
+It only sequences pure decisions (prompt, patches, policy, proposal) and thin I/O (providers,
+shadow, backups). Every outcome is an event with a reason; nothing here raises into the
+engine except broken contracts. Providers are asked in order until one yields a patch that
+passes the policy and the shadow run; a reply that is unusable, refused or failing moves on
+to the next provider.
+"""
+
+from __future__ import annotations
+
+__all__ = ["AutoApprover", "RepairLoop"]
+
+import hashlib
+from collections.abc import Callable, Mapping, Sequence
+
+from phoenix_engine import events as ev
+from phoenix_engine import shadow
+from phoenix_engine.backups import BackupError, apply_changes, create_backup, prune
+from phoenix_engine.config import Settings
+from phoenix_engine.patches import ParseFailure, parse_reply
+from phoenix_engine.policy import Limits
+from phoenix_engine.prompt import build_prompt, select_files
+from phoenix_engine.proposal import Proposal, Refusal, build_proposal
+from phoenix_engine.providers import RepairRequest
+from phoenix_engine.providers.chain import ProviderChain
+from phoenix_engine.redact import Redactor
+from phoenix_engine.signature import Classified
+from phoenix_engine.state import Ledger
+
+
+class AutoApprover:
+    """Headless approval: what passed the policy and the shadow run is applied."""
+
+    async def approve(self, proposal: ev.PatchProposed) -> ev.Decision:
+        return ev.Decision(approved=True, reason="passed policy and shadow run", by="policy")
+
+
+class RepairLoop:
+    """One repair attempt per call of :meth:`repair`."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        chain: ProviderChain,
+        approver: ev.Approver,
+        emit: Callable[[ev.Event], None],
+        redactor: Redactor,
+        env: Mapping[str, str],
+    ) -> None:
+        self.settings = settings
+        self.chain = chain
+        self.approver = approver
+        self._emit = emit
+        self._redactor = redactor
+        self._env = env
+        self._limits = Limits.from_settings(settings)
+
+    async def repair(self, failure: Classified, tail: Sequence[str], ledger: Ledger) -> str:
+        """Try each provider until a patch is applied; return an account for ``restarting``."""
+        s = self.settings
+        attempt = ledger.attempts.get(failure.signature, 1)
+        names = self.chain.names
+        sig = failure.signature
+        self._emit(ev.RepairRequested(signature=sig, attempt=attempt, providers=names))
+        if not names:
+            return "no provider configured (PHOENIX_PRIMARY=none): restart without changes"
+        request = RepairRequest(
+            prompt=self._prompt(failure, tail),
+            failure=failure,
+            project_dir=s.project_dir,
+            reply_format=s.reply_format,
+        )
+        self.chain.fallback_used = ledger.fallback_uses
+        tried: set[str] = set()
+        while True:
+            answer = await self.chain.ask(request, skip=tried)
+            ledger.fallback_uses = self.chain.fallback_used
+            if answer is None:
+                return "no usable patch from any provider: restart without changes"
+            provider, text = answer
+            tried.add(provider)
+            proposal = self._vet(provider, text, failure, ledger)
+            if proposal is None:
+                continue
+            if s.patch_mode == "analyze-only":
+                return f"analyze-only: patch {proposal.id} journaled, nothing changed"
+            if not await self._shadow(proposal):
+                continue
+            return await self._approve_and_apply(proposal)
+
+    # --- steps --------------------------------------------------------------------------------
+
+    def _prompt(self, failure: Classified, tail: Sequence[str]) -> str:
+        files: dict[str, str] = {}
+        for rel in select_files(failure, self.settings.project_dir, self._limits):
+            try:
+                data = (self.settings.project_dir / rel).read_bytes()
+            except OSError:
+                continue
+            files[rel] = data.decode("utf-8", "replace")
+        return build_prompt(
+            failure=failure, tail=tail, files=files, settings=self.settings, redactor=self._redactor
+        )
+
+    def _vet(
+        self, provider: str, text: str, failure: Classified, ledger: Ledger
+    ) -> Proposal | None:
+        """Parse and vet a reply into a proposal, or report why it cannot be used."""
+        reply = parse_reply(text)
+        if isinstance(reply, ParseFailure):
+            self._emit(
+                ev.ProviderFailed(provider=provider, reason=f"unusable reply: {reply.reason}")
+            )
+            return None
+        if reply.diagnosis:
+            self._emit(ev.Diagnosis(provider=provider, text=reply.diagnosis))
+        built = build_proposal(
+            self.settings.project_dir,
+            reply,
+            self._limits,
+            provider=provider,
+            signature=failure.signature,
+        )
+        if isinstance(built, Refusal):
+            digest = hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()[:12]
+            self._emit(ev.PatchRejected(id=built.id or digest, reason=built.reason))
+            return None
+        tried = ledger.tried.setdefault(failure.signature, [])
+        self._emit(
+            ev.PatchProposed(
+                id=built.id,
+                provider=provider,
+                signature=failure.signature,
+                paths=built.paths,
+                diff=built.diff,
+                diagnosis=built.diagnosis,
+            )
+        )
+        if built.id in tried:
+            reason = "identical to a patch already tried for this failure"
+            self._emit(ev.PatchRejected(id=built.id, reason=reason))
+            return None
+        tried.append(built.id)
+        return built
+
+    async def _shadow(self, proposal: Proposal) -> bool:
+        s = self.settings
+        result = await shadow.validate(
+            s.project_dir,
+            proposal.changes,
+            test_cmd=s.test_cmd,
+            timeout_s=s.test_timeout_sec,
+            allowlist=s.allowlist,
+            data_dir=s.data_dir,
+            env=self._env,
+        )
+        tail = self._redactor.redact(result.output_tail)
+        if result.ok:
+            self._emit(ev.ShadowPassed(id=proposal.id, output_tail=tail))
+        else:
+            self._emit(ev.ShadowFailed(id=proposal.id, reason=result.reason, output_tail=tail))
+        return result.ok
+
+    async def _approve_and_apply(self, proposal: Proposal) -> str:
+        event = ev.PatchProposed(
+            id=proposal.id,
+            provider=proposal.provider,
+            signature=proposal.signature,
+            paths=proposal.paths,
+            diff=proposal.diff,
+            diagnosis=proposal.diagnosis,
+        )
+        self._emit(ev.ApprovalRequested(id=proposal.id))
+        decision = await self.approver.approve(event)
+        if not decision.approved:
+            reason = f"not approved ({decision.by}): {decision.reason or 'no reason given'}"
+            self._emit(ev.PatchRejected(id=proposal.id, reason=reason))
+            return f"patch {proposal.id} not approved: restart without changes"
+        return self._apply(proposal)
+
+    def _apply(self, proposal: Proposal) -> str:
+        s = self.settings
+        try:
+            record = create_backup(
+                s.state_dir,
+                s.project_dir,
+                proposal.changes,
+                proposal_id=proposal.id,
+                provider=proposal.provider,
+                signature=proposal.signature,
+                diagnosis=proposal.diagnosis,
+            )
+            apply_changes(s.project_dir, proposal.changes, record, dry_run=s.dry_run)
+        except (BackupError, OSError) as exc:
+            reason = f"could not back up or write the files, nothing was changed: {exc}"
+            self._emit(ev.PatchRejected(id=proposal.id, reason=reason))
+            return f"patch {proposal.id} not applied: restart without changes"
+        try:
+            prune(s.state_dir, s.max_backups)
+        except OSError as exc:
+            self._emit(ev.Notice(message=f"could not prune old backups: {exc}"))
+        self._emit(
+            ev.PatchApplied(
+                id=proposal.id, backup_id=record.id, paths=proposal.paths, dry_run=s.dry_run
+            )
+        )
+        if s.dry_run:
+            return f"dry run: patch {proposal.id} backed up as {record.id}, nothing written"
+        return f"patch {proposal.id} applied (backup {record.id})"
