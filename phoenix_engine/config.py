@@ -150,6 +150,16 @@ def _digits(raw: str) -> str:
     return text
 
 
+def _approval(raw: str) -> str:
+    text = raw.strip().lower()
+    if text in ("", "auto", "manual"):
+        return text
+    m = re.fullmatch(r"timeout:(\d+(?:\.\d+)?)", text)
+    if m and float(m.group(1)) > 0:
+        return text
+    raise _Bad("auto, manual or timeout:SECONDS (e.g. timeout:600)")
+
+
 def _env_name(raw: str) -> str:
     text = raw.strip()
     if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", text):
@@ -295,6 +305,21 @@ SPECS: tuple[Spec, ...] = (
         flag=False,
     ),
     _s("discord_channel_id", "PHOENIX_DISCORD_CHANNEL_ID", _digits, "", "Discord channel ID"),
+    _s(
+        "approval",
+        "PHOENIX_APPROVAL",
+        _approval,
+        "",
+        "auto, manual or timeout:SECONDS (default: manual in the console, auto headless)",
+    ),
+    _s("log_lines", "PHOENIX_LOG_LINES", _int(100), "10000", "log lines the console keeps"),
+    _s(
+        "gpu_interval_sec",
+        "PHOENIX_GPU_INTERVAL_SEC",
+        _float(0.25),
+        "2",
+        "seconds between GPU and host samples",
+    ),
 )
 
 _BY_FIELD = {spec.field: spec for spec in SPECS}
@@ -346,6 +371,9 @@ class Settings:
     discord_webhook_url: str
     discord_bot_token: str
     discord_channel_id: str
+    approval: str
+    log_lines: int
+    gpu_interval_sec: float
     gemini_api_key: str = field(default="", repr=False)
     sources: Mapping[str, str] = field(default_factory=dict, repr=False)
 

@@ -27,9 +27,11 @@ from phoenix_engine.backups import find_interrupted
 from phoenix_engine.budget import may_attempt
 from phoenix_engine.config import Settings
 from phoenix_engine.errors import ExitCode, StateError
+from phoenix_engine.gpu import GpuSampler
 from phoenix_engine.journal import JournalSink, RotatingFile
 from phoenix_engine.lines import LineSplitter
 from phoenix_engine.lock import ProjectLock
+from phoenix_engine.metrics import parse_line
 from phoenix_engine.output import OutputTail, TrainLog
 from phoenix_engine.redact import Redactor
 from phoenix_engine.signature import Classified, FailureKind, classify
@@ -75,6 +77,7 @@ class Engine:
         monotonic: Callable[[], float] = time.monotonic,
         tee: Callable[[bytes], None] | None = None,
         want_lines: bool = False,
+        gpu_sampler: GpuSampler | None = None,
     ) -> None:
         self.settings = settings
         self.redactor = Redactor.from_env(env, settings.secrets())
@@ -87,6 +90,8 @@ class Engine:
         self._clock, self._mono = clock, monotonic
         self._tee = tee
         self._want_lines = want_lines
+        self._gpu = gpu_sampler
+        self._loss_regex = re.compile(settings.loss_regex) if settings.loss_regex else None
         self._store = StateStore(settings.state_dir)
         self._stop = asyncio.Event()
         self._stop_reason = ""
@@ -144,7 +149,12 @@ class Engine:
             self._trainlog = TrainLog(
                 self._open_trainlog(), redactor=self.redactor, on_error=self._notice
             )
-            return await self._supervise()
+            sampler = asyncio.ensure_future(self._sample_gpu()) if self._gpu else None
+            try:
+                return await self._supervise()
+            finally:
+                if sampler is not None:
+                    sampler.cancel()
         finally:
             if journal is not None:
                 journal.close()
@@ -344,6 +354,24 @@ class Engine:
             lines = splitter.feed(self.redactor.redact_known_bytes(data))
             if lines:
                 self.emit(ev.OutputLines(stream=stream, lines=tuple(lines)))
+                self._metrics(lines)
+
+    def _metrics(self, lines: Sequence[str]) -> None:
+        for line in lines:
+            sample = parse_line(line, self._loss_regex)
+            if sample is not None:
+                self.emit(sample)
+
+    async def _sample_gpu(self) -> None:
+        """GPU readings every PHOENIX_GPU_INTERVAL_SEC, off the event loop (NVML blocks)."""
+        assert self._gpu is not None
+        while True:
+            try:
+                status = await asyncio.to_thread(self._gpu.sample)
+            except Exception as exc:  # a sensor failure is shown, never fatal
+                status = ev.GpuStatus(source="none", reason=f"GPU sampling failed: {exc}")
+            self.emit(status)
+            await asyncio.sleep(self.settings.gpu_interval_sec)
 
     def _end_of_output(self) -> None:
         assert self._trainlog is not None

@@ -18,7 +18,10 @@ __all__ = [
     "EventSink",
     "Failure",
     "GaveUp",
+    "GpuReading",
+    "GpuStatus",
     "HangDetected",
+    "MetricSample",
     "Notice",
     "OrphanReaped",
     "OutputLines",
@@ -156,6 +159,44 @@ class OutputLines(Event):
     lines: tuple[str, ...]
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GpuReading:
+    """One GPU at one moment; a field the device does not report is None ("n/a")."""
+
+    index: int
+    name: str
+    temp_c: float | None = None
+    mem_used_mb: float | None = None
+    mem_total_mb: float | None = None
+    power_w: float | None = None
+    power_limit_w: float | None = None
+    util_pct: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GpuStatus(Event):
+    """A GPU sample. ``source`` is "nvml", "simulated" or "none" (then ``reason`` says why)."""
+
+    name: ClassVar[str] = "gpu"
+    journal: ClassVar[bool] = False
+    source: str
+    gpus: tuple[GpuReading, ...] = ()
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MetricSample(Event):
+    """Training metrics parsed from one output line (as printed, not smoothed)."""
+
+    name: ClassVar[str] = "metrics"
+    journal: ClassVar[bool] = False
+    step: int | None = None
+    total_steps: int | None = None
+    loss: float | None = None
+    lr: float | None = None
+    rate: float | None = None  # steps or samples per second, as printed
+
+
 # --- repair loop ---------------------------------------------------------------------------
 
 
@@ -250,6 +291,8 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     Stopped,
     Notice,
     OutputLines,
+    GpuStatus,
+    MetricSample,
     RepairRequested,
     ProviderFailed,
     Diagnosis,

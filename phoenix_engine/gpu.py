@@ -1,0 +1,54 @@
+"""GPU samplers: the seam between the engine and whatever reads the sensors.
+
+A sampler's ``sample()`` is blocking (NVML calls are), so the engine calls it through
+``asyncio.to_thread``. ``NoGpu`` explains why there is nothing to read; ``SimulatedGpu`` is
+the demo's clearly labelled stand-in.
+"""
+
+from __future__ import annotations
+
+__all__ = ["GpuSampler", "NoGpu", "SimulatedGpu"]
+
+import math
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+from phoenix_engine.events import GpuReading, GpuStatus
+
+
+class GpuSampler(Protocol):
+    def sample(self) -> GpuStatus: ...
+
+
+class NoGpu:
+    """No NVIDIA GPU to read, and why."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def sample(self) -> GpuStatus:
+        return GpuStatus(source="none", reason=self.reason)
+
+
+class SimulatedGpu:
+    """A made-up 24 GB card whose readings drift: for the demo only, labelled as such."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._start = clock()
+
+    def sample(self) -> GpuStatus:
+        t = self._clock() - self._start
+        wave = (math.sin(t / 7.0) + 1) / 2
+        reading = GpuReading(
+            index=0,
+            name="Simulated GPU (demo, not a real device)",
+            temp_c=round(58 + 12 * wave, 1),
+            mem_used_mb=round(14_000 + 6_000 * wave),
+            mem_total_mb=24_576,
+            power_w=round(210 + 120 * wave),
+            power_limit_w=450,
+            util_pct=round(70 + 25 * wave),
+        )
+        return GpuStatus(source="simulated", gpus=(reading,))
