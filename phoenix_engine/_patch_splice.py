@@ -51,13 +51,31 @@ def _squash(line: str) -> str:
     return " ".join(line.split())
 
 
-def _matches(
-    content: Sequence[str], old: Sequence[str], lo: int, norm: Callable[[str], str]
-) -> list[int]:
-    want = [norm(x) for x in old]
-    have = [norm(x) for x in content]
-    last = len(have) - len(want)
-    return [i for i in range(lo, last + 1) if have[i : i + len(want)] == want]
+class _Index:
+    """The file's lines, exact and with whitespace squashed, each indexed by line content, so a
+    hunk is only compared where its first line occurs (hostile replies can be large)."""
+
+    __slots__ = ("_lines", "_where")
+
+    def __init__(self, content: Sequence[str]) -> None:
+        self._lines = (list(content), [_squash(line) for line in content])
+        self._where: tuple[dict[str, list[int]], dict[str, list[int]]] = ({}, {})
+        for lines, where in zip(self._lines, self._where, strict=True):
+            for i, line in enumerate(lines):
+                where.setdefault(line, []).append(i)
+
+    @property
+    def empty(self) -> bool:
+        return not self._lines[0]
+
+    def at(self, i: int, old: Sequence[str]) -> bool:
+        return self._lines[0][i : i + len(old)] == list(old)
+
+    def find(self, old: Sequence[str], lo: int, *, loose: bool) -> list[int]:
+        want = [_squash(line) for line in old] if loose else list(old)
+        which = 1 if loose else 0
+        lines, where = self._lines[which], self._where[which]
+        return [i for i in where.get(want[0], ()) if i >= lo and lines[i : i + len(want)] == want]
 
 
 def _pick(found: list[int], expected: int | None) -> int | str | None:
@@ -73,21 +91,20 @@ def _pick(found: list[int], expected: int | None) -> int | str | None:
     return f"matches at lines {where} equally well; it needs more context to be placed"
 
 
-def _locate(content: Sequence[str], hunk: Hunk, expected: int | None, lo: int) -> int | str:
+def _locate(index: _Index, hunk: Hunk, expected: int | None, lo: int) -> int | str:
     old = hunk.old
     if not old:
-        if not content:
+        if index.empty:
             return 0
         return "adds lines with no context or removed lines to anchor them; include unchanged lines"
-    n = len(old)
-    if expected is not None and lo <= expected and list(content[expected : expected + n]) == old:
+    if expected is not None and lo <= expected and index.at(expected, old):
         return expected
-    for norm in (str, _squash):
-        found = _pick(_matches(content, old, lo, norm), expected)
+    for loose in (False, True):
+        found = _pick(index.find(old, lo, loose=loose), expected)
         if found is not None:
             return found
     adds = any(op == "+" for op, _ in hunk.ops)
-    if adds and hunk.new != old and _matches(content, hunk.new, 0, _squash):
+    if adds and hunk.new and hunk.new != old and index.find(hunk.new, 0, loose=True):
         return "does not match the file; the change looks applied already"
     return f"does not match the file anywhere (first line: {old[0][:60]!r})"
 
@@ -129,11 +146,12 @@ def _edit(hunk: Hunk, at: int, content: Sequence[str]) -> Edit:
 def hunk_edits(lines: Sequence[Line], hunks: Sequence[Hunk]) -> list[Edit] | str:
     """Place every hunk (in order, not overlapping) or say which one cannot be placed."""
     content = [c for c, _ in lines]
+    index = _Index(content)
     edits: list[Edit] = []
     lo, drift = 0, 0
     for n, hunk in enumerate(hunks, 1):
         expected = None if hunk.old_start is None else max(hunk.old_start - 1 + drift, 0)
-        at = _locate(content, hunk, expected, lo)
+        at = _locate(index, hunk, expected, lo)
         if isinstance(at, str):
             return f"hunk {n} {at}"
         if hunk.old_start is not None:

@@ -7,12 +7,24 @@ hint of where to look. unidiff rejects such hunks outright, which is why this pa
 
 from __future__ import annotations
 
-__all__ = ["DEV_NULL", "FileDiff", "Hunk", "ParsedDiff", "parse_diff", "split_files"]
+__all__ = [
+    "DEV_NULL",
+    "MAX_HUNKS",
+    "MAX_HUNK_LINES",
+    "FileDiff",
+    "Hunk",
+    "ParsedDiff",
+    "parse_diff",
+    "split_files",
+]
 
 import re
 from dataclasses import dataclass
 
 DEV_NULL = "/dev/null"
+# Bounds on what locating hunks may cost; a real repair is far smaller (50 changed lines).
+MAX_HUNKS = 100
+MAX_HUNK_LINES = 1000
 
 _NUMBERS = re.compile(r"^@@\s*-(\d+)(?:,\d+)?\s+\+\d+(?:,\d+)?\s*@@")
 # git's extended header lines: never hunk body lines, so dropping them is safe.
@@ -36,6 +48,16 @@ class FileDiff:
     old: str  # header path, cleaned ("a/" stripped) or /dev/null
     new: str
     text: str
+
+    def target(self) -> tuple[str, str]:
+        """``(path, "")``: the file this section edits; ``("", why)`` when it is not one."""
+        if self.new == DEV_NULL:
+            return "", f"deleting files is not supported ({self.old!r})"
+        if self.old not in (DEV_NULL, self.new):
+            return "", f"renames are not supported ({self.old!r} -> {self.new!r})"
+        if not self.new:
+            return "", "a ---/+++ header names no file"
+        return self.new, ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -141,6 +163,8 @@ def _hunk(header: str, body: list[str], n: int) -> Hunk | str:
     ops = ops[: len(ops) - blank_tail]
     if not ops:
         return f"hunk {n} is empty"
+    if len(ops) > MAX_HUNK_LINES:
+        return f"hunk {n} has {len(ops)} lines; at most {MAX_HUNK_LINES}"
     start = int(numbers.group(1)) if numbers else None
     return Hunk(old_start=start, ops=tuple(ops), no_final_newline=no_eol)
 
@@ -157,8 +181,11 @@ def parse_diff(text: str) -> ParsedDiff | str:
     if sections:
         old, new = sections[0].old, sections[0].new
         body = _lines(sections[0].text)[2:]
+    chunks = _chunks(body)
+    if len(chunks) > MAX_HUNKS:
+        return f"the diff has {len(chunks)} hunks; at most {MAX_HUNKS}"
     hunks: list[Hunk] = []
-    for n, (header, chunk) in enumerate(_chunks(body), 1):
+    for n, (header, chunk) in enumerate(chunks, 1):
         hunk = _hunk(header, chunk, n)
         if isinstance(hunk, str):
             return hunk

@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from typing import Any, TypeGuard
 
 from phoenix_engine import _patch_splice as splice
-from phoenix_engine._patch_udiff import DEV_NULL, FileDiff, parse_diff, split_files
-from phoenix_engine._reply_text import find_fences, find_json, prose
+from phoenix_engine._patch_udiff import parse_diff, split_files
+from phoenix_engine._reply_text import Fence, find_fences, find_json, prose
 
 MAX_REPLY_CHARS = 1_000_000
 MAX_PATCHES = 50
@@ -106,12 +106,9 @@ def _from_json(value: Any) -> Reply | ParseFailure:
         diagnosis, items = "", value
     else:
         diagnosis, items = value.get("diagnosis", ""), value.get("patches", [])
-    if diagnosis is None:
-        diagnosis = ""
+    diagnosis, items = ("" if diagnosis is None else diagnosis), ([] if items is None else items)
     if not isinstance(diagnosis, str):
         return ParseFailure(reason="'diagnosis' must be a string")
-    if items is None:
-        items = []
     if not isinstance(items, list):
         return ParseFailure(reason="'patches' must be a list")
     if len(items) > MAX_PATCHES:
@@ -148,12 +145,9 @@ def _diff_from_json(path: str, diff: Any) -> FilePatch | str:
         return sections
     if len(sections) > 1:
         return "its diff names more than one file; send one patch per file"
-    if sections:
-        named = _section_path(sections[0])
-        if isinstance(named, str) and named != path:
-            return f"'path' is {path!r} but its diff names {named!r}"
-        if isinstance(named, ParseFailure):
-            return named.reason
+    named, why = sections[0].target() if sections else (path, "")
+    if why or named != path:
+        return why or f"'path' is {path!r} but its diff names {named!r}"
     return UnifiedDiffPatch(path=path, diff=diff)
 
 
@@ -175,19 +169,7 @@ def _whole(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _section_path(section: FileDiff) -> str | ParseFailure:
-    if section.new == DEV_NULL:
-        return ParseFailure(reason=f"deleting files is not supported ({section.old!r})")
-    if section.old not in (DEV_NULL, section.new):
-        return ParseFailure(
-            reason=f"renames are not supported ({section.old!r} -> {section.new!r})"
-        )
-    if not section.new:
-        return ParseFailure(reason="a ---/+++ header names no file")
-    return section.new
-
-
-def _from_fences(text: str, fences: list[Any]) -> Reply | ParseFailure | None:
+def _from_fences(text: str, fences: list[Fence]) -> Reply | ParseFailure | None:
     diffs = [f for f in fences if f.is_diff]
     if not diffs:
         return None
@@ -201,9 +183,9 @@ def _from_fences(text: str, fences: list[Any]) -> Reply | ParseFailure | None:
         if not sections:
             return ParseFailure(reason="each ```diff fence needs ---/+++ headers naming its file")
         for section in sections:
-            path = _section_path(section)
-            if isinstance(path, ParseFailure):
-                return path
+            path, why = section.target()
+            if why:
+                return ParseFailure(reason=why)
             patches.append(UnifiedDiffPatch(path=path, diff=section.text))
     if len(patches) > MAX_PATCHES:
         return ParseFailure(reason=f"the reply has {len(patches)} patches; at most {MAX_PATCHES}")

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from phoenix_engine._patch_udiff import MAX_HUNK_LINES, MAX_HUNKS
 from phoenix_engine.patches import (
     MAX_REPLY_CHARS,
     Applied,
@@ -366,3 +367,26 @@ def test_context_line_with_backticks_does_not_close_the_fence() -> None:
     assert isinstance(reply, Reply)
     (patch,) = reply.patches
     assert apply_patch("x = 1\n```\ny = 1\n", patch) == Applied(text="x = 2\n```\ny = 2\n")
+
+
+@pytest.mark.parametrize(
+    ("diff", "needle"),
+    [
+        ("@@ -1 +1 @@\n-a\n+b\n" * (MAX_HUNKS + 1), f"at most {MAX_HUNKS}"),
+        ("@@ -1 +1 @@\n" + " a\n" * MAX_HUNK_LINES + "+b\n", f"at most {MAX_HUNK_LINES}"),
+    ],
+    ids=["hunks", "hunk-lines"],
+)
+def test_oversized_diffs_are_refused_before_searching(diff: str, needle: str) -> None:
+    result = _apply("a\n" * 50_000, diff)
+    assert isinstance(result, Refused)
+    assert needle in result.reason
+
+
+def test_worst_case_search_stays_bounded() -> None:
+    """Many near-identical lines and many long hunks: refused, in well under the test timeout."""
+    text = ("x\n" * 999 + "y\n") * 50
+    diff = "@@ @@\n" + " x\n" * 999 + "-z\n"
+    result = _apply(text, "--- a/t.py\n+++ b/t.py\n" + diff * MAX_HUNKS)
+    assert isinstance(result, Refused)
+    assert "hunk 1 does not match" in result.reason
