@@ -76,6 +76,8 @@ def _lexical(path: str) -> str | Verdict:
     shown = repr(path[:80])
     if any(ord(c) < 32 or c == "\x7f" for c in path):
         return _refuse(f"{shown} contains control characters")
+    if not _utf8(path):
+        return _refuse(f"{shown} is not valid UTF-8 text")
     if "\\" in path:
         return _refuse(f"{shown} uses backslashes; paths must be POSIX and relative")
     if path.startswith("/") or _DRIVE.match(path):
@@ -90,6 +92,14 @@ def _lexical(path: str) -> str | Verdict:
     if not parts:
         return _refuse(f"{shown} names the project directory itself")
     return "/".join(parts)
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates: no file has such a name
+        return False
+    return True
 
 
 def _glob(relpath: str, pattern: str, *, fold: bool) -> bool:

@@ -154,6 +154,7 @@ HOSTILE: list[tuple[str, str, str]] = [  # name, words from the reason, reply
     ("drive-letter", "backslashes", J(RR("C:\\evil.py", 1, 0, "x = 1\n"))),
     ("backslashes", "backslashes", J(RR("..\\outside\\secret.py", 1, 1, "SECRET = 2\n"))),
     ("nul-in-path", "control characters", J(RR("train.py\x00.txt", 4, 4, "x\n"))),
+    ("surrogate-path", "not valid UTF-8", J(RR("\udc80train.py", 1, 0, "x = 1\n"))),
     (
         "fence-dotdot",
         "'..'",

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 import json
+import random
 
 import pytest
 
@@ -390,3 +392,39 @@ def test_worst_case_search_stays_bounded() -> None:
     result = _apply(text, "--- a/t.py\n+++ b/t.py\n" + diff * MAX_HUNKS)
     assert isinstance(result, Refused)
     assert "hunk 1 does not match" in result.reason
+
+
+def _keep_ends(text: str) -> list[str]:
+    lines = text.split("\n")
+    last = lines.pop()
+    return [line + "\n" for line in lines] + ([last] if last else [])
+
+
+def _exact_diff(before: str, after: str) -> str:
+    out = difflib.unified_diff(_keep_ends(before), _keep_ends(after), "a/t.py", "b/t.py")
+    return "".join(x if x.endswith("\n") else x + "\n\\ No newline at end of file\n" for x in out)
+
+
+@pytest.mark.parametrize("ending", ["\n", "\r\n"])
+def test_round_trip_of_exact_diffs(ending: str) -> None:
+    """Whatever difflib writes, applying it gives the new text back, byte for byte."""
+    rng = random.Random(3)
+    words = ["a", "b", "c", "", "x = 1", "    y", "\tz"]
+    for _ in range(400):
+        old = [rng.choice(words) for _ in range(rng.randint(0, 25))]
+        new = list(old)
+        for _ in range(rng.randint(1, 4)):
+            at = rng.randint(0, len(new))
+            if rng.random() < 0.4:
+                new.insert(at, rng.choice([*words, "NEW"]))
+            elif at < len(new) and rng.random() < 0.5:
+                new[at] = f"CHANGED {rng.randint(0, 9)}"
+            elif at < len(new):
+                del new[at]
+        before = ending.join(old) + (ending if old and rng.random() < 0.8 else "")
+        after = ending.join(new) + (ending if new and rng.random() < 0.8 else "")
+        if ending not in before:
+            continue  # no line ending to keep: new lines get "\n"
+        if before != after:
+            patch = UnifiedDiffPatch(path="t.py", diff=_exact_diff(before, after))
+            assert apply_patch(before, patch) == Applied(text=after), (before, after)

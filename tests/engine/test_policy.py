@@ -73,6 +73,8 @@ def test_allowed(project: Path, path: str, relpath: str) -> None:
         ("..\\outside\\evil.py", "backslashes"),
         ("train.py\x00.txt", "control characters"),
         ("train\n.py", "control characters"),
+        ("\ud800.py", "not valid UTF-8"),
+        ("src/\udc80/x.py", "not valid UTF-8"),
         ("train.py ", "spaces"),
         ("src/", "directory"),
         ("escape.py", "outside the project through a symlink"),
