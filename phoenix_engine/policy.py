@@ -37,6 +37,7 @@ PROTECTED_NAMES = frozenset(
 )
 _PROTECTED_GLOBS = ("test_*.py", "*_test.py")
 _DRIVE = re.compile(r"^[A-Za-z]:")
+_MAX_PATH, _MAX_NAME = 1024, 255  # common filesystem limits (PATH_MAX is larger, rarely met)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -78,6 +79,8 @@ def _lexical(path: str) -> str | Verdict:
         return _refuse(f"{shown} contains control characters")
     if not _utf8(path):
         return _refuse(f"{shown} is not valid UTF-8 text")
+    if len(path) > _MAX_PATH or any(len(part) > _MAX_NAME for part in path.split("/")):
+        return _refuse(f"{shown} is too long for a path")
     if "\\" in path:
         return _refuse(f"{shown} uses backslashes; paths must be POSIX and relative")
     if path.startswith("/") or _DRIVE.match(path):

@@ -75,6 +75,8 @@ def test_allowed(project: Path, path: str, relpath: str) -> None:
         ("train\n.py", "control characters"),
         ("\ud800.py", "not valid UTF-8"),
         ("src/\udc80/x.py", "not valid UTF-8"),
+        ("x" * 256 + ".py", "too long"),
+        ("a/" * 600 + "x.py", "too long"),
         ("train.py ", "spaces"),
         ("src/", "directory"),
         ("escape.py", "outside the project through a symlink"),
