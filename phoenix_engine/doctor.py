@@ -101,6 +101,29 @@ def _lock_check(settings: Settings) -> Check:
     return Check(name="lock", ok=False, detail=f"held by phoenix PID {pid}")
 
 
+def _provider_checks(settings: Settings, env: Mapping[str, str]) -> list[Check]:
+    from phoenix_engine.providers._factory import describe
+
+    if settings.patch_mode == "restart-only":
+        return [Check(name="providers", ok=True, detail="restart-only: no model is asked")]
+    rows = describe(settings, env)
+    usable = any(ok for kind, ok, _ in rows if kind != "builtin")
+    checks = [
+        Check(name=f"provider {kind}", ok=ok, detail=detail, warning=not ok)
+        for kind, ok, detail in rows
+    ]
+    if not usable and settings.primary != "none":
+        checks.append(
+            Check(
+                name="providers",
+                ok=False,
+                warning=True,
+                detail="no LLM provider is usable: only the offline doctor's fixes will be tried",
+            )
+        )
+    return checks
+
+
 def run_checks(settings: Settings, env: Mapping[str, str]) -> list[Check]:
     problem = command_problem(settings, env)
     checks = [
@@ -114,6 +137,7 @@ def run_checks(settings: Settings, env: Mapping[str, str]) -> list[Check]:
     ]
     if checks[-1].ok:
         checks.append(_lock_check(settings))
+    checks.extend(_provider_checks(settings, env))
     if settings.lock_stale:
         checks.append(
             Check(

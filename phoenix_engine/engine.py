@@ -41,6 +41,7 @@ from phoenix_engine.supervisor import Child, ExitInfo, SpawnError, StopReport, s
 Spawner = Callable[..., Awaitable[Child]]
 Stopper = Callable[..., Awaitable[StopReport]]
 
+_TRACK_EVERY_S = 2.0
 _SHELL_META = re.compile(r"&&|\|\||[|;<>`]|\$\(|\$\{|^\s*(?:source|export|cd)\s")
 
 
@@ -299,10 +300,17 @@ class Engine:
         stopper = asyncio.ensure_future(self._stop.wait())
         try:
             while True:
+                left = self._silence_left()
+                timeout = _TRACK_EVERY_S if left is None else min(left, _TRACK_EVERY_S)
                 done, _ = await asyncio.wait(
-                    {waiter, stopper}, timeout=self._silence_left(), return_when="FIRST_COMPLETED"
+                    {waiter, stopper}, timeout=timeout, return_when="FIRST_COMPLETED"
                 )
+                if not done:
+                    # Remember descendants while the tree is intact: one that calls setsid()
+                    # and outlives its parent can only be swept if it was seen before.
+                    child.track_descendants()
                 if waiter in done:
+                    await self._sweep_leftovers(child)
                     return "exited", waiter.result()
                 if stopper in done:
                     await child.stop(0.0 if self._force else self.settings.kill_grace_sec)
@@ -320,6 +328,14 @@ class Engine:
                     return "hang", await waiter
         finally:
             stopper.cancel()
+
+    async def _sweep_leftovers(self, child: Child) -> None:
+        """The training exited: stop what it left behind (workers, escaped grandchildren)
+        before anything restarts, so two trainings never share the GPU."""
+        report = await child.stop(self.settings.kill_grace_sec)
+        if report.signals_sent or report.escaped_killed:
+            sent = "/".join(report.signals_sent) or "SIGKILL"
+            self._notice(f"the training exited but left processes behind; stopped them ({sent})")
 
     def _silence_limit(self) -> float:
         minutes = (

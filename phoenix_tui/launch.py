@@ -173,12 +173,14 @@ def _cmd_doctor(args: argparse.Namespace, train: Sequence[str], env: dict[str, s
         print(f"  {spec.env:<{width}}  {value or '(empty)'}  [{settings.sources[spec.field]}]")
     key_state = "(set, hidden)" if settings.gemini_api_key else "(not set)"
     print(f"  {settings.gemini_api_key_env:<{width}}  {key_state}  [env]\n")
-    failed = 0
+    failed = warned = 0
     for check in run_checks(settings, env):
         mark = "ok  " if check.ok else ("warn" if check.warning else "FAIL")
         failed += 0 if check.ok or check.warning else 1
+        warned += 1 if mark == "warn" else 0
         print(f"  [{mark}] {check.name}: {check.detail}")
-    print("\nAll checks passed." if not failed else f"\n{failed} check(s) failed.")
+    notes = f" ({warned} warning(s))" if warned else ""
+    print(f"\nAll checks passed{notes}." if not failed else f"\n{failed} check(s) failed{notes}.")
     return 0 if not failed else 1
 
 

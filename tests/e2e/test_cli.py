@@ -166,3 +166,18 @@ def test_reset_clears_budgets(project: Path) -> None:
 def test_help_lists_commands() -> None:
     out = subprocess.run([PHOENIX, "--help"], capture_output=True, text=True, check=True)
     assert "--unattended" in out.stdout and "doctor" in out.stdout
+
+
+def test_demo_unattended_repairs_both_failures_and_completes(tmp_path: Path) -> None:
+    env = user_env(TMPDIR=str(tmp_path))
+    out = phoenix("demo", "--unattended", "--json", cwd=tmp_path, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    rows = [json.loads(line) for line in out.stdout.splitlines()]
+    failures = [r for r in rows if r["event"] == "failure"]
+    assert [f["kind"] for f in failures] == ["exception", "oom"]
+    applied = [r for r in rows if r["event"] == "patch_applied"]
+    assert len(applied) == 2 and all(r["paths"] == ["train.py"] for r in applied)
+    assert rows[-1]["event"] == "run_completed"
+    (project,) = tmp_path.glob("phoenix-demo-*")
+    train = (project / "train.py").read_text()
+    assert "lerning_rate" not in train and "batch_size = 32" in train

@@ -337,3 +337,21 @@ def test_first_output_switches_to_the_shorter_heartbeat(
     assert run(Engine(s, env=os.environ, sinks=[recorder])) == ExitCode.GAVE_UP
     (hang,) = recorder.of(ev.HangDetected)
     assert 0.6 <= hang.silent_s < 6
+
+
+def test_processes_left_behind_by_an_exited_training_are_stopped(
+    make_settings: Make, recorder: Recorder
+) -> None:
+    script = """
+import os, subprocess, sys
+code = "import os, time; os.setsid(); print(os.getpid(), flush=True); time.sleep(60)"
+child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+print("escaped", child.stdout.readline().strip(), flush=True)
+import time; time.sleep(2.5)  # long enough for the engine to see its descendants
+"""
+    s = make_settings(script)
+    assert run(Engine(s, env=os.environ, sinks=[recorder])) == ExitCode.COMPLETED
+    log = (s.state_dir / "train.log").read_text()
+    pid = int(log.split("escaped ")[1].split()[0])
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    assert any("left processes behind" in n.message for n in recorder.of(ev.Notice))
