@@ -10,6 +10,7 @@ from __future__ import annotations
 __all__ = ["Engine", "Repairer", "Spawner", "Stopper", "shell_argv"]
 
 import asyncio
+import contextlib
 import dataclasses
 import hashlib
 import os
@@ -79,6 +80,7 @@ class Engine:
         tee: Callable[[bytes], None] | None = None,
         want_lines: bool = False,
         gpu_sampler: GpuSampler | None = None,
+        store: StateStore | None = None,
     ) -> None:
         self.settings = settings
         self.redactor = Redactor.from_env(env, settings.secrets())
@@ -93,7 +95,8 @@ class Engine:
         self._want_lines = want_lines
         self._gpu = gpu_sampler
         self._loss_regex = re.compile(settings.loss_regex) if settings.loss_regex else None
-        self._store = StateStore(settings.state_dir)
+        self._store = store or StateStore(settings.state_dir)
+        self._save_failing = False
         self._stop = asyncio.Event()
         self._stop_reason = ""
         self._force = False
@@ -156,6 +159,7 @@ class Engine:
             finally:
                 if sampler is not None:
                     sampler.cancel()
+                await self._kill_orphaned_child()
         finally:
             if journal is not None:
                 journal.close()
@@ -187,7 +191,7 @@ class Engine:
                 return self._stopped()
             if failure is None:
                 self.emit(ev.RunCompleted(duration_s=self._mono() - started, restarts=attempt - 1))
-                self._store.save(Ledger())
+                self._save(Ledger())
                 return ExitCode.COMPLETED
             code = await self._after_failure(failure, ledger)
             if code is not None:
@@ -219,11 +223,15 @@ class Engine:
             return ExitCode.USAGE if failure.kind == FailureKind.LAUNCH else ExitCode.GAVE_UP
         ledger.attempts[failure.signature] = verdict.attempt
         ledger.restarts += 1
-        self._store.save(ledger)
+        self._save(ledger)
         reason = "restart without changes"
         if self.repairer is not None and s.patch_mode != "restart-only":
-            reason = await self.repairer.repair(failure, self.tail.lines(s.tail), ledger)
-            self._store.save(ledger)
+            try:
+                reason = await self.repairer.repair(failure, self.tail.lines(s.tail), ledger)
+            except Exception as exc:  # a bug in one repair must not end the night's run
+                self._notice(f"the repair step failed unexpectedly: {type(exc).__name__}: {exc}")
+                reason = "repair step failed: restart without changes"
+            self._save(ledger)
         if self._stop.is_set():
             return self._stopped()
         self.emit(
@@ -266,7 +274,7 @@ class Engine:
             create_time=child.create_time,
             command=self.settings.train_cmd,
         )
-        self._store.save(ledger)
+        self._save(ledger)
         self.emit(
             ev.ProcessStarted(pid=child.pid, command=self.settings.train_cmd, attempt=attempt)
         )
@@ -282,7 +290,7 @@ class Engine:
         )
         self._child = None
         ledger.child = None
-        self._store.save(ledger)
+        self._save(ledger)
         if outcome == "stopped" or (outcome == "exited" and info.returncode == 0):
             return None
         return classify(
@@ -328,6 +336,15 @@ class Engine:
                     return "hang", await waiter
         finally:
             stopper.cancel()
+
+    async def _kill_orphaned_child(self) -> None:
+        """Whatever ended the supervision (an error, a cancelled task), the training ends too:
+        it must never run on unsupervised."""
+        child = self._child
+        if child is not None and not child.exited:
+            child.kill_now()
+            with contextlib.suppress(Exception):
+                await asyncio.shield(child.stop(0.0))
 
     async def _sweep_leftovers(self, child: Child) -> None:
         """The training exited: stop what it left behind (workers, escaped grandchildren)
@@ -451,7 +468,18 @@ class Engine:
         if report.signals_sent or report.escaped_killed:
             self.emit(ev.OrphanReaped(pid=record.pid, command=record.command))
         ledger.child = None
-        self._store.save(ledger)
+        self._save(ledger)
+
+    def _save(self, ledger: Ledger) -> None:
+        """Persist the ledger; a full disk costs persistence, never the supervision."""
+        try:
+            self._store.save(ledger)
+        except StateError as exc:
+            if not self._save_failing:
+                self._notice(f"{exc}; budgets will not survive a restart of phoenix")
+            self._save_failing = True
+        else:
+            self._save_failing = False
 
     def _notice(self, message: str) -> None:
         self.emit(ev.Notice(message=message))

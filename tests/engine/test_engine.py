@@ -17,7 +17,7 @@ from conftest import Recorder
 from phoenix_engine import events as ev
 from phoenix_engine.config import Settings
 from phoenix_engine.engine import Engine, shell_argv
-from phoenix_engine.errors import ExitCode, LockHeldError
+from phoenix_engine.errors import ExitCode, LockHeldError, StateError
 from phoenix_engine.state import ChildRecord, Ledger, StateStore
 
 Make = Callable[..., Settings]
@@ -355,3 +355,54 @@ import time; time.sleep(2.5)  # long enough for the engine to see its descendant
     pid = int(log.split("escaped ")[1].split()[0])
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
     assert any("left processes behind" in n.message for n in recorder.of(ev.Notice))
+
+
+class FullDiskStore(StateStore):
+    """A state store on a full disk: loading works, every save fails."""
+
+    def save(self, ledger: Ledger) -> None:
+        raise StateError(f"cannot write {self.path}: No space left on device")
+
+
+def test_full_disk_for_state_json_is_a_notice_not_a_crash(
+    make_settings: Make, recorder: Recorder
+) -> None:
+    s = make_settings(CRASH_ONCE)
+    s.state_dir.mkdir(parents=True)
+    store = FullDiskStore(s.state_dir)
+    assert run(Engine(s, env=os.environ, sinks=[recorder], store=store)) == ExitCode.COMPLETED
+    notices = [n.message for n in recorder.of(ev.Notice)]
+    assert len(notices) == 1 and "No space left on device" in notices[0]
+    assert recorder.names().count("restarting") == 1
+
+
+class BrokenRepairer:
+    async def repair(self, failure: object, tail: object, ledger: object) -> str:
+        raise KeyError("a bug in the repair step")
+
+
+def test_a_crashing_repair_step_is_a_notice_and_the_run_goes_on(
+    make_settings: Make, recorder: Recorder
+) -> None:
+    s = make_settings(CRASH_ONCE, patch_mode="auto")
+    engine = Engine(s, env=os.environ, sinks=[recorder], repairer=BrokenRepairer())
+    assert run(engine) == ExitCode.COMPLETED
+    assert any("repair step failed" in n.message for n in recorder.of(ev.Notice))
+    assert recorder.of(ev.Restarting)[0].reason == "repair step failed: restart without changes"
+
+
+def test_cancelling_the_engine_never_leaves_the_training_running(make_settings: Make) -> None:
+    s = make_settings("import time\nprint('up', flush=True)\ntime.sleep(60)\n")
+    recorder = Recorder()
+    engine = Engine(s, env=os.environ, sinks=[recorder])
+
+    async def scenario() -> None:
+        task = asyncio.create_task(engine.run())
+        await wait_for_output(s, "up")
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(scenario())
+    pid = recorder.of(ev.ProcessStarted)[0].pid
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
