@@ -24,6 +24,7 @@ from typing import Protocol
 import httpx
 
 from phoenix_engine import events as ev
+from phoenix_engine.approval import ApprovalDesk
 from phoenix_engine.backups import find_interrupted
 from phoenix_engine.budget import may_attempt
 from phoenix_engine.config import Settings
@@ -87,6 +88,7 @@ class Engine:
         self._env = {**env, "PYTHONUNBUFFERED": env.get("PYTHONUNBUFFERED", "1")}
         self._sinks = list(sinks)
         self.repairer = repairer
+        self.approver = approver
         if repairer is None and approver is not None and settings.patch_mode != "restart-only":
             self.repairer = self._default_repairer(approver, env, transport)
         self._spawn, self._stop_tree = spawner, stopper
@@ -130,6 +132,8 @@ class Engine:
                 self._child.kill_now()
         if not self._stop_reason:
             self._stop_reason = reason
+        if isinstance(self.approver, ApprovalDesk):
+            self.approver.reject_all(f"phoenix is stopping: {reason}")
         self._stop.set()
 
     async def run(self) -> ExitCode:

@@ -116,10 +116,10 @@ def _cmd_run(args: argparse.Namespace, train: Sequence[str], env: dict[str, str]
 
 def run_headless(settings: Settings, env: Mapping[str, str], *, json_output: bool) -> int:
     """Run the engine with the headless printers until it completes, gives up or is stopped."""
+    from phoenix_engine.approval import ApprovalDesk
     from phoenix_engine.engine import Engine
     from phoenix_engine.events import EventSink
     from phoenix_engine.redact import Redactor
-    from phoenix_engine.repair import AutoApprover
     from phoenix_tui.headless import HumanPrinter, JsonPrinter
 
     redactor = Redactor.from_env(env, settings.secrets())
@@ -131,7 +131,8 @@ def run_headless(settings: Settings, env: Mapping[str, str], *, json_output: boo
         color = sys.stderr.isatty() and not env.get("NO_COLOR")
         sink = HumanPrinter(sys.stderr, redactor=redactor, color=color)
         tee = _stdout_tee()
-    engine = Engine(settings, env=env, sinks=[sink], tee=tee, approver=AutoApprover())
+    desk = ApprovalDesk(settings.approval, default="auto")
+    engine = Engine(settings, env=env, sinks=[sink], tee=tee, approver=desk)
     return asyncio.run(_supervise(engine))
 
 
