@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import psutil
-from conftest import PHOENIX, phoenix, user_env
+from cli_support import PHOENIX, phoenix, user_env
 
 PY = sys.executable
 

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import phoenix, user_env
+from cli_support import phoenix, user_env
 
 PY = sys.executable
 

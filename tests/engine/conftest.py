@@ -1,34 +1,14 @@
-"""Shared fixtures for engine tests: a recording sink and a settings factory."""
+"""Fixtures for engine tests: a recording sink and a settings factory."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
+from engine_support import PY, Recorder
 
-from phoenix_engine import events as ev
 from phoenix_engine.config import Settings, resolve
-
-PY = sys.executable
-
-
-class Recorder:
-    """An event sink that keeps everything it is given."""
-
-    def __init__(self) -> None:
-        self.events: list[ev.Event] = []
-
-    def emit(self, event: ev.Event) -> None:
-        self.events.append(event)
-
-    def names(self) -> list[str]:
-        return [e.name for e in self.events if e.journal]
-
-    def of(self, kind: type[Any]) -> list[Any]:
-        return [e for e in self.events if isinstance(e, kind)]
 
 
 @pytest.fixture

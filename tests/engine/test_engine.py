@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import psutil
 import pytest
-from conftest import Recorder
+from engine_support import Recorder
 
 from phoenix_engine import events as ev
 from phoenix_engine.config import Settings
