@@ -160,6 +160,13 @@ def _approval(raw: str) -> str:
     raise _Bad("auto, manual or timeout:SECONDS (e.g. timeout:600)")
 
 
+def _ids(raw: str) -> tuple[str, ...]:
+    items = tuple(part.strip() for part in re.split(r"[;,\s]+", raw) if part.strip())
+    if not all(item.isdigit() for item in items):
+        raise _Bad("Discord user IDs (digits), separated by ';' or ','")
+    return items
+
+
 def _env_name(raw: str) -> str:
     text = raw.strip()
     if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", text):
@@ -313,6 +320,61 @@ SPECS: tuple[Spec, ...] = (
         "auto, manual or timeout:SECONDS (default: manual in the console, auto headless)",
     ),
     _s("log_lines", "PHOENIX_LOG_LINES", _int(100), "10000", "log lines the console keeps"),
+    _s("max_gpu_power_w", "PHOENIX_MAX_GPU_POWER_W", _float(0), "0", "GPU power limit (0 = off)"),
+    _s(
+        "min_free_disk_gb",
+        "PHOENIX_MIN_FREE_DISK_GB",
+        _float(0),
+        "0",
+        "free disk below this stops the run (0 = off)",
+    ),
+    _s("guard_samples", "PHOENIX_GUARD_SAMPLES", _int(1), "3", "samples a breach must last"),
+    _s(
+        "guard_resume_margin",
+        "PHOENIX_GUARD_RESUME_MARGIN",
+        _float(0),
+        "5",
+        "how far below a limit a reading must fall before restarting",
+    ),
+    _s("step_regex", "PHOENIX_STEP_REGEX", _regex, "", "regex with one group for the step"),
+    _s("stall_min", "PHOENIX_STALL_MIN", _float(0), "30", "minutes without a new step (0 = off)"),
+    _s(
+        "nan_action",
+        "PHOENIX_NAN_ACTION",
+        _choice("notify", "stop", "repair"),
+        "notify",
+        "what a NaN/inf loss does",
+    ),
+    _s(
+        "data_verify",
+        "PHOENIX_DATA_VERIFY",
+        _choice("warn", "strict", "off"),
+        "warn",
+        "data directory check at start",
+    ),
+    _s("checkpoint_glob", "PHOENIX_CHECKPOINT_GLOB", _text, "", "where checkpoints appear"),
+    _s(
+        "resume_args",
+        "PHOENIX_RESUME_ARGS",
+        _text,
+        "",
+        "arguments added on restart, {checkpoint} replaced by the newest complete one",
+    ),
+    _s("discord_poll_sec", "PHOENIX_DISCORD_POLL_SEC", _float(1), "5", "Discord polling interval"),
+    _s(
+        "discord_allowed_users",
+        "PHOENIX_DISCORD_ALLOWED_USERS",
+        _ids,
+        "",
+        "Discord user IDs allowed to command (';' or ',' separated)",
+    ),
+    _s(
+        "discord_api_base",
+        "PHOENIX_DISCORD_API_BASE",
+        _url,
+        "https://discord.com/api/v10",
+        "Discord REST API base URL",
+    ),
     _s(
         "gpu_interval_sec",
         "PHOENIX_GPU_INTERVAL_SEC",
@@ -373,6 +435,19 @@ class Settings:
     discord_channel_id: str
     approval: str
     log_lines: int
+    max_gpu_power_w: float
+    min_free_disk_gb: float
+    guard_samples: int
+    guard_resume_margin: float
+    step_regex: str
+    stall_min: float
+    nan_action: str
+    data_verify: str
+    checkpoint_glob: str
+    resume_args: str
+    discord_poll_sec: float
+    discord_allowed_users: tuple[str, ...]
+    discord_api_base: str
     gpu_interval_sec: float
     gemini_api_key: str = field(default="", repr=False)
     sources: Mapping[str, str] = field(default_factory=dict, repr=False)

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 __all__ = [
     "ALL_EVENTS",
+    "Anomaly",
     "ApprovalRequested",
     "Approver",
+    "DataChanged",
     "Decision",
     "Diagnosis",
     "Event",
@@ -20,9 +22,12 @@ __all__ = [
     "GaveUp",
     "GpuReading",
     "GpuStatus",
+    "GuardCleared",
+    "GuardTripped",
     "HangDetected",
     "MetricSample",
     "Notice",
+    "NotifyFailed",
     "OrphanReaped",
     "OutputLines",
     "PatchApplied",
@@ -30,7 +35,9 @@ __all__ = [
     "PatchRejected",
     "ProcessExited",
     "ProcessStarted",
+    "Progress",
     "ProviderFailed",
+    "RemoteCommand",
     "RepairRequested",
     "Restarting",
     "RolledBack",
@@ -197,6 +204,67 @@ class MetricSample(Event):
     rate: float | None = None  # steps or samples per second, as printed
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GuardTripped(Event):
+    name: ClassVar[str] = "guard_tripped"
+    guard: str  # "gpu_temp", "gpu_power", "disk"
+    reading: float
+    limit: float
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GuardCleared(Event):
+    name: ClassVar[str] = "guard_cleared"
+    guard: str
+    reading: float
+    limit: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Anomaly(Event):
+    """A training metric looks wrong: "nan", "spike" or "stall"."""
+
+    name: ClassVar[str] = "anomaly"
+    kind: str
+    step: int | None
+    detail: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Progress(Event):
+    name: ClassVar[str] = "progress"
+    step: int
+    loss: str  # as printed
+    rate: float | None = None  # steps per second
+    eta_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DataChanged(Event):
+    name: ClassVar[str] = "data_changed"
+    missing: tuple[str, ...] = ()
+    changed: tuple[str, ...] = ()
+    truncated: tuple[str, ...] = ()
+    added: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NotifyFailed(Event):
+    name: ClassVar[str] = "notify_failed"
+    channel: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RemoteCommand(Event):
+    name: ClassVar[str] = "remote_command"
+    user_id: str
+    command: str
+    allowed: bool
+    reply: str = ""
+
+
 # --- repair loop ---------------------------------------------------------------------------
 
 
@@ -279,6 +347,13 @@ class RolledBack(Event):
 
 
 ALL_EVENTS: tuple[type[Event], ...] = (
+    RemoteCommand,
+    NotifyFailed,
+    DataChanged,
+    Progress,
+    Anomaly,
+    GuardCleared,
+    GuardTripped,
     RunStarted,
     ProcessStarted,
     ProcessExited,
