@@ -82,6 +82,7 @@ class Engine:
         want_lines: bool = False,
         gpu_sampler: GpuSampler | None = None,
         store: StateStore | None = None,
+        hold_after_end: bool = False,
     ) -> None:
         self.settings = settings
         self.redactor = Redactor.from_env(env, settings.secrets())
@@ -100,6 +101,11 @@ class Engine:
         self._store = store or StateStore(settings.state_dir)
         self._save_failing = False
         self._stop = asyncio.Event()
+        self._leave = asyncio.Event()
+        self._resume = asyncio.Event()
+        self._hold = hold_after_end
+        self._holding = False
+        self._resume_by = ""
         self._stop_reason = ""
         self._force = False
         self._child: Child | None = None
@@ -124,8 +130,12 @@ class Engine:
                 self._sinks.remove(sink)
                 self.emit(ev.Notice(message=f"an event sink failed and was removed: {exc!r}"))
 
-    def request_stop(self, reason: str, *, force: bool = False) -> None:
-        """Stop the training the graceful way; a second request (or ``force``) kills at once."""
+    def request_stop(self, reason: str, *, force: bool = False, leave: bool = True) -> None:
+        """Stop the training the graceful way; a second request (or ``force``) kills at once.
+
+        ``leave=False`` (a remote ``!stop``) keeps Phoenix waiting for :meth:`resume` when it
+        was built with ``hold_after_end``; otherwise, and always for signals, it exits.
+        """
         if self._stop.is_set() or force:
             self._force = True
             if self._child is not None and not self._child.exited:
@@ -134,7 +144,22 @@ class Engine:
             self._stop_reason = reason
         if isinstance(self.approver, ApprovalDesk):
             self.approver.reject_all(f"phoenix is stopping: {reason}")
+        if leave or not self._hold:
+            self._leave.set()
         self._stop.set()
+
+    def resume(self, by: str = "operator") -> bool:
+        """Restart after a stop or a give-up (budgets cleared); False unless Phoenix waits."""
+        if not self._holding:
+            return False
+        self._resume_by = by
+        self._resume.set()
+        return True
+
+    @property
+    def holding(self) -> bool:
+        """True while the training is stopped and Phoenix waits for :meth:`resume`."""
+        return self._holding
 
     async def run(self) -> ExitCode:
         """Lock the project, supervise until done; raises StateError/LockHeldError up front."""
@@ -187,6 +212,16 @@ class Engine:
                 restarts_used=ledger.restarts,
             )
         )
+        while True:
+            code = await self._attempts(ledger)
+            if code == ExitCode.COMPLETED or not self._hold or self._leave.is_set():
+                return code
+            if not await self._wait_for_resume():
+                return code
+            ledger = Ledger()
+            self._save(ledger)
+
+    async def _attempts(self, ledger: Ledger) -> ExitCode:
         started = self._mono()
         attempt = 1
         while True:
@@ -201,6 +236,27 @@ class Engine:
             if code is not None:
                 return code
             attempt += 1
+
+    async def _wait_for_resume(self) -> bool:
+        """Hold after a stop or give-up until resumed (True) or told to leave (False)."""
+        self._holding = True
+        self._notice("the training is stopped; waiting for a resume (Discord: !resume)")
+        resume = asyncio.ensure_future(self._resume.wait())
+        leave = asyncio.ensure_future(self._leave.wait())
+        try:
+            await asyncio.wait({resume, leave}, return_when="FIRST_COMPLETED")
+        finally:
+            resume.cancel()
+            leave.cancel()
+            self._holding = False
+        if self._leave.is_set():
+            return False
+        self._resume.clear()
+        self._stop.clear()
+        self._stop_reason = ""
+        self._force = False
+        self._notice(f"resumed by {self._resume_by}: budgets cleared, restarting the training")
+        return True
 
     async def _after_failure(self, failure: Classified, ledger: Ledger) -> ExitCode | None:
         """Decide, repair if allowed, cool down; an exit code ends the run, None restarts."""

@@ -406,3 +406,60 @@ def test_cancelling_the_engine_never_leaves_the_training_running(make_settings: 
     asyncio.run(scenario())
     pid = recorder.of(ev.ProcessStarted)[0].pid
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+
+
+async def wait_until(predicate: Callable[[], bool]) -> None:
+    for _ in range(400):
+        if predicate():
+            return
+        await asyncio.sleep(0.025)
+    raise AssertionError("condition never became true")
+
+
+def test_a_remote_stop_holds_and_resume_restarts(make_settings: Make, recorder: Recorder) -> None:
+    script = """
+import time
+from pathlib import Path
+marker = Path("second")
+if marker.exists():
+    print("second run, finishing", flush=True)
+else:
+    marker.write_text("1")
+    print("first run, long", flush=True)
+    time.sleep(60)
+"""
+    s = make_settings(script)
+    engine = Engine(s, env=os.environ, sinks=[recorder], hold_after_end=True)
+
+    async def scenario() -> ExitCode:
+        task = asyncio.create_task(engine.run())
+        await wait_for_output(s, "first run")
+        assert not engine.resume()  # nothing to resume while training runs
+        engine.request_stop("!stop from discord:42", leave=False)
+        await wait_until(lambda: engine.holding)
+        assert engine.resume(by="discord:42")
+        return await asyncio.wait_for(task, 20)
+
+    assert asyncio.run(scenario()) == ExitCode.COMPLETED
+    names = recorder.names()
+    assert names.count("process_started") == 2
+    assert names.index("stopped") < names.index("run_completed")
+    assert any("resumed by discord:42" in n.message for n in recorder.of(ev.Notice))
+
+
+def test_holding_after_give_up_ends_on_a_leaving_stop(
+    make_settings: Make, recorder: Recorder
+) -> None:
+    s = make_settings(ALWAYS_CRASH, max_retries="0")
+    engine = Engine(s, env=os.environ, sinks=[recorder], hold_after_end=True)
+
+    async def scenario() -> ExitCode:
+        task = asyncio.create_task(engine.run())
+        await wait_until(lambda: engine.holding)
+        assert engine.resume(by="discord:42")  # budgets cleared: it tries once more
+        await wait_until(lambda: engine.holding and recorder.names().count("gave_up") == 2)
+        engine.request_stop("SIGTERM")  # a signal always leaves
+        return await asyncio.wait_for(task, 10)
+
+    assert asyncio.run(scenario()) == ExitCode.GAVE_UP
+    assert recorder.names().count("process_started") == 2
