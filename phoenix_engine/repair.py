@@ -128,16 +128,7 @@ class RepairLoop:
             self._emit(ev.PatchRejected(id=built.id or digest, reason=built.reason))
             return None
         tried = ledger.tried.setdefault(failure.signature, [])
-        self._emit(
-            ev.PatchProposed(
-                id=built.id,
-                provider=provider,
-                signature=failure.signature,
-                paths=built.paths,
-                diff=built.diff,
-                diagnosis=built.diagnosis,
-            )
-        )
+        self._emit(_proposed(built))
         if built.id in tried:
             reason = "identical to a patch already tried for this failure"
             self._emit(ev.PatchRejected(id=built.id, reason=reason))
@@ -164,16 +155,8 @@ class RepairLoop:
         return result.ok
 
     async def _approve_and_apply(self, proposal: Proposal) -> str:
-        event = ev.PatchProposed(
-            id=proposal.id,
-            provider=proposal.provider,
-            signature=proposal.signature,
-            paths=proposal.paths,
-            diff=proposal.diff,
-            diagnosis=proposal.diagnosis,
-        )
         self._emit(ev.ApprovalRequested(id=proposal.id))
-        decision = await self.approver.approve(event)
+        decision = await self.approver.approve(_proposed(proposal))
         if not decision.approved:
             reason = f"not approved ({decision.by}): {decision.reason or 'no reason given'}"
             self._emit(ev.PatchRejected(id=proposal.id, reason=reason))
@@ -209,3 +192,15 @@ class RepairLoop:
         if s.dry_run:
             return f"dry run: patch {proposal.id} backed up as {record.id}, nothing written"
         return f"patch {proposal.id} applied (backup {record.id})"
+
+
+def _proposed(proposal: Proposal) -> ev.PatchProposed:
+    """The event that shows a proposal (to the journal, the operator, the approver)."""
+    return ev.PatchProposed(
+        id=proposal.id,
+        provider=proposal.provider,
+        signature=proposal.signature,
+        paths=proposal.paths,
+        diff=proposal.diff,
+        diagnosis=proposal.diagnosis,
+    )
