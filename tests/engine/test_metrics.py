@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from phoenix_engine.metrics import parse_line
+from phoenix_engine.metrics import parse_line, parse_line_raw
 
 
 @pytest.mark.parametrize(
@@ -58,3 +58,123 @@ def test_lines_without_training_metrics(line: str) -> None:
 def test_custom_loss_regex() -> None:
     sample = parse_line("it 5 | objective=0.75 | step 5", re.compile(r"objective=([\d.]+)"))
     assert sample is not None and sample.loss == 0.75 and sample.step == 5
+
+
+LIGHTNING = "Epoch 0:  45%|████▌     | 450/1000 [00:30<00:36, 15.00it/s, v_num=0, train_loss=0.512]"
+
+
+@pytest.mark.parametrize(
+    ("line", "step", "total", "loss", "raw", "lr", "rate"),
+    [
+        (LIGHTNING, 450, None, 0.512, "0.512", None, 15.0),
+        (
+            "Epoch 2:  10%|█         | 100/1000 [00:07<01:03, 14.2it/s, v_num=3, "
+            "train_loss_step=0.431, train_loss_epoch=0.502]",
+            2100,
+            None,
+            0.431,
+            "0.431",
+            None,
+            14.2,
+        ),
+        (
+            "Epoch 1: 100%|██████████| 1000/1000 [01:02<00:00, 16.01it/s, v_num=0]",
+            2000,
+            None,
+            None,
+            None,
+            None,
+            16.01,
+        ),
+        (
+            "Epoch 3:   3%|▎         | 30/? [00:04<00:00, 7.31it/s, loss=1.93]",
+            30,
+            None,
+            1.93,
+            "1.93",
+            None,
+            7.31,
+        ),
+        (
+            "Epoch 0:   1%|          | 2/200 [00:05<08:15,  2.50s/it, loss=3.21, v_num=1]",
+            2,
+            None,
+            3.21,
+            "3.21",
+            None,
+            0.4,
+        ),
+        (
+            "{'loss': 0.6931, 'grad_norm': 3.4521, 'learning_rate': 4.8e-05, 'epoch': 0.12}",
+            None,
+            None,
+            0.6931,
+            "0.6931",
+            4.8e-05,
+            None,
+        ),
+        (
+            "{'loss': '0.6931', 'learning_rate': '4.5e-05', 'epoch': '0.5'}",
+            None,
+            None,
+            0.6931,
+            "0.6931",
+            4.5e-05,
+            None,
+        ),
+        ('{"train/loss": 0.9, "train/global_step": 40}', 40, None, 0.9, "0.9", None, None),
+        ("global_step=300 train_loss=2.5e-1", 300, None, 0.25, "2.5e-1", None, None),
+        ("[rank0] step 9/10 loss=inf lr=1e-3", 9, 10, math.inf, "inf", 1e-3, None),
+    ],
+)
+def test_more_formats_with_the_loss_as_printed(
+    line: str,
+    step: int | None,
+    total: int | None,
+    loss: float | None,
+    raw: str | None,
+    lr: float | None,
+    rate: float | None,
+) -> None:
+    parsed = parse_line_raw(line)
+    assert parsed is not None
+    sample, printed = parsed
+    assert (sample.step, sample.total_steps, sample.loss, printed, sample.lr) == (
+        step,
+        total,
+        loss,
+        raw,
+        lr,
+    )
+    assert sample.rate == pytest.approx(rate) if rate is not None else sample.rate is None
+    assert parse_line(line) == sample
+
+
+@pytest.mark.parametrize(
+    ("line", "step", "loss"),
+    [
+        ("iter 1234 | objective 0.5", 1234, 0.5),
+        ("iter 1,235 | objective 0.4", 1235, 0.4),
+        ("step 7 | objective 0.3", None, 0.3),  # the override replaces the built-in step
+        ("warming up", None, None),
+    ],
+)
+def test_step_and_loss_regex_overrides(line: str, step: int | None, loss: float | None) -> None:
+    sample = parse_line(line, re.compile(r"objective ([\d.]+)"), re.compile(r"iter ([\d,]+)"))
+    if step is None and loss is None:
+        assert sample is None
+    else:
+        assert sample is not None and (sample.step, sample.loss) == (step, loss)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "epoch 1 finished",
+        "Epoch 1: validation done",
+        "Map: 100%|██████████| 1000/1000 [00:01<00:00, 900.00 examples/s]",
+        "{'eval_loss': 0.41, 'eval_runtime': 3.2, 'epoch': 1.0}",
+    ],
+)
+def test_epoch_lines_without_training_metrics(line: str) -> None:
+    assert parse_line(line) is None and parse_line_raw(line) is None
