@@ -1,0 +1,144 @@
+"""RunView: phases from event sequences, budgets, metrics, pending patches, the summary; and
+the progress ticker's every-N-steps events with an ETA."""
+
+from __future__ import annotations
+
+import pytest
+
+from phoenix_engine import events as ev
+from phoenix_engine.runview import Phase, ProgressTicker, RunView, duration
+
+START = ev.RunStarted(command="python train.py", project="/p", mode="auto", phoenix_pid=1, ts=100.0)
+PROC = ev.ProcessStarted(pid=10, command="python train.py", attempt=1)
+EXIT = ev.ProcessExited(pid=10, returncode=1, signal=None, duration_s=3.0)
+HANG = ev.HangDetected(pid=10, silent_s=900.0, last_line="step 5")
+FAIL = ev.Failure(kind="exception", signature="abcdef0123456789", summary="KeyError: 'lr'")
+REPAIR = ev.RepairRequested(signature="abcdef0123456789", attempt=2, providers=("gemini", "local"))
+PROPOSED = ev.PatchProposed(
+    id="p1", provider="local", signature="s", paths=("t.py",), diff="-a\n+b"
+)
+WAIT = ev.ApprovalRequested(id="p1")
+APPLIED = ev.PatchApplied(id="p1", backup_id="b1", paths=("t.py",))
+REJECTED = ev.PatchRejected(id="p1", reason="not approved")
+RESTART = ev.Restarting(
+    attempt=2, max_attempts=3, restarts_used=4, max_restarts=20, cooldown_s=5.0, reason="patched"
+)
+GAVE_UP = ev.GaveUp(reason="retry budget spent", signature="s")
+DONE = ev.RunCompleted(duration_s=60.0, restarts=1)
+STOPPED = ev.Stopped(reason="!stop from Discord user 42")
+
+
+@pytest.mark.parametrize(
+    ("events", "phase"),
+    [
+        ([], Phase.STARTING),
+        ([START], Phase.STARTING),
+        ([START, PROC], Phase.RUNNING),
+        ([START, PROC, HANG], Phase.HUNG),
+        ([START, PROC, HANG, EXIT, FAIL], Phase.FAILED),
+        ([START, PROC, EXIT, FAIL, REPAIR], Phase.DIAGNOSING),
+        ([START, PROC, EXIT, FAIL, REPAIR, PROPOSED], Phase.VALIDATING),
+        ([START, PROC, EXIT, FAIL, REPAIR, PROPOSED, WAIT], Phase.AWAITING),
+        ([START, PROC, EXIT, FAIL, REPAIR, PROPOSED, WAIT, REJECTED], Phase.DIAGNOSING),
+        ([START, PROC, EXIT, FAIL, REPAIR, PROPOSED, WAIT, APPLIED, RESTART], Phase.RESTARTING),
+        ([START, PROC, EXIT, FAIL, RESTART, PROC], Phase.RUNNING),
+        ([START, PROC, EXIT, FAIL, GAVE_UP], Phase.GAVE_UP),
+        ([START, PROC, EXIT, DONE], Phase.COMPLETED),
+        ([START, PROC, WAIT, STOPPED], Phase.STOPPED),
+        ([START, PROC, STOPPED, START], Phase.STARTING),  # a resume starts over
+    ],
+)
+def test_phase_follows_the_events(events: list[ev.Event], phase: Phase) -> None:
+    view = RunView()
+    for event in events:
+        view.apply(event)
+    assert view.phase is phase
+
+
+def fold(*events: ev.Event) -> RunView:
+    view = RunView(max_attempts=3, max_restarts=20)
+    for event in events:
+        view.apply(event)
+    return view
+
+
+def test_budgets_provider_failure_and_pending() -> None:
+    failed_over = ev.ProviderFailed(provider="gemini", reason="HTTP 503")
+    view = fold(START, PROC, EXIT, FAIL, REPAIR, failed_over, PROPOSED, WAIT, RESTART)
+    assert (view.attempt, view.max_attempts) == (2, 3)
+    assert (view.restarts_used, view.max_restarts) == (4, 20)
+    assert view.provider == "local"
+    assert view.failure is FAIL
+    assert view.pending == ["p1"]
+    assert fold(WAIT, APPLIED).pending == []
+    assert fold(WAIT, STOPPED).pending == []
+
+
+def test_metrics_progress_gpu_and_guards() -> None:
+    gpu = ev.GpuStatus(
+        source="nvml",
+        gpus=(
+            ev.GpuReading(index=0, name="H100", temp_c=71.0, mem_used_mb=30720, mem_total_mb=81920),
+        ),
+    )
+    trip = ev.GuardTripped(guard="gpu_temp", reading=91.0, limit=85.0)
+    view = fold(
+        ev.MetricSample(step=10, total_steps=100, loss=0.5, lr=3e-4),
+        ev.MetricSample(loss=0.25),
+        gpu,
+        trip,
+    )
+    assert (view.step, view.total, view.loss, view.lr) == (10, 100, 0.25, 3e-4)
+    assert view.gpu is gpu and "gpu_temp" in view.guards
+    text = view.summary()
+    assert "step 10/100, loss 0.25, lr 0.0003" in text
+    assert "0:H100 71C 30.0/80.0 GB" in text
+    assert "guard gpu_temp: 91 over 85" in text
+    view.apply(ev.GuardCleared(guard="gpu_temp", reading=80.0, limit=85.0))
+    assert "guard" not in view.summary()
+    view.apply(ev.Progress(step=20, loss="0.2"))
+    assert (view.step, view.loss_text()) == (20, "0.2")
+
+
+def test_summary_lines() -> None:
+    view = fold(START, PROC, EXIT, FAIL, REPAIR, PROPOSED, WAIT)
+    text = view.summary(now=100.0 + 3 * 3600 + 125)
+    assert text.splitlines()[0] == "phase: awaiting approval"
+    assert "restarts: 0/20, attempt 2/3" in text
+    assert "last failure: exception: KeyError: 'lr' [abcdef012345]" in text
+    assert "waiting for approval: p1" in text
+    assert "training: no step or loss seen yet" in text
+    assert "gpu: no sample yet" in text
+    assert text.endswith("up 3h02m")
+    assert fold(START, GAVE_UP).summary().startswith("phase: gave up (retry budget spent)")
+
+
+@pytest.mark.parametrize(
+    ("s", "text"), [(0, "0s"), (42.9, "42s"), (187, "3m07s"), (18120, "5h02m")]
+)
+def test_duration(s: float, text: str) -> None:
+    assert duration(s) == text
+
+
+def test_progress_every_n_steps_with_eta() -> None:
+    ticker = ProgressTicker(every=100)
+    feed = [(0, 0.0), (50, 5.0), (100, 10.0), (150, 15.0), (230, 23.0), (310, 31.0)]
+    out = [ticker.feed(ev.MetricSample(step=s, total_steps=1000, loss=1.5), now=t) for s, t in feed]
+    events = [p for p in out if p is not None]
+    assert [p.step for p in events] == [100, 230, 310]
+    first = events[0]
+    assert first.rate == pytest.approx(10.0)  # measured: 100 steps in 10 s
+    assert first.eta_s == pytest.approx(90.0)
+    assert first.loss == "1.5"
+
+
+def test_progress_uses_the_printed_rate_and_restarts_cleanly() -> None:
+    ticker = ProgressTicker(every=10)
+    assert ticker.feed(ev.MetricSample(step=5), now=0.0) is None
+    p = ticker.feed(ev.MetricSample(step=10, total_steps=30, rate=4.0, loss=0.1), now=1.0)
+    assert p is not None and (p.rate, p.eta_s) == (4.0, 5.0)
+    assert ticker.feed(ev.MetricSample(step=3), now=2.0) is None  # training restarted
+    assert ticker.feed(ev.MetricSample(step=9), now=3.0) is None
+    again = ticker.feed(ev.MetricSample(step=12), now=4.0)
+    assert again is not None and again.step == 12 and again.loss == "n/a"
+    assert ProgressTicker(every=0).feed(ev.MetricSample(step=100), now=0.0) is None
