@@ -1,0 +1,250 @@
+"""The console's view of a run, folded from engine events: pure, no Textual, table-tested.
+
+:class:`RunModel` holds what the status bar and the patch queue show (phase, attempt, restarts,
+active provider, every proposal and its state); :class:`LossModel` the loss history for the
+sparkline (finite values only) and the divergence marker; :class:`GpuModel` the latest GPU
+sample and whether it is stale.
+"""
+
+from __future__ import annotations
+
+__all__ = ["GpuModel", "LossModel", "PatchEntry", "PatchState", "Phase", "RunModel", "duration"]
+
+import enum
+import math
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from phoenix_engine import events as ev
+
+
+class Phase(enum.StrEnum):
+    STARTING = "starting"
+    RUNNING = "running"
+    HUNG = "hung"
+    FAILED = "failed"
+    DIAGNOSING = "diagnosing"
+    VALIDATING = "validating"
+    AWAITING = "awaiting approval"
+    RESTARTING = "restarting"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+    GAVE_UP = "gave up"
+    COMPLETED = "completed"
+
+
+FINAL_PHASES = frozenset({Phase.STOPPED, Phase.GAVE_UP, Phase.COMPLETED})
+
+
+class PatchState(enum.StrEnum):
+    PROPOSED = "proposed"  # vetted by policy, shadow run under way (or analyze-only)
+    REJECTED = "rejected"
+    SHADOW_FAILED = "shadow failed"
+    SHADOW_PASSED = "shadow passed"
+    AWAITING = "awaiting approval"
+    APPLIED = "applied"
+    DRY_RUN = "dry run"
+    ROLLED_BACK = "rolled back"
+
+
+@dataclass(slots=True, kw_only=True)
+class PatchEntry:
+    id: str
+    provider: str
+    signature: str = ""
+    paths: tuple[str, ...] = ()
+    diff: str = ""
+    diagnosis: str = ""
+    state: PatchState = PatchState.PROPOSED
+    reason: str = ""
+    backup_id: str = ""
+
+
+class RunModel:
+    """Phase, budgets, provider and the patch queue, as the events tell them."""
+
+    def __init__(self, *, max_retries: int, max_restarts: int, provider: str) -> None:
+        self.phase = Phase.STARTING
+        self.attempt = 0
+        self.max_attempts = max_retries
+        self.restarts_used = 0
+        self.max_restarts = max_restarts
+        self.provider = provider
+        self.providers: tuple[str, ...] = ()
+        self.final_reason = ""
+        self.patches: dict[str, PatchEntry] = {}
+        self.awaiting: str | None = None
+
+    def stopping(self) -> None:
+        """The operator asked for a stop; the engine will confirm with ``stopped``."""
+        if self.phase not in FINAL_PHASES:
+            self.phase = Phase.STOPPING
+
+    def apply(self, event: ev.Event) -> None:
+        handler = _HANDLERS.get(type(event))
+        if handler is not None:
+            handler(self, event)
+
+    def _set_phase(self, phase: Phase) -> None:
+        # A stop in progress is only ended by the engine's final word.
+        if self.phase is Phase.STOPPING and phase not in FINAL_PHASES:
+            return
+        self.phase = phase
+
+    def _entry(self, patch_id: str) -> PatchEntry:
+        entry = self.patches.get(patch_id)
+        if entry is None:  # refused before it became a proposal (unusable, unsafe)
+            entry = PatchEntry(id=patch_id, provider=self.provider)
+            self.patches[patch_id] = entry
+        return entry
+
+    # --- handlers ---------------------------------------------------------------------------
+
+    def _run_started(self, e: ev.RunStarted) -> None:
+        self.restarts_used = e.restarts_used
+        self._set_phase(Phase.STARTING)
+
+    def _failure(self, e: ev.Failure) -> None:
+        self._set_phase(Phase.FAILED)
+        self.final_reason = e.summary
+
+    def _repair(self, e: ev.RepairRequested) -> None:
+        self._set_phase(Phase.DIAGNOSING)
+        self.attempt = e.attempt
+        self.providers = e.providers
+        if e.providers:
+            self.provider = e.providers[0]
+
+    def _provider_failed(self, e: ev.ProviderFailed) -> None:
+        names = self.providers
+        if e.provider in names and names.index(e.provider) + 1 < len(names):
+            self.provider = names[names.index(e.provider) + 1]
+
+    def _proposed(self, e: ev.PatchProposed) -> None:
+        self._set_phase(Phase.VALIDATING)
+        self.provider = e.provider
+        self.patches[e.id] = PatchEntry(
+            id=e.id,
+            provider=e.provider,
+            signature=e.signature,
+            paths=e.paths,
+            diff=e.diff,
+            diagnosis=e.diagnosis,
+        )
+
+    def _rejected(self, e: ev.PatchRejected) -> None:
+        entry = self._entry(e.id)
+        entry.state, entry.reason = PatchState.REJECTED, e.reason
+        if self.awaiting == e.id:
+            self.awaiting = None
+            self._set_phase(Phase.DIAGNOSING)
+
+    def _shadow_failed(self, e: ev.ShadowFailed) -> None:
+        entry = self._entry(e.id)
+        entry.state, entry.reason = PatchState.SHADOW_FAILED, e.reason
+
+    def _shadow_passed(self, e: ev.ShadowPassed) -> None:
+        self._entry(e.id).state = PatchState.SHADOW_PASSED
+
+    def _approval(self, e: ev.ApprovalRequested) -> None:
+        self._entry(e.id).state = PatchState.AWAITING
+        self.awaiting = e.id
+        self._set_phase(Phase.AWAITING)
+
+    def _applied(self, e: ev.PatchApplied) -> None:
+        entry = self._entry(e.id)
+        entry.state = PatchState.DRY_RUN if e.dry_run else PatchState.APPLIED
+        entry.backup_id, entry.reason = e.backup_id, ""
+        if self.awaiting == e.id:
+            self.awaiting = None
+
+    def _rolled_back(self, e: ev.RolledBack) -> None:
+        for entry in self.patches.values():
+            if entry.backup_id == e.backup_id:
+                entry.state = PatchState.ROLLED_BACK
+
+    def _restarting(self, e: ev.Restarting) -> None:
+        self._set_phase(Phase.RESTARTING)
+        self.attempt, self.max_attempts = e.attempt, e.max_attempts
+        self.restarts_used, self.max_restarts = e.restarts_used, e.max_restarts
+
+    def _gave_up(self, e: ev.GaveUp) -> None:
+        self.phase, self.final_reason, self.awaiting = Phase.GAVE_UP, e.reason, None
+
+    def _completed(self, e: ev.RunCompleted) -> None:
+        self.phase, self.final_reason = Phase.COMPLETED, ""
+
+    def _stopped(self, e: ev.Stopped) -> None:
+        self.phase, self.final_reason, self.awaiting = Phase.STOPPED, e.reason, None
+
+
+_HANDLERS: dict[type[ev.Event], Callable[[RunModel, Any], None]] = {
+    ev.RunStarted: RunModel._run_started,
+    ev.ProcessStarted: lambda m, e: m._set_phase(Phase.RUNNING),
+    ev.HangDetected: lambda m, e: m._set_phase(Phase.HUNG),
+    ev.Failure: RunModel._failure,
+    ev.RepairRequested: RunModel._repair,
+    ev.ProviderFailed: RunModel._provider_failed,
+    ev.Diagnosis: lambda m, e: setattr(m, "provider", e.provider),
+    ev.PatchProposed: RunModel._proposed,
+    ev.PatchRejected: RunModel._rejected,
+    ev.ShadowFailed: RunModel._shadow_failed,
+    ev.ShadowPassed: RunModel._shadow_passed,
+    ev.ApprovalRequested: RunModel._approval,
+    ev.PatchApplied: RunModel._applied,
+    ev.RolledBack: RunModel._rolled_back,
+    ev.Restarting: RunModel._restarting,
+    ev.GaveUp: RunModel._gave_up,
+    ev.RunCompleted: RunModel._completed,
+    ev.Stopped: RunModel._stopped,
+}
+
+
+class LossModel:
+    """Recent finite losses for the sparkline; a NaN/inf loss becomes a divergence marker."""
+
+    def __init__(self, keep: int = 240) -> None:
+        self.history: deque[float] = deque(maxlen=keep)
+        self.last: ev.MetricSample | None = None
+        self.diverged: ev.MetricSample | None = None
+
+    def add(self, samples: list[ev.MetricSample]) -> None:
+        for s in samples:
+            if s.loss is not None:
+                if math.isfinite(s.loss):
+                    self.history.append(s.loss)
+                else:
+                    self.diverged = s
+            self.last = s
+
+
+class GpuModel:
+    """The latest GPU sample and when it arrived (a monotonic time)."""
+
+    def __init__(self, stale_after_s: float) -> None:
+        self.status: ev.GpuStatus | None = None
+        self.received = 0.0
+        self.stale_after_s = stale_after_s
+
+    def update(self, status: ev.GpuStatus, now: float) -> None:
+        self.status, self.received = status, now
+
+    def age(self, now: float) -> float:
+        return max(0.0, now - self.received)
+
+    def stale(self, now: float) -> bool:
+        return self.status is not None and self.age(now) > self.stale_after_s
+
+
+def duration(seconds: float) -> str:
+    """A short human duration: 42s, 3m07s, 5h02m."""
+    seconds = int(max(0.0, seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, sec = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m{sec:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"

@@ -1,0 +1,489 @@
+"""The Phoenix operator console: every engine event lands in a pane; every action is a key.
+
+The engine runs as an asyncio task on the app's own loop (started on mount), never in a
+Textual thread worker. Its sink only buffers; a timer drains the buffer 15 times a second
+and updates the panes with one write each. Quitting while the training runs asks first,
+then stops it the graceful way and waits for the engine before the app exits. Rollbacks run
+on the loop between two engine steps, so they cannot interleave with an apply.
+"""
+
+from __future__ import annotations
+
+__all__ = ["EngineLike", "PhoenixApp"]
+
+import asyncio
+import time
+from collections.abc import Callable, Iterable
+from typing import ClassVar, Protocol
+
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Input, OptionList
+
+from phoenix_engine import events as ev
+from phoenix_engine.approval import ApprovalDesk
+from phoenix_engine.backups import BackupError, BackupRecord, BackupState, list_backups, rollback
+from phoenix_engine.config import Settings
+from phoenix_engine.errors import ExitCode
+from phoenix_tui._diff import backup_diff
+from phoenix_tui._model import GpuModel, LossModel, PatchState, Phase, RunModel
+from phoenix_tui._progress import ProgressTap, clean_partial
+from phoenix_tui._sink import ConsoleSink, local_hms
+from phoenix_tui.panes.gpu import GpuPane
+from phoenix_tui.panes.log import LogView
+from phoenix_tui.panes.loss import LossPane
+from phoenix_tui.panes.patches import (
+    BackupList,
+    DetailPane,
+    PatchList,
+    backup_detail,
+    backup_prompt,
+    patch_detail,
+    patch_prompt,
+)
+from phoenix_tui.panes.status import StatusBar, status_text
+from phoenix_tui.screens import ConfirmScreen, HelpScreen
+
+_PATCH_EVENTS = (
+    ev.PatchProposed,
+    ev.PatchRejected,
+    ev.ShadowFailed,
+    ev.ShadowPassed,
+    ev.ApprovalRequested,
+    ev.PatchApplied,
+    ev.RolledBack,
+)
+
+
+class EngineLike(Protocol):
+    """What the console needs of the engine (the real one, or a scripted fake in tests)."""
+
+    async def run(self) -> ExitCode: ...
+    def request_stop(self, reason: str, *, force: bool = False) -> None: ...
+    def emit(self, event: ev.Event) -> None: ...
+    def add_sink(self, sink: ev.EventSink) -> None: ...
+
+
+class PhoenixApp(App[int]):
+    CSS_PATH = "console.tcss"
+    TITLE = "Phoenix"
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]  # noqa: RUF012 (App's own type)
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]  # noqa: RUF012
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("a", "accept", "Accept"),
+        Binding("r", "reject", "Reject"),
+        Binding("tab", "focus_next", "Pane", show=False),
+        Binding("shift+tab", "focus_previous", "Pane", show=False),
+        Binding("s", "stop", "Stop"),
+        Binding("R", "rollback", "Rollback"),
+        Binding("slash", "search", "Search"),
+        Binding("f", "follow", "Follow"),
+        Binding("question_mark", "help", "Help"),
+        Binding("q", "quit", "Quit"),
+    ]
+
+    def __init__(
+        self,
+        *,
+        engine: EngineLike,
+        approver: ApprovalDesk,
+        settings: Settings,
+        project_name: str,
+        tap: ProgressTap | None = None,
+        redact: Callable[[str], str] = lambda text: text,
+        redact_bytes: Callable[[bytes], bytes] = lambda data: data,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+        stamp: Callable[[float], str] = local_hms,
+        flush_hz: float = 15.0,
+    ) -> None:
+        super().__init__()
+        self.engine = engine
+        self.approver = approver
+        self.settings = settings
+        self.project_name = project_name
+        self.tap = tap
+        self._redact, self._redact_bytes = redact, redact_bytes
+        self._clock, self._wall, self._stamp = clock, wall, stamp
+        self._flush_s = 1.0 / flush_hz
+        self.sink = ConsoleSink(settings.log_lines, stamp=stamp, redact=redact)
+        engine.add_sink(self.sink)
+        self.model = RunModel(
+            max_retries=settings.max_retries,
+            max_restarts=settings.max_restarts,
+            provider=settings.primary,
+        )
+        self.loss = LossModel()
+        self.gpu = GpuModel(stale_after_s=max(5.0, 3 * settings.gpu_interval_sec))
+        self.engine_task: asyncio.Task[ExitCode] | None = None
+        self.quitting = False
+        self._started = 0.0
+        self._tap_seen = -1
+        self._backups: dict[str, BackupRecord] = {}
+        self._detail_from = "patches"
+        self._asked_at: dict[str, float] = {}  # patch id -> when it started waiting (wall)
+
+    # --- layout ------------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield StatusBar(id="status")
+        with Horizontal(id="top"):
+            with Vertical(id="log-box", classes="pane"):
+                yield LogView(self.settings.log_lines, id="log")
+                yield Input(placeholder="search the log (enter: older, ↑↓, esc)", id="search")
+            with Vertical(id="side"):
+                yield GpuPane(self.gpu, max_temp=self.settings.max_gpu_temp, id="gpu")
+                yield LossPane(self.loss, id="loss")
+        with Horizontal(id="bottom"):
+            with Vertical(id="lists"):
+                yield PatchList(id="patches")
+                yield BackupList(id="backups")
+            yield DetailPane(id="detail")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self._log_view = self.query_one(LogView)
+        self._log_box = self.query_one("#log-box", Vertical)
+        self._search_input = self.query_one("#search", Input)
+        self._loss_pane = self.query_one(LossPane)
+        self._gpu_pane = self.query_one(GpuPane)
+        self._patches = self.query_one(PatchList)
+        self._backup_list = self.query_one(BackupList)
+        self._detail = self.query_one(DetailPane)
+        self._status = self.query_one(StatusBar)
+        titles = {"#log-box": "Training log", "#gpu": "GPU", "#loss": "Loss"}
+        titles |= {"#patches": "Patches", "#backups": "Backups", "#detail": "Detail"}
+        for selector, title in titles.items():
+            widget = self.query_one(selector)
+            widget.border_title = title
+            widget.add_class("pane")
+        self._log_box.border_subtitle = ""
+        self._started = self._clock()
+        self._reload_backups()
+        self._show_status()
+        self._log_view.focus()
+        self.set_interval(self._flush_s, self.flush)
+        self.set_interval(1.0, self._tick)
+        self.engine_task = asyncio.get_running_loop().create_task(self._run_engine())
+
+    async def _run_engine(self) -> ExitCode:
+        try:
+            return await self.engine.run()
+        finally:
+            self.call_later(self._engine_finished)
+
+    def _engine_finished(self) -> None:
+        self.flush()
+        task = self.engine_task
+        failed = task is not None and task.done() and task.exception() is not None
+        if self.quitting or failed:
+            self.exit(self.exit_code_now())
+
+    def exit_code_now(self) -> int:
+        task = self.engine_task
+        if task is None or not task.done() or task.cancelled() or task.exception() is not None:
+            return int(ExitCode.STOPPED)
+        return int(task.result())
+
+    @property
+    def training_running(self) -> bool:
+        return self.engine_task is not None and not self.engine_task.done()
+
+    # --- the frame ---------------------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Move everything the engine said since the last frame into the panes."""
+        batch = self.sink.drain()
+        log = self._log_view
+        if batch.lines:
+            log.write_lines(batch.lines)
+        if self.tap is not None and self.tap.version != self._tap_seen:
+            self._tap_seen = self.tap.version
+            log.set_partial(clean_partial(self._redact_bytes(self.tap.partial())))
+        if batch.metrics:
+            self.loss.add(batch.metrics)
+            self._loss_pane.show()
+        if batch.gpu is not None:
+            self.gpu.update(batch.gpu, self._clock())
+            self._gpu_pane.show(self._clock())
+        if batch.events:
+            self._apply(batch.events)
+
+    def _apply(self, events: list[ev.Event]) -> None:
+        patches_changed = backups_changed = False
+        waiting = None
+        for event in events:
+            self.model.apply(event)
+            patches_changed |= isinstance(event, _PATCH_EVENTS)
+            backups_changed |= isinstance(event, ev.PatchApplied | ev.RolledBack)
+            if isinstance(event, ev.ApprovalRequested):
+                waiting = event.id
+                self._asked_at[event.id] = event.ts or self._wall()
+        if patches_changed:
+            items = [(e.id, patch_prompt(e)) for e in self.model.patches.values()]
+            self._patches.set_items(items, latest=-1)
+        if backups_changed:
+            self._reload_backups()
+        if waiting is not None and self.model.awaiting == waiting:
+            self._patches.select(waiting)
+            self._detail_from = "patches"
+            self.bell()
+        self._show_status()
+        self._show_detail()
+
+    def _tick(self) -> None:
+        self._show_status()
+        if self.gpu.status is not None:
+            self._gpu_pane.show(self._clock())
+        if self.model.awaiting and self.approver.mode.kind == "timeout":
+            self._show_detail()
+
+    def _show_status(self) -> None:
+        note = ""
+        if self.model.awaiting:
+            note = f"{self._countdown(self.model.awaiting)}a accept · r reject"
+        bar = self._status
+        uptime = self._clock() - self._started
+        compact = self.size.width < 110
+        bar.update(
+            status_text(
+                self.model, uptime=uptime, project=self.project_name, note=note, compact=compact
+            )
+        )
+        self.screen.set_class(self.model.awaiting is not None, "-awaiting")
+        phase = self.model.phase
+        bar.set_class(phase is Phase.COMPLETED, "-final-completed")
+        bar.set_class(phase is Phase.GAVE_UP, "-final-gave-up")
+        bar.set_class(phase is Phase.AWAITING, "-awaiting")
+
+    def _countdown(self, patch_id: str) -> str:
+        mode = self.approver.mode
+        asked = self._asked_at.get(patch_id)
+        if mode.kind != "timeout" or asked is None:
+            return ""
+        left = max(0.0, asked + mode.seconds - self._wall())
+        return f"auto-approves in {int(left) // 60}:{int(left) % 60:02d} · "
+
+    # --- detail ------------------------------------------------------------------------------
+
+    def _show_detail(self) -> None:
+        detail = self._detail
+        if self._detail_from == "backups":
+            key = self._backup_list.selected_id
+            record = self._backups.get(key or "")
+            if record is not None:
+                known = {p.id: p.diff for p in self.model.patches.values()}
+                note, diff = backup_diff(record, self.settings.project_dir, known)
+                detail.show(f"backup:{record.id}", backup_detail(record, note, diff, self._stamp))
+                return
+        key = self._patches.selected_id
+        entry = self.model.patches.get(key or "")
+        if entry is None:
+            return
+        action = ""
+        if entry.state is PatchState.AWAITING:
+            action = f"{self._countdown(entry.id)}a accepts, r rejects"
+        detail.show(f"patch:{entry.id}", patch_detail(entry, action))
+
+    def on_option_list_option_highlighted(self, message: OptionList.OptionHighlighted) -> None:
+        source = "backups" if isinstance(message.option_list, BackupList) else "patches"
+        if message.option_list.has_focus:
+            self._detail_from = source
+        if source == self._detail_from:
+            self._show_detail()
+
+    def on_descendant_focus(self, message: object) -> None:
+        focused = self.focused
+        if isinstance(focused, BackupList | PatchList):
+            self._detail_from = "backups" if isinstance(focused, BackupList) else "patches"
+            self._show_detail()
+
+    def _reload_backups(self) -> None:
+        try:
+            records = list_backups(self.settings.state_dir)
+        except OSError as exc:
+            self.notify(f"cannot list backups: {exc}", severity="error")
+            return
+        self._backups = {r.id: r for r in records}
+        items = [(r.id, backup_prompt(r, self._stamp)) for r in records]
+        self._backup_list.set_items(items)
+
+    # --- actions -----------------------------------------------------------------------------
+
+    def _answer(self, approved: bool) -> None:
+        verb = "accept" if approved else "reject"
+        entry = self.model.patches.get(self._patches.selected_id or "")
+        if entry is None:
+            self.notify(f"no patch to {verb}", severity="warning")
+            return
+        answered = False
+        if entry.state is PatchState.AWAITING:
+            by = "operator (console)"
+            if approved:
+                answered = self.approver.accept(entry.id, by=by)
+            else:
+                why = "rejected by the operator in the console"
+                answered = self.approver.reject(entry.id, by=by, reason=why)
+        if not answered:
+            self.notify(
+                f"patch {entry.id[:8]} is {entry.state}: only a patch awaiting approval "
+                f"can be {verb}ed",
+                severity="warning",
+            )
+            return
+        self.notify(f"patch {entry.id[:8]} {verb}ed")
+
+    def action_accept(self) -> None:
+        self._answer(True)
+
+    def action_reject(self) -> None:
+        self._answer(False)
+
+    def action_stop(self) -> None:
+        if not self.training_running or self.model.phase is Phase.STOPPING:
+            self.notify("the training is not running", severity="warning")
+            return
+        detail = (
+            "The training gets SIGINT (so it may checkpoint), then SIGTERM and SIGKILL "
+            f"{self.settings.kill_grace_sec:g}s apart. The console stays open."
+        )
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.stop_engine("stopped by the operator from the console")
+
+        self.push_screen(ConfirmScreen("Stop the training?", detail, yes="Stop"), answered)
+
+    def stop_engine(self, reason: str) -> None:
+        """Ask the engine to stop gracefully; a waiting patch is answered "no"."""
+        if not self.training_running:
+            return
+        self.model.stopping()
+        self.engine.request_stop(reason)  # also answers "no" to a patch that waits
+        self._show_status()
+
+    def action_quit(self) -> None:  # type: ignore[override]
+        if not self.training_running:
+            self.exit(self.exit_code_now())
+            return
+        if self.quitting:
+            self.notify("forcing: the training is killed now", severity="warning")
+            self.engine.request_stop("the operator quit the console", force=True)
+            return
+        detail = (
+            "Quitting stops the training the graceful way (SIGINT, so it may checkpoint) "
+            "and waits for it to end. Press q again while it stops to kill it at once."
+        )
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.request_quit()
+
+        self.push_screen(ConfirmScreen("Stop the training and quit?", detail, yes="Quit"), answered)
+
+    def request_quit(self, reason: str = "the operator quit the console") -> None:
+        """Quit without asking: stop the training gracefully, exit when the engine is done."""
+        self.quitting = True
+        if not self.training_running:
+            self.exit(self.exit_code_now())
+            return
+        self.stop_engine(reason)
+        self.notify("stopping the training… (q again: kill it now)", timeout=30)
+
+    def action_rollback(self) -> None:
+        key = self._backup_list.selected_id
+        record = self._backups.get(key or "")
+        if record is None:
+            self.notify("no backup selected (tab to the Backups pane)", severity="warning")
+            return
+        if record.state is not BackupState.APPLIED or record.kind != "patch":
+            self.notify(
+                f"backup {record.id} is {record.state} ({record.kind}): nothing to roll back",
+                severity="warning",
+            )
+            return
+        files = ", ".join(record.paths)
+        detail = (
+            f"Restores {files} as they were before patch {record.proposal_id[:8]} "
+            f"({record.provider}); the current files are backed up first. A training that is "
+            "running keeps the code it loaded; its next start uses the restored files."
+        )
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.roll_back(record.id)
+
+        self.push_screen(
+            ConfirmScreen(f"Roll back backup {record.id}?", detail, yes="Roll back"), answered
+        )
+
+    def roll_back(self, backup_id: str) -> None:
+        """Restore a backup now (on the loop: no engine step runs meanwhile) and journal it."""
+        s = self.settings
+        try:
+            result = rollback(s.state_dir, s.project_dir, backup_id)
+        except (BackupError, OSError) as exc:
+            self.notify(f"rollback failed: {exc}", severity="error", timeout=15)
+            return
+        self.engine.emit(
+            ev.RolledBack(
+                backup_id=result.backup_id,
+                paths=result.paths,
+                safety_backup_id=result.safety_backup_id,
+            )
+        )
+        self.notify(f"rolled back {result.backup_id}: restored {', '.join(result.paths)}")
+        self.flush()
+
+    def action_search(self) -> None:
+        box = self._log_box
+        box.add_class("-searching")
+        self._search_input.focus()
+
+    def on_input_submitted(self, message: Input.Submitted) -> None:
+        if message.input.id == "search":
+            self._search(message.value, older=True)
+
+    def _search(self, query: str, *, older: bool) -> None:
+        log = self._log_view
+        if not log.search(query, older=older) and query:
+            where = "older" if older else "newer"
+            self.notify(f"no {where} match for {query!r}", severity="warning", timeout=3)
+
+    def on_key(self, event: object) -> None:
+        key = getattr(event, "key", "")
+        search = self._search_input
+        if not search.has_focus:
+            return
+        if key == "escape":
+            self._log_box.remove_class("-searching")
+            self._log_view.clear_search()
+            self._log_view.focus()
+        elif key in ("up", "down"):
+            self._search(search.value, older=key == "up")
+
+    def action_follow(self) -> None:
+        log = self._log_view
+        log.follow = not log.follow
+
+    def action_help(self) -> None:
+        mode = self.approver.mode
+        setting = f"timeout:{mode.seconds:g}" if mode.kind == "timeout" else mode.kind
+        self.push_screen(HelpScreen(f"PHOENIX_APPROVAL={setting}"))
+
+    # --- command palette ---------------------------------------------------------------------
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        yield SystemCommand("Accept patch", "Accept the selected patch (a)", self.action_accept)
+        yield SystemCommand("Reject patch", "Reject the selected patch (r)", self.action_reject)
+        yield SystemCommand("Stop training", "Stop the training gracefully (s)", self.action_stop)
+        yield SystemCommand("Roll back", "Roll back the selected backup (R)", self.action_rollback)
+        yield SystemCommand("Search log", "Search the training log (/)", self.action_search)
+        yield SystemCommand("Follow log", "Follow the end of the log (f)", self.action_follow)
+        yield SystemCommand("Help", "The keys (?)", self.action_help)
+        for command in super().get_system_commands(screen):
+            if command.title != "Quit":
+                yield command
+        yield SystemCommand("Quit", "Quit; stops the training gracefully (q)", self.action_quit)

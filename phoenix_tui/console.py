@@ -1,0 +1,129 @@
+"""Run the engine under the Textual console; the engine's lifetime is the console's.
+
+The loop is ours (``asyncio.run``) and the app runs in it with ``run_async``, so whatever
+ends the app (``q``, a signal, a crash of the UI) the engine task is still there to be
+stopped the graceful way and awaited before Phoenix exits: the training is never left
+running unsupervised. SIGTERM, SIGHUP (the SSH session dropped) and SIGINT quit without
+asking; a second one kills the training at once.
+"""
+
+from __future__ import annotations
+
+__all__ = ["build_app", "run_console"]
+
+import asyncio
+import signal
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+from phoenix_engine.approval import ApprovalDesk
+from phoenix_engine.config import Settings
+from phoenix_engine.engine import Engine
+from phoenix_engine.errors import ExitCode
+from phoenix_engine.gpu import GpuSampler, NoGpu
+from phoenix_engine.redact import Redactor
+from phoenix_tui._progress import ProgressTap
+from phoenix_tui.app import PhoenixApp
+from phoenix_tui.headless import HumanPrinter
+
+_FORCE_AFTER_S = 5.0  # after the graceful stop's own timeouts, before a forced one
+
+
+def build_app(
+    settings: Settings,
+    env: Mapping[str, str],
+    *,
+    gpu_sampler: GpuSampler | None = None,
+    title: str = "",
+    **app_kwargs: Any,
+) -> PhoenixApp:
+    """The console with a real engine; in the console approval is manual unless set."""
+    approver = ApprovalDesk(settings.approval, default="manual")
+    tap = ProgressTap()
+    engine = Engine(
+        settings,
+        env=env,
+        approver=approver,
+        want_lines=True,
+        gpu_sampler=gpu_sampler or _default_sampler(),
+        spawner=tap.spawn,
+    )
+    redactor = engine.redactor
+    return PhoenixApp(
+        engine=engine,
+        approver=approver,
+        settings=settings,
+        project_name=title or settings.project_dir.name,
+        tap=tap,
+        redact=redactor.redact,
+        redact_bytes=redactor.redact_known_bytes,
+        **app_kwargs,
+    )
+
+
+def _default_sampler() -> GpuSampler:
+    """NVML when it can be loaded; its status explains a machine without an NVIDIA GPU."""
+    try:
+        from phoenix_engine.nvml import NvmlSampler
+    except ImportError as exc:  # pragma: no cover - nvml ships with the engine
+        return NoGpu(f"GPU sensors unavailable: {exc}")
+    return NvmlSampler()
+
+
+def run_console(
+    settings: Settings,
+    env: Mapping[str, str],
+    *,
+    gpu_sampler: GpuSampler | None = None,
+    title: str = "",
+) -> int:
+    """Open the console on the project; the exit code is the engine's (0, 1 or 4)."""
+    app = build_app(settings, env, gpu_sampler=gpu_sampler, title=title)
+    return asyncio.run(_console(app, env))
+
+
+async def _console(app: PhoenixApp, env: Mapping[str, str]) -> int:
+    loop = asyncio.get_running_loop()
+    signals = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
+    for signum in signals:
+        loop.add_signal_handler(signum, _on_signal, app, signal.Signals(signum).name)
+    try:
+        await app.run_async()
+    finally:
+        await _outlive_ui(app, env)
+        for signum in signals:
+            loop.remove_signal_handler(signum)
+    task = app.engine_task
+    if task is None:
+        print("phoenix: the console failed before the training started", file=sys.stderr)
+        return int(ExitCode.USAGE)
+    failure = None if task.cancelled() else task.exception()
+    if failure is not None:
+        raise failure  # a PhoenixError (the lock is held...) maps to its exit code in main()
+    return app.exit_code_now()
+
+
+def _on_signal(app: PhoenixApp, name: str) -> None:
+    if app.quitting:
+        app.engine.request_stop(f"phoenix received {name}", force=True)
+    else:
+        app.call_later(app.request_quit, f"phoenix received {name}")
+
+
+async def _outlive_ui(app: PhoenixApp, env: Mapping[str, str]) -> None:
+    """The app is gone; if the engine still runs, stop it gracefully and say so on stderr."""
+    task = app.engine_task
+    if task is None or task.done():
+        return
+    print("phoenix: the console closed; stopping the training…", file=sys.stderr)
+    s = app.settings
+    color = sys.stderr.isatty() and not env.get("NO_COLOR")
+    redactor = Redactor.from_env(env, s.secrets())
+    app.engine.add_sink(HumanPrinter(sys.stderr, redactor=redactor, color=color))
+    app.engine.request_stop("the console closed")
+    grace = 3 * s.kill_grace_sec + _FORCE_AFTER_S
+    done, _ = await asyncio.wait({task}, timeout=grace)
+    if not done:
+        app.engine.request_stop("the console closed", force=True)
+        await asyncio.wait({task}, timeout=grace)

@@ -1,0 +1,109 @@
+"""Modal screens: a yes/no confirmation and the key help."""
+
+from __future__ import annotations
+
+__all__ = ["KEYS", "ConfirmScreen", "HelpScreen"]
+
+from typing import ClassVar
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Static
+
+KEYS: tuple[tuple[str, str], ...] = (
+    ("a", "accept the selected patch (it is applied, then the training restarts)"),
+    ("r", "reject the selected patch (the training restarts without it)"),
+    ("tab / shift+tab", "move between the panes"),
+    ("↑ ↓ pgup pgdn", "move in the focused pane (log, patches, detail, backups)"),
+    ("s", "stop the training gracefully (asks first)"),
+    ("R", "roll back the selected backup (asks first)"),
+    ("/", "search the log (enter: older match, ↑/↓: older/newer, esc: close)"),
+    ("f", "follow the end of the log (scrolling up pauses it)"),
+    ("?", "this help"),
+    ("ctrl+p", "command palette: every action, the theme"),
+    ("q", "quit (asks while the training runs; quitting stops it gracefully)"),
+)
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    """Asks one question; y/enter answers yes, n/escape no."""
+
+    DEFAULT_CSS = """
+    ConfirmScreen { align: center middle; }
+    ConfirmScreen > Vertical {
+        width: 70; max-width: 95%; height: auto; border: thick $warning;
+        background: $surface; padding: 1 2;
+    }
+    ConfirmScreen #question { text-style: bold; }
+    ConfirmScreen Horizontal { height: auto; margin-top: 1; align-horizontal: right; }
+    ConfirmScreen Button { margin-left: 2; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("y", "answer(True)", "Yes"),
+        Binding("n,escape", "answer(False)", "No"),
+    ]
+
+    def __init__(self, question: str, detail: str = "", *, yes: str = "Yes") -> None:
+        super().__init__()
+        self.question = question
+        self.detail = detail
+        self.yes = yes
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(self.question, id="question")
+            if self.detail:
+                yield Static(self.detail, id="detail")
+            with Horizontal():
+                yield Button(f"{self.yes} [y]", variant="warning", id="yes")
+                yield Button("Cancel [n]", id="no")
+
+    def on_mount(self) -> None:
+        self.query_one("#no", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+    def action_answer(self, yes: bool) -> None:
+        self.dismiss(yes)
+
+
+class HelpScreen(ModalScreen[None]):
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > Vertical {
+        width: 84; max-width: 98%; height: auto; max-height: 95%;
+        border: thick $primary; background: $surface; padding: 0 1;
+    }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,question_mark,q", "dismiss_help", "Close")
+    ]
+
+    def __init__(self, approval: str) -> None:
+        super().__init__()
+        self.approval = approval
+
+    def compose(self) -> ComposeResult:
+        table = Table.grid(padding=(0, 2))
+        table.add_column(style="bold", no_wrap=True)
+        table.add_column()
+        for key, what in KEYS:
+            table.add_row(key, what)
+        with Vertical():
+            yield Static(Text("Phoenix keys", style="bold"))
+            yield Static(table)
+            yield Static(
+                Text(
+                    f"Approval: {self.approval}. A vetted patch waits for a or r and is "
+                    "selected with its diff shown as soon as it waits. Press esc to close.",
+                    style="dim",
+                )
+            )
+
+    def action_dismiss_help(self) -> None:
+        self.dismiss(None)
