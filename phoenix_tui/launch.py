@@ -26,6 +26,7 @@ from phoenix_engine.errors import ConfigError, ExitCode, PhoenixError
 
 if TYPE_CHECKING:
     from phoenix_engine.engine import Engine
+    from phoenix_engine.gpu import GpuSampler
 
 COMMANDS = ("run", "doctor", "demo", "reset", "history", "rollback")
 
@@ -111,10 +112,25 @@ def _cmd_run(args: argparse.Namespace, train: Sequence[str], env: dict[str, str]
             settings.train_cmd,
             f"a runnable command: {problem}",
         )
+    if _wants_console(args):
+        from phoenix_tui.console import run_console
+
+        return run_console(settings, env)
     return run_headless(settings, env, json_output=args.json)
 
 
-def run_headless(settings: Settings, env: Mapping[str, str], *, json_output: bool) -> int:
+def _wants_console(args: argparse.Namespace) -> bool:
+    """The console needs a terminal on both ends; --unattended and --json mean headless."""
+    return not args.unattended and not args.json and sys.stdin.isatty() and sys.stdout.isatty()
+
+
+def run_headless(
+    settings: Settings,
+    env: Mapping[str, str],
+    *,
+    json_output: bool,
+    gpu_sampler: GpuSampler | None = None,
+) -> int:
     """Run the engine with the headless printers until it completes, gives up or is stopped."""
     from phoenix_engine.approval import ApprovalDesk
     from phoenix_engine.engine import Engine
@@ -132,7 +148,9 @@ def run_headless(settings: Settings, env: Mapping[str, str], *, json_output: boo
         sink = HumanPrinter(sys.stderr, redactor=redactor, color=color)
         tee = _stdout_tee()
     desk = ApprovalDesk(settings.approval, default="auto")
-    engine = Engine(settings, env=env, sinks=[sink], tee=tee, approver=desk)
+    engine = Engine(
+        settings, env=env, sinks=[sink], tee=tee, approver=desk, gpu_sampler=gpu_sampler
+    )
     return asyncio.run(_supervise(engine))
 
 
@@ -204,13 +222,18 @@ def _cmd_reset(args: argparse.Namespace, train: Sequence[str], env: dict[str, st
 
 
 def _cmd_demo(args: argparse.Namespace, train: Sequence[str], env: dict[str, str]) -> int:
+    from phoenix_engine.gpu import SimulatedGpu
     from phoenix_tui.demo import prepare_demo
 
     project, demo_env = prepare_demo(env)
     print(f"phoenix: demo project copied to {project}", file=sys.stderr)
     args.project = str(project)
     settings = load_settings(args, train, demo_env)
-    return run_headless(settings, demo_env, json_output=args.json)
+    if _wants_console(args):
+        from phoenix_tui.console import run_console
+
+        return run_console(settings, demo_env, gpu_sampler=SimulatedGpu(), title="phoenix demo")
+    return run_headless(settings, demo_env, json_output=args.json, gpu_sampler=SimulatedGpu())
 
 
 def _cmd_history(args: argparse.Namespace, train: Sequence[str], env: dict[str, str]) -> int:
