@@ -1,0 +1,110 @@
+"""Screenshots of the console from a real run of the demo: SVG always, PNG when possible.
+
+Runs ``phoenix demo``'s project (the real engine, the built-in offline doctor, the simulated
+GPU) inside ``App.run_test`` at a fixed terminal size, and saves the screen while training,
+while the typo fix awaits approval (with its diff), and once the training has completed.
+PNGs are made with ``rsvg-convert`` when it is installed (Debian: librsvg2-bin).
+
+    .venv/bin/python scripts/make_screenshots.py [OUT_DIR] [--size 120x40]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from phoenix_engine.config import resolve  # noqa: E402
+from phoenix_engine.gpu import SimulatedGpu  # noqa: E402
+from phoenix_tui._model import Phase  # noqa: E402
+from phoenix_tui.app import PhoenixApp  # noqa: E402
+from phoenix_tui.console import build_app  # noqa: E402
+from phoenix_tui.demo import prepare_demo  # noqa: E402
+
+
+async def _until(pilot: object, check: Callable[[], bool], timeout: float = 60) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not check():
+        if loop.time() > deadline:
+            raise SystemExit("timed out waiting for the demo")
+        await pilot.pause(0.05)  # type: ignore[attr-defined]
+
+
+def _step(app: PhoenixApp) -> int:
+    last = app.loss.last
+    return last.step or 0 if last is not None else 0
+
+
+def _save(app: PhoenixApp, out: Path, name: str) -> Path:
+    app.flush()
+    path = out / f"{name}.svg"
+    app.save_screenshot(filename=path.name, path=str(out))
+    print(f"wrote {path}")
+    return path
+
+
+def _png(svg: Path) -> None:
+    tool = shutil.which("rsvg-convert")
+    if tool is None:
+        return
+    png = svg.with_suffix(".png")
+    # Without xml:space="preserve" librsvg drops the leading spaces of each <text> run
+    # (indentation, gaps between styled words).
+    fixed = svg.with_suffix(".rsvg.svg")
+    text = svg.read_text(encoding="utf-8")
+    fixed.write_text(text.replace("<svg ", '<svg xml:space="preserve" ', 1), encoding="utf-8")
+    try:
+        subprocess.run([tool, "-o", str(png), str(fixed)], check=True)
+    finally:
+        fixed.unlink()
+    print(f"wrote {png}")
+
+
+async def shoot(out: Path, size: tuple[int, int], suffix: str) -> list[Path]:
+    project, env = prepare_demo(os.environ)
+    env.pop("NO_COLOR", None)
+    settings = resolve(project_dir=project, env=env)
+    app = build_app(settings, env, gpu_sampler=SimulatedGpu(), title="phoenix demo")
+    shots: list[Path] = []
+    async with app.run_test(size=size) as pilot:
+        await _until(pilot, lambda: app.loss.last is not None and app.gpu.status is not None)
+        await _until(pilot, lambda: _step(app) >= 25)
+        shots.append(_save(app, out, f"training{suffix}"))
+        await _until(pilot, lambda: app.model.phase is Phase.AWAITING)
+        await pilot.pause(0.2)
+        shots.append(_save(app, out, f"awaiting-approval{suffix}"))
+        await pilot.press("a")
+        await _until(pilot, lambda: app.model.awaiting is not None and len(app.model.patches) > 1)
+        await pilot.press("a")
+        await _until(pilot, lambda: app.model.phase is Phase.COMPLETED)
+        await pilot.pause(0.2)
+        shots.append(_save(app, out, f"completed{suffix}"))
+    shutil.rmtree(project, ignore_errors=True)
+    return shots
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out", nargs="?", default=str(ROOT / "screenshots"))
+    parser.add_argument("--size", default="120x40", help="COLSxROWS (default 120x40)")
+    parser.add_argument("--suffix", default="", help="added to each file name")
+    args = parser.parse_args()
+    cols, rows = (int(n) for n in args.size.split("x"))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for svg in asyncio.run(shoot(out, (cols, rows), args.suffix)):
+        _png(svg)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
