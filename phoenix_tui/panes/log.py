@@ -33,13 +33,15 @@ _CURRENT = Style(reverse=True, bold=True, underline=True)
 
 def line_text(line: str, base: Style) -> Text:
     """One raw line as styled text: ANSI colours kept, other control codes dropped."""
-    clean = line.translate(_CONTROLS).expandtabs()
+    clean = line.translate(_CONTROLS)
     if "\x1b" in clean:
         text = Text.from_ansi(clean, no_wrap=True, end="")
         if "\x1b" in text.plain:  # a lone ESC that was no sequence: keep the words only
             text = Text(text.plain.replace("\x1b", ""), no_wrap=True, end="")
     else:
         text = Text(clean, no_wrap=True, end="")
+    if "\t" in clean:
+        text.expand_tabs()
     text.stylize_before(base)  # under the line's own colours
     if isinstance(line, Milestone):
         text.stylize(line.style)
@@ -93,7 +95,7 @@ class LogView(ScrollView, can_focus=True):
     def _resized(self) -> None:
         self.virtual_size = Size(self._width, len(self.lines) + (1 if self.partial else 0))
         if self.follow:
-            self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True)
+            self._to_end()
         self.refresh()
 
     def _text(self, index: int) -> str:
@@ -110,9 +112,14 @@ class LogView(ScrollView, can_focus=True):
             self.follow = True
 
     def watch_follow(self, follow: bool) -> None:
-        if follow:
-            self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True)
+        if follow and self.scroll_y < self.max_scroll_y:
+            # Deferred: this may run inside a scroll animation's own step.
+            self.call_later(self._to_end)
         self.border_subtitle = "following" if follow else "paused · f to follow"
+
+    def _to_end(self) -> None:
+        if self.follow:
+            self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True, force=True)
 
     # --- search ------------------------------------------------------------------------------
 
