@@ -11,7 +11,6 @@ from __future__ import annotations
 __all__ = ["FINAL_PHASES", "Phase", "ProgressTicker", "RunView", "duration", "gpu_text"]
 
 import enum
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -109,14 +108,11 @@ class RunView:
         self.pending.clear()
 
     def _metrics(self, e: ev.MetricSample) -> None:
-        if e.step is not None:
-            self.step = e.step
-        if e.total_steps is not None:
-            self.total = e.total_steps
-        if e.loss is not None:
-            self.loss = e.loss
-        if e.lr is not None:
-            self.lr = e.lr
+        # A line may carry only some of them: keep the last value of each.
+        self.step = e.step if e.step is not None else self.step
+        self.total = e.total_steps if e.total_steps is not None else self.total
+        self.loss = e.loss if e.loss is not None else self.loss
+        self.lr = e.lr if e.lr is not None else self.lr
 
     def _progress(self, e: ev.Progress) -> None:
         self.step, self.loss = e.step, e.loss
@@ -252,9 +248,7 @@ class ProgressTicker:
         return ev.Progress(step=step, loss=loss, rate=rate, eta_s=eta)
 
     def _measured(self, step: int, now: float) -> float | None:
-        assert self._first is not None
-        first_step, first_time = self._first
+        first_step, first_time = self._first or (step, now)
         if now <= first_time or step <= first_step:
             return None
-        rate = (step - first_step) / (now - first_time)
-        return rate if math.isfinite(rate) else None
+        return (step - first_step) / (now - first_time)
