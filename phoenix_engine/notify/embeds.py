@@ -47,6 +47,14 @@ def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _cut_code(text: str) -> str:
+    """A field value cut to its limit; a code block cut open is closed again."""
+    out = _cut(text, _FIELD_VALUE)
+    if out != text and out.count("```") % 2:
+        out = _cut(text, _FIELD_VALUE - 4) + "\n```"
+    return out
+
+
 def _field(name: str, value: object, inline: bool = True) -> dict[str, Any]:
     return {"name": name, "value": str(value) or "-", "inline": inline}
 
@@ -178,7 +186,7 @@ def fit(embed: Embed) -> Embed:
         out["description"] = _cut(str(out["description"]), _DESCRIPTION)
     fields = out.get("fields", [])[:_FIELDS]
     out["fields"] = [
-        dict(f, name=_cut(str(f["name"]), _FIELD_NAME), value=_cut(str(f["value"]), _FIELD_VALUE))
+        dict(f, name=_cut(str(f["name"]), _FIELD_NAME), value=_cut_code(str(f["value"])))
         for f in fields
     ]
     if not out["fields"]:

@@ -285,7 +285,7 @@ async def test_a_30_second_outage_delays_nothing_and_loses_nothing(recorder: Rec
             await asyncio.sleep(0.01)  # the training goes on while Discord is down
         await n.aclose()
         await task
-    assert slowest < 0.01
+    assert slowest < 0.05  # microseconds in fact; the bound leaves room for a loaded machine
     assert vt.now >= 30  # the outage really lasted 30 (virtual) seconds
     assert titles(app) == TITLES
     assert len(webhook_requests(server)) > 2
@@ -400,3 +400,14 @@ async def until(condition: Callable[[], bool], timeout: float = 3.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "condition not met in time"
         await asyncio.sleep(0.005)
+
+
+def test_fit_closes_a_code_block_it_cuts() -> None:
+    from phoenix_engine.notify.embeds import fit
+
+    long_block = "```diff\n" + "+x\n" * 600 + "```"
+    (field,) = fit({"title": "t" * 300, "fields": [{"name": "diff", "value": long_block}]})[
+        "fields"
+    ]
+    assert len(field["value"]) <= 1024 and field["value"].endswith("\n```")
+    assert field["value"].count("```") == 2
