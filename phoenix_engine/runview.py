@@ -61,6 +61,8 @@ class RunView:
         if handler is not None:
             handler(self, event)
 
+    emit = apply  # a RunView is an event sink: ``engine.add_sink(view)``
+
     # --- handlers ---------------------------------------------------------------------------
 
     def _run_started(self, e: ev.RunStarted) -> None:

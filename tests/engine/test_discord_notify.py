@@ -30,6 +30,7 @@ from phoenix_engine.config import Settings
 from phoenix_engine.engine import Engine
 from phoenix_engine.errors import ExitCode
 from phoenix_engine.notify import DiscordNotifier
+from phoenix_engine.notify.embeds import fit
 from phoenix_engine.redact import Redactor
 
 pytestmark = pytest.mark.timeout(20)
@@ -403,8 +404,6 @@ async def until(condition: Callable[[], bool], timeout: float = 3.0) -> None:
 
 
 def test_fit_closes_a_code_block_it_cuts() -> None:
-    from phoenix_engine.notify.embeds import fit
-
     long_block = "```diff\n" + "+x\n" * 600 + "```"
     (field,) = fit({"title": "t" * 300, "fields": [{"name": "diff", "value": long_block}]})[
         "fields"

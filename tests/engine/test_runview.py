@@ -62,6 +62,13 @@ def fold(*events: ev.Event) -> RunView:
     return view
 
 
+def test_a_run_view_is_an_event_sink(recorder: object) -> None:
+    view = RunView()
+    sink: ev.EventSink = view
+    sink.emit(PROC)
+    assert view.phase is Phase.RUNNING
+
+
 def test_budgets_provider_failure_and_pending() -> None:
     failed_over = ev.ProviderFailed(provider="gemini", reason="HTTP 503")
     view = fold(START, PROC, EXIT, FAIL, REPAIR, failed_over, PROPOSED, WAIT, RESTART)
