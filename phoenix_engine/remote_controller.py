@@ -42,7 +42,12 @@ class EngineLike(Protocol):
 
 
 class EngineController:
-    """Commands from Discord, answered from the engine's state; each returns the reply."""
+    """Commands from Discord, answered from the engine's state; each returns the reply.
+
+    ``stop`` (default ``engine.request_stop``) and ``resume`` are injected so a front end that
+    keeps Phoenix waiting after a remote stop passes ``lambda r: engine.request_stop(r,
+    leave=False)`` and ``engine.resume``.
+    """
 
     def __init__(
         self,
@@ -50,10 +55,12 @@ class EngineController:
         engine: EngineLike,
         view: RunView,
         desk: ApprovalDesk | None = None,
-        resume: Callable[[], bool] | None = None,
+        stop: Callable[[str], None] | None = None,
+        resume: Callable[[str], bool] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._engine, self._view, self._desk = engine, view, desk
+        self._stop = stop or engine.request_stop
         self._resume, self._clock = resume, clock
 
     def status(self) -> str:
@@ -62,7 +69,7 @@ class EngineController:
     def stop(self, by: str) -> str:
         if self._view.final:
             return f"nothing to stop: the run is {self._view.phase}"
-        self._engine.request_stop(f"!stop from Discord user {by}")
+        self._stop(f"!stop from Discord user {by}")
         grace = self._engine.settings.kill_grace_sec
         return f"stopping: the training gets SIGINT and {grace:g}s to checkpoint; !resume restarts"
 
@@ -71,8 +78,8 @@ class EngineController:
             return "!resume is not available in this front end"
         if self._view.phase not in (Phase.STOPPED, Phase.GAVE_UP):
             return f"nothing to resume: the run is {self._view.phase}"
-        if not self._resume():
-            return "could not resume: see the journal (phoenix log)"
+        if not self._resume(by):
+            return "could not resume: this Phoenix is not waiting for a resume (it is leaving)"
         return f"resuming at the request of {by}: the training starts again"
 
     def patches(self) -> str:

@@ -2,13 +2,12 @@
 
 :class:`RunView` is a pure reducer (``apply(event)``, no I/O, no clock of its own): phase in the
 console's words, budgets, the last failure, the active provider, training metrics, the latest
-GPU sample and the patches waiting for an answer. :class:`ProgressTicker` turns metric samples
-into a ``progress`` event every ``PHOENIX_NOTIFY_STEPS`` steps, with an ETA.
+GPU sample and the patches waiting for an answer. It is an event sink too (``emit = apply``).
 """
 
 from __future__ import annotations
 
-__all__ = ["FINAL_PHASES", "Phase", "ProgressTicker", "RunView", "duration", "gpu_text"]
+__all__ = ["FINAL_PHASES", "Phase", "RunView", "duration", "gpu_text"]
 
 import enum
 from collections.abc import Callable
@@ -221,36 +220,3 @@ _HANDLERS: dict[type[ev.Event], Callable[[RunView, Any], None]] = {
     ev.GuardCleared: lambda v, e: v._guard_cleared(e),
     ev.Anomaly: lambda v, e: setattr(v, "anomaly", e),
 }
-
-
-class ProgressTicker:
-    """A ``progress`` event each time the step crosses a multiple of ``every`` (0: never)."""
-
-    def __init__(self, every: int) -> None:
-        self.every = every
-        self._mark: int | None = None  # the last multiple reported
-        self._first: tuple[int, float] | None = None  # (step, time) for a measured rate
-
-    def feed(self, sample: ev.MetricSample, now: float) -> ev.Progress | None:
-        step = sample.step
-        if self.every <= 0 or step is None:
-            return None
-        if self._first is None or step < self._first[0]:  # a restart from an earlier step
-            self._first, self._mark = (step, now), step // self.every
-            return None
-        mark = step // self.every
-        if self._mark is not None and mark <= self._mark:
-            return None
-        self._mark = mark
-        rate = sample.rate or self._measured(step, now)
-        eta = None
-        if rate and sample.total_steps and sample.total_steps > step:
-            eta = (sample.total_steps - step) / rate
-        loss = "n/a" if sample.loss is None else f"{sample.loss:.4g}"
-        return ev.Progress(step=step, loss=loss, rate=rate, eta_s=eta)
-
-    def _measured(self, step: int, now: float) -> float | None:
-        first_step, first_time = self._first or (step, now)
-        if now <= first_time or step <= first_step:
-            return None
-        return (step - first_step) / (now - first_time)

@@ -340,8 +340,8 @@ def test_controller_refuses_what_is_unsafe_and_rolls_back_when_stopped(
         diagnosis="d",
     )
     apply_changes(tmp_path, [change], record, dry_run=False)
-    view, resumed = RunView(), []
-    ctl = EngineController(engine=engine, view=view, resume=lambda: resumed.append(1) or True)
+    view, resumed, stops = RunView(), [], []
+    ctl = EngineController(engine=engine, view=view, resume=lambda by: resumed.append(by) or True)
     view.apply(ev.ProcessStarted(pid=1, command="c", attempt=1))
     assert ctl.rollback(record.id, "42").startswith("refused: the training is running")
     assert ctl.resume("42") == "nothing to resume: the run is running"
@@ -354,8 +354,13 @@ def test_controller_refuses_what_is_unsafe_and_rolls_back_when_stopped(
     assert (tmp_path / "train.py").read_bytes() == b"x = 1\n"
     assert [e.backup_id for e in recorder.of(ev.RolledBack)] == [record.id]
     assert "rollback refused" in ctl.rollback("nope", "42")
-    assert ctl.resume("42").startswith("resuming") and resumed == [1]
+    assert ctl.resume("42").startswith("resuming") and resumed == ["42"]
     assert ctl.accept("p1", "42") == "no patch 'p1' waits for approval"
+    held = EngineController(engine=engine, view=RunView(), stop=stops.append)
+    held.stop("7")
+    assert stops == ["!stop from Discord user 7"]
+    leaving = EngineController(engine=engine, view=view, resume=lambda by: False)
+    assert leaving.resume("42").startswith("could not resume")
 
 
 def test_doctor_lines(make_settings: Callable[..., Settings]) -> None:

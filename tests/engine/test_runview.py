@@ -1,12 +1,11 @@
-"""RunView: phases from event sequences, budgets, metrics, pending patches, the summary; and
-the progress ticker's every-N-steps events with an ETA."""
+"""RunView: phases from event sequences, budgets, metrics, pending patches, the summary."""
 
 from __future__ import annotations
 
 import pytest
 
 from phoenix_engine import events as ev
-from phoenix_engine.runview import Phase, ProgressTicker, RunView, duration
+from phoenix_engine.runview import Phase, RunView, duration
 
 START = ev.RunStarted(command="python train.py", project="/p", mode="auto", phoenix_pid=1, ts=100.0)
 PROC = ev.ProcessStarted(pid=10, command="python train.py", attempt=1)
@@ -125,27 +124,3 @@ def test_summary_lines() -> None:
 )
 def test_duration(s: float, text: str) -> None:
     assert duration(s) == text
-
-
-def test_progress_every_n_steps_with_eta() -> None:
-    ticker = ProgressTicker(every=100)
-    feed = [(0, 0.0), (50, 5.0), (100, 10.0), (150, 15.0), (230, 23.0), (310, 31.0)]
-    out = [ticker.feed(ev.MetricSample(step=s, total_steps=1000, loss=1.5), now=t) for s, t in feed]
-    events = [p for p in out if p is not None]
-    assert [p.step for p in events] == [100, 230, 310]
-    first = events[0]
-    assert first.rate == pytest.approx(10.0)  # measured: 100 steps in 10 s
-    assert first.eta_s == pytest.approx(90.0)
-    assert first.loss == "1.5"
-
-
-def test_progress_uses_the_printed_rate_and_restarts_cleanly() -> None:
-    ticker = ProgressTicker(every=10)
-    assert ticker.feed(ev.MetricSample(step=5), now=0.0) is None
-    p = ticker.feed(ev.MetricSample(step=10, total_steps=30, rate=4.0, loss=0.1), now=1.0)
-    assert p is not None and (p.rate, p.eta_s) == (4.0, 5.0)
-    assert ticker.feed(ev.MetricSample(step=3), now=2.0) is None  # training restarted
-    assert ticker.feed(ev.MetricSample(step=9), now=3.0) is None
-    again = ticker.feed(ev.MetricSample(step=12), now=4.0)
-    assert again is not None and again.step == 12 and again.loss == "n/a"
-    assert ProgressTicker(every=0).feed(ev.MetricSample(step=100), now=0.0) is None
