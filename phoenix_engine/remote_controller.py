@@ -62,6 +62,7 @@ class EngineController:
         self._engine, self._view, self._desk = engine, view, desk
         self._stop = stop or engine.request_stop
         self._resume, self._clock = resume, clock
+        self._resumed_in: int | None = None  # view.runs when a resume was granted
 
     def status(self) -> str:
         return self._view.summary(now=self._clock())
@@ -78,8 +79,11 @@ class EngineController:
             return "!resume is not available in this front end"
         if self._view.phase not in (Phase.STOPPED, Phase.GAVE_UP):
             return f"nothing to resume: the run is {self._view.phase}"
+        if self._resumed_in == self._view.runs:
+            return "already resuming: the training is about to start"
         if not self._resume(by):
             return "could not resume: this Phoenix is not waiting for a resume (it is leaving)"
+        self._resumed_in = self._view.runs
         return f"resuming at the request of {by}: the training starts again"
 
     def patches(self) -> str:
@@ -110,7 +114,8 @@ class EngineController:
         )
 
     def rollback(self, backup_id: str, by: str) -> str:
-        if not self._view.final:
+        # Until the resumed run announces itself the view still says "stopped": not safe.
+        if not self._view.final or self._resumed_in == self._view.runs:
             return (
                 f"refused: the training is {self._view.phase}; "
                 "send !stop, then !rollback ID, then !resume"

@@ -41,6 +41,7 @@ class RunView:
         self.attempt, self.max_attempts = 0, max_attempts
         self.restarts_used, self.max_restarts = 0, max_restarts
         self.started_at: float | None = None
+        self.runs = 0  # run_started events: a resume starts another
         self.failure: ev.Failure | None = None
         self.final_reason = ""
         self.provider = ""
@@ -65,7 +66,7 @@ class RunView:
     # --- handlers ---------------------------------------------------------------------------
 
     def _run_started(self, e: ev.RunStarted) -> None:
-        self.phase, self.final_reason = Phase.STARTING, ""
+        self.phase, self.final_reason, self.runs = Phase.STARTING, "", self.runs + 1
         self.restarts_used = e.restarts_used
         self.started_at = e.ts or self.started_at
 

@@ -36,6 +36,8 @@ from phoenix_engine.remote import CONTENT_INTENT_HINT, RemoteControl, parse_comm
 from phoenix_engine.remote_controller import EngineController, doctor_lines
 from phoenix_engine.runview import RunView
 
+START = ev.RunStarted(command="c", project="p", mode="auto", phoenix_pid=1)
+
 pytestmark = pytest.mark.timeout(20)
 
 ALICE, MALLORY = "111111111111111111", "666666666666666666"
@@ -353,8 +355,13 @@ def test_controller_refuses_what_is_unsafe_and_rolls_back_when_stopped(
     assert reply.startswith(f"rolled back {record.id} for 42: restored train.py")
     assert (tmp_path / "train.py").read_bytes() == b"x = 1\n"
     assert [e.backup_id for e in recorder.of(ev.RolledBack)] == [record.id]
-    assert "rollback refused" in ctl.rollback("nope", "42")
+    assert "rollback refused: no backup 'nope'" in ctl.rollback("nope", "42")
     assert ctl.resume("42").startswith("resuming") and resumed == ["42"]
+    assert ctl.resume("42") == "already resuming: the training is about to start"
+    assert ctl.rollback(record.id, "42").startswith("refused: the training is stopped")
+    view.apply(START)
+    view.apply(ev.GaveUp(reason="budget"))
+    assert ctl.rollback(record.id, "42").startswith("rollback refused: backup")  # done already
     assert ctl.accept("p1", "42") == "no patch 'p1' waits for approval"
     held = EngineController(engine=engine, view=RunView(), stop=stops.append)
     held.stop("7")
