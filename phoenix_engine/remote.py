@@ -78,6 +78,7 @@ class RemoteControl:
         self._told_refused: set[str] = set()
         self.after: str | None = None  # the newest message ID seen
         self.bot_id = ""
+        self._know_me = False
         self.disabled = False
         self.content_intent_missing = False
 
@@ -92,11 +93,13 @@ class RemoteControl:
 
     async def _step(self, client: httpx.AsyncClient) -> float:
         """Start up or poll once; the seconds to wait before the next step."""
-        if not self.bot_id:
+        if not self._know_me:
             answer = await self._call(client, "GET", "/users/@me")
-            if answer is not None and answer.ok and isinstance(answer.data, dict):
-                self.bot_id = str(answer.data.get("id", "")) or "?"
-            return self._next_delay(answer) if not self.bot_id else 0.0
+            if answer is not None and answer.ok:
+                me = answer.data if isinstance(answer.data, dict) else {}
+                self.bot_id, self._know_me = str(me.get("id", "")), True  # "": any mention
+                return 0.0
+            return self._next_delay(answer)
         path = f"/channels/{self._channel}/messages?limit=" + ("1" if self.after is None else "100")
         if self.after is not None:
             path += f"&after={self.after}"
@@ -107,7 +110,7 @@ class RemoteControl:
                 key=lambda m: int(m["id"]),
             )
             if self.after is None:  # start-up: everything already there is history
-                self.after = messages[-1]["id"] if messages else "0"
+                self.after = str(messages[-1]["id"]) if messages else "0"
                 return 0.0
             for message in messages:
                 self.after = str(message["id"])
