@@ -27,18 +27,21 @@ from phoenix_engine import events as ev
 from phoenix_engine.approval import ApprovalDesk
 from phoenix_engine.backups import find_interrupted
 from phoenix_engine.budget import may_attempt
+from phoenix_engine.checkpoints import newest_complete, resume_command
 from phoenix_engine.config import Settings
-from phoenix_engine.errors import ExitCode, StateError
+from phoenix_engine.datacheck import verify
+from phoenix_engine.errors import DataError, ExitCode, StateError
 from phoenix_engine.gpu import GpuSampler
+from phoenix_engine.host import HostSampler
 from phoenix_engine.journal import JournalSink, RotatingFile
 from phoenix_engine.lines import LineSplitter
 from phoenix_engine.lock import ProjectLock
-from phoenix_engine.metrics import parse_line
 from phoenix_engine.output import OutputTail, TrainLog
 from phoenix_engine.redact import Redactor
 from phoenix_engine.signature import Classified, FailureKind, classify
 from phoenix_engine.state import ChildRecord, Ledger, StateStore
 from phoenix_engine.supervisor import Child, ExitInfo, SpawnError, StopReport, spawn, stop_tree
+from phoenix_engine.telemetry import Telemetry
 
 Spawner = Callable[..., Awaitable[Child]]
 Stopper = Callable[..., Awaitable[StopReport]]
@@ -57,8 +60,11 @@ def shell_argv(command: str) -> tuple[list[str], bool]:
 class Repairer(Protocol):
     """The repair loop (LLM diagnosis, vetting, shadow run, approval, apply)."""
 
-    async def repair(self, failure: Classified, tail: Sequence[str], ledger: Ledger) -> str:
-        """Try to repair; return a short account for the ``restarting`` event."""
+    async def repair(
+        self, failure: Classified, tail: Sequence[str], ledger: Ledger, *, extra: str = ""
+    ) -> str:
+        """Try to repair (``extra``: more context, e.g. the loss history); return a short
+        account for the ``restarting`` event."""
         ...
 
 
@@ -81,6 +87,7 @@ class Engine:
         tee: Callable[[bytes], None] | None = None,
         want_lines: bool = False,
         gpu_sampler: GpuSampler | None = None,
+        host_sampler: HostSampler | None = None,
         store: StateStore | None = None,
         hold_after_end: bool = False,
     ) -> None:
@@ -96,8 +103,15 @@ class Engine:
         self._clock, self._mono = clock, monotonic
         self._tee = tee
         self._want_lines = want_lines
-        self._gpu = gpu_sampler
-        self._loss_regex = re.compile(settings.loss_regex) if settings.loss_regex else None
+        if host_sampler is None and settings.min_free_disk_gb > 0:
+            host_sampler = HostSampler([settings.project_dir, settings.state_dir])
+        self.telemetry = Telemetry(
+            settings, emit=self.emit, gpu=gpu_sampler, host=host_sampler, monotonic=monotonic
+        )
+        self._metric_splitters: dict[str, LineSplitter] = {}
+        self._diverged: ev.Anomaly | None = None
+        self._interrupt = asyncio.Event()  # NaN with PHOENIX_NAN_ACTION=repair
+        self._next_cmd: str | None = None  # the command with resume arguments, after a failure
         self._store = store or StateStore(settings.state_dir)
         self._save_failing = False
         self._stop = asyncio.Event()
@@ -182,12 +196,11 @@ class Engine:
             self._trainlog = TrainLog(
                 self._open_trainlog(), redactor=self.redactor, on_error=self._notice
             )
-            sampler = asyncio.ensure_future(self._sample_gpu()) if self._gpu else None
+            ticker = asyncio.ensure_future(self.telemetry.run())
             try:
                 return await self._supervise()
             finally:
-                if sampler is not None:
-                    sampler.cancel()
+                ticker.cancel()
                 await self._kill_orphaned_child()
         finally:
             if journal is not None:
@@ -212,6 +225,7 @@ class Engine:
                 restarts_used=ledger.restarts,
             )
         )
+        await self._verify_data()
         while True:
             code = await self._attempts(ledger)
             if code == ExitCode.COMPLETED or not self._hold or self._leave.is_set():
@@ -225,17 +239,79 @@ class Engine:
         started = self._mono()
         attempt = 1
         while True:
-            failure = await self._run_child(ledger, attempt)
+            if self.telemetry.guarded:  # tripped while nothing ran
+                code = await self._wait_for_guard(ledger)
+                if code is not None:
+                    return code
+            outcome, failure = await self._run_child(ledger, attempt)
             if self._stop.is_set():
                 return self._stopped()
-            if failure is None:
+            if outcome == "completed":
                 self.emit(ev.RunCompleted(duration_s=self._mono() - started, restarts=attempt - 1))
                 self._save(Ledger())
                 return ExitCode.COMPLETED
-            code = await self._after_failure(failure, ledger)
+            if outcome == "guard":
+                code = await self._wait_for_guard(ledger)
+            else:
+                assert failure is not None
+                code = await self._after_failure(failure, ledger)
             if code is not None:
                 return code
             attempt += 1
+
+    async def _wait_for_guard(self, ledger: Ledger) -> ExitCode | None:
+        """A guard stopped the training: wait until it clears, then restart (counted against
+        PHOENIX_MAX_RESTARTS only; no model is asked)."""
+        s = self.settings
+        if ledger.restarts >= s.max_restarts:
+            reason = f"a guard tripped and the restart cap is reached ({s.max_restarts})"
+            self.emit(ev.GaveUp(reason=reason))
+            return ExitCode.GAVE_UP
+        cleared = asyncio.ensure_future(self.telemetry.cleared.wait())
+        stop = asyncio.ensure_future(self._stop.wait())
+        try:
+            await asyncio.wait({cleared, stop}, return_when="FIRST_COMPLETED")
+        finally:
+            cleared.cancel()
+            stop.cancel()
+        if self._stop.is_set():
+            return self._stopped()
+        ledger.restarts += 1
+        self._save(ledger)
+        checkpoint = await self._resume_point()
+        self.emit(
+            ev.Restarting(
+                attempt=0,
+                max_attempts=0,
+                restarts_used=ledger.restarts,
+                max_restarts=s.max_restarts,
+                cooldown_s=0,
+                reason="the guard cleared",
+                checkpoint=checkpoint,
+            )
+        )
+        return None
+
+    async def _resume_point(self) -> str | None:
+        """With PHOENIX_CHECKPOINT_GLOB and PHOENIX_RESUME_ARGS, the next command resumes from
+        the newest complete checkpoint; returns it as shown to the operator."""
+        s = self.settings
+        self._next_cmd = None
+        if not (s.checkpoint_glob and s.resume_args):
+            return None
+        try:
+            found = await newest_complete(s.project_dir, s.checkpoint_glob)
+        except OSError as exc:
+            self._notice(f"could not look for checkpoints: {exc}")
+            return None
+        if found is None:
+            self._notice(f"no complete checkpoint matches {s.checkpoint_glob}: starting over")
+            return None
+        self._next_cmd = resume_command(s.train_cmd, s.resume_args, found, s.project_dir)
+        try:
+            return str(found.relative_to(s.project_dir))
+        except ValueError:
+            return str(found)
 
     async def _wait_for_resume(self) -> bool:
         """Hold after a stop or give-up until resumed (True) or told to leave (False)."""
@@ -287,13 +363,16 @@ class Engine:
         reason = "restart without changes"
         if self.repairer is not None and s.patch_mode != "restart-only":
             try:
-                reason = await self.repairer.repair(failure, self.tail.lines(s.tail), ledger)
+                extra = self.telemetry.loss_history_text()
+                tail = self.tail.lines(s.tail)
+                reason = await self.repairer.repair(failure, tail, ledger, extra=extra)
             except Exception as exc:  # a bug in one repair must not end the night's run
                 self._notice(f"the repair step failed unexpectedly: {type(exc).__name__}: {exc}")
                 reason = "repair step failed: restart without changes"
             self._save(ledger)
         if self._stop.is_set():
             return self._stopped()
+        checkpoint = await self._resume_point()
         self.emit(
             ev.Restarting(
                 attempt=verdict.attempt,
@@ -302,6 +381,7 @@ class Engine:
                 max_restarts=s.max_restarts,
                 cooldown_s=s.cooldown_seconds,
                 reason=reason,
+                checkpoint=checkpoint,
             )
         )
         try:
@@ -314,9 +394,14 @@ class Engine:
         self.emit(ev.Stopped(reason=self._stop_reason or "stop requested"))
         return ExitCode.STOPPED
 
-    async def _run_child(self, ledger: Ledger, attempt: int) -> Classified | None:
-        """One run of the training command; its failure, or None when it exited 0."""
-        argv, via_shell = shell_argv(self.settings.train_cmd)
+    async def _run_child(self, ledger: Ledger, attempt: int) -> tuple[str, Classified | None]:
+        """One run of the training command: ("completed" | "stopped" | "guard", None) or
+        ("failed", its failure)."""
+        command = self._next_cmd or self.settings.train_cmd
+        argv, via_shell = shell_argv(command)
+        self.telemetry.watch.restart()
+        self._diverged = None
+        self._interrupt.clear()
         self.tail.clear()
         self._splitters.clear()
         self._seen_output = False
@@ -326,18 +411,16 @@ class Engine:
                 argv, cwd=self.settings.project_dir, env=self._env, on_output=self._on_output
             )
         except SpawnError as exc:
-            return _launch_failure(self.settings.train_cmd, str(exc))
+            return "failed", _launch_failure(command, str(exc))
         self._child = child
         ledger.child = ChildRecord(
             pid=child.pid,
             pgid=child.pgid,
             create_time=child.create_time,
-            command=self.settings.train_cmd,
+            command=command,
         )
         self._save(ledger)
-        self.emit(
-            ev.ProcessStarted(pid=child.pid, command=self.settings.train_cmd, attempt=attempt)
-        )
+        self.emit(ev.ProcessStarted(pid=child.pid, command=command, attempt=attempt))
         outcome, info = await self._watch(child)
         self._end_of_output()
         self.emit(
@@ -351,9 +434,13 @@ class Engine:
         self._child = None
         ledger.child = None
         self._save(ledger)
-        if outcome == "stopped" or (outcome == "exited" and info.returncode == 0):
-            return None
-        return classify(
+        if outcome == "exited" and info.returncode == 0:
+            return "completed", None
+        if outcome in ("stopped", "guard"):
+            return outcome, None
+        if outcome == "diverged" and self._diverged is not None:
+            return "failed", _diverged_failure(self._diverged)
+        return "failed", classify(
             returncode=info.returncode,
             signal=info.signal,
             tail=self.tail.lines(self.settings.tail),
@@ -366,12 +453,16 @@ class Engine:
         """Wait for the exit, a stop request or a silence past the heartbeat."""
         waiter = asyncio.ensure_future(child.wait())
         stopper = asyncio.ensure_future(self._stop.wait())
+        guard = asyncio.ensure_future(self.telemetry.tripped.wait())
+        diverged = asyncio.ensure_future(self._interrupt.wait())
         try:
             while True:
                 left = self._silence_left()
                 timeout = _TRACK_EVERY_S if left is None else min(left, _TRACK_EVERY_S)
                 done, _ = await asyncio.wait(
-                    {waiter, stopper}, timeout=timeout, return_when="FIRST_COMPLETED"
+                    {waiter, stopper, guard, diverged},
+                    timeout=timeout,
+                    return_when="FIRST_COMPLETED",
                 )
                 if not done:
                     # Remember descendants while the tree is intact: one that calls setsid()
@@ -383,6 +474,9 @@ class Engine:
                 if stopper in done:
                     await child.stop(0.0 if self._force else self.settings.kill_grace_sec)
                     return "stopped", await waiter
+                if guard in done or diverged in done:
+                    await child.stop(self.settings.kill_grace_sec)
+                    return ("guard" if guard in done else "diverged"), await waiter
                 silent = self._mono() - self._last_output
                 if silent >= self._silence_limit():
                     self.emit(
@@ -395,7 +489,8 @@ class Engine:
                     await child.stop(self.settings.kill_grace_sec)
                     return "hang", await waiter
         finally:
-            stopper.cancel()
+            for task in (stopper, guard, diverged):
+                task.cancel()
 
     async def _kill_orphaned_child(self) -> None:
         """Whatever ended the supervision (an error, a cancelled task), the training ends too:
@@ -435,7 +530,7 @@ class Engine:
     # --- output -------------------------------------------------------------------------------
 
     def _on_output(self, stream: str, data: bytes) -> None:
-        self._last_output = self._mono()
+        self._last_output = self.telemetry.last_output_at = self._mono()
         self._seen_output = True
         self.tail.add(stream, data)
         assert self._trainlog is not None
@@ -447,24 +542,37 @@ class Engine:
             lines = splitter.feed(self.redactor.redact_known_bytes(data))
             if lines:
                 self.emit(ev.OutputLines(stream=stream, lines=tuple(lines)))
-                self._metrics(lines)
+                self._on_metric_lines(lines)
+        else:
+            self._on_metric_lines(self._metric_lines(stream, data))
 
-    def _metrics(self, lines: Sequence[str]) -> None:
-        for line in lines:
-            sample = parse_line(line, self._loss_regex)
-            if sample is not None:
-                self.emit(sample)
+    def _metric_lines(self, stream: str, data: bytes) -> list[str]:
+        """Lines that may carry metrics; chunks without a hint of one are not split at all."""
+        splitter = self._metric_splitters.get(stream)
+        if self.telemetry.worth_parsing(data):
+            splitter = self._metric_splitters.setdefault(stream, LineSplitter())
+            return splitter.feed(data)
+        if splitter is None:
+            return []
+        last = data.rfind(b"\n")
+        if last < 0:
+            splitter.feed(data)  # a long line goes on
+            return []
+        lines = splitter.feed(data[: data.find(b"\n") + 1])  # finish the pending line
+        fresh = self._metric_splitters[stream] = LineSplitter()
+        fresh.feed(data[last + 1 :])
+        return lines
 
-    async def _sample_gpu(self) -> None:
-        """GPU readings every PHOENIX_GPU_INTERVAL_SEC, off the event loop (NVML blocks)."""
-        assert self._gpu is not None
-        while True:
-            try:
-                status = await asyncio.to_thread(self._gpu.sample)
-            except Exception as exc:  # a sensor failure is shown, never fatal
-                status = ev.GpuStatus(source="none", reason=f"GPU sampling failed: {exc}")
-            self.emit(status)
-            await asyncio.sleep(self.settings.gpu_interval_sec)
+    def _on_metric_lines(self, lines: Sequence[str]) -> None:
+        if not lines:
+            return
+        for anomaly in self.telemetry.on_lines(lines):
+            action = self.settings.nan_action
+            if action == "stop":
+                self.request_stop(f"{anomaly.detail} (PHOENIX_NAN_ACTION=stop)")
+            elif action == "repair" and self._diverged is None:
+                self._diverged = anomaly
+                self._interrupt.set()
 
     def _end_of_output(self) -> None:
         assert self._trainlog is not None
@@ -530,6 +638,38 @@ class Engine:
         ledger.child = None
         self._save(ledger)
 
+    async def _verify_data(self) -> None:
+        """Compare the data directory with its manifest; strict mode refuses to start."""
+        s = self.settings
+        data = s.project_dir / s.data_dir
+        if s.data_verify == "off" or not data.is_dir():
+            return
+        shown = _Throttle(self._mono, 5.0)
+
+        def progress(done: int, total: int) -> None:
+            if total > 1 << 30 and shown.ready():
+                self._loop.call_soon_threadsafe(
+                    self._notice,
+                    f"hashing {s.data_dir}/: {done / total:.0%} of {total / 1e9:.1f} GB",
+                )
+
+        self._loop = asyncio.get_running_loop()
+        manifest = s.state_dir / "data_manifest.json"
+        try:
+            report = await asyncio.to_thread(verify, data, manifest, progress=progress)
+        except OSError as exc:
+            self._notice(f"could not verify {s.data_dir}/: {exc}")
+            return
+        event = report.event()
+        if event is not None:
+            self.emit(event)
+        if report.problems and s.data_verify == "strict":
+            raise DataError(
+                f"{s.data_dir}/ changed since the recorded manifest "
+                f"({len(report.missing)} missing, {len(report.changed)} changed, "
+                f"{len(report.truncated)} truncated) and PHOENIX_DATA_VERIFY=strict"
+            )
+
     def _save(self, ledger: Ledger) -> None:
         """Persist the ledger; a full disk costs persistence, never the supervision."""
         try:
@@ -564,4 +704,26 @@ def _launch_failure(command: str, reason: str) -> Classified:
         signature=hashlib.sha256(f"launch|{command}".encode()).hexdigest()[:16],
         summary=f"cannot start {command!r}: {reason}",
         repairable=False,
+    )
+
+
+class _Throttle:
+    """True at most once per ``every`` seconds."""
+
+    def __init__(self, clock: Callable[[], float], every: float) -> None:
+        self._clock, self._every, self._last = clock, every, float("-inf")
+
+    def ready(self) -> bool:
+        now = self._clock()
+        if now - self._last < self._every:
+            return False
+        self._last = now
+        return True
+
+
+def _diverged_failure(anomaly: ev.Anomaly) -> Classified:
+    return Classified(
+        kind=FailureKind.DIVERGED,
+        signature=hashlib.sha256(b"diverged|nan").hexdigest()[:16],
+        summary=anomaly.detail,
     )

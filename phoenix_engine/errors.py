@@ -9,6 +9,7 @@ from __future__ import annotations
 
 __all__ = [
     "ConfigError",
+    "DataError",
     "ExitCode",
     "LockHeldError",
     "PhoenixError",
@@ -50,6 +51,12 @@ class ConfigError(PhoenixError):
 
 class StateError(PhoenixError):
     """The state directory (``.phoenix_cli``) cannot be created, read or written."""
+
+    exit_code = ExitCode.USAGE
+
+
+class DataError(PhoenixError):
+    """The data directory changed and PHOENIX_DATA_VERIFY=strict refuses to start."""
 
     exit_code = ExitCode.USAGE
 

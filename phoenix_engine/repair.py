@@ -57,7 +57,9 @@ class RepairLoop:
         self._env = env
         self._limits = Limits.from_settings(settings)
 
-    async def repair(self, failure: Classified, tail: Sequence[str], ledger: Ledger) -> str:
+    async def repair(
+        self, failure: Classified, tail: Sequence[str], ledger: Ledger, *, extra: str = ""
+    ) -> str:
         """Try each provider until a patch is applied; return an account for ``restarting``."""
         s = self.settings
         attempt = ledger.attempts.get(failure.signature, 1)
@@ -67,7 +69,7 @@ class RepairLoop:
         if not names:
             return "no provider configured (PHOENIX_PRIMARY=none): restart without changes"
         request = RepairRequest(
-            prompt=self._prompt(failure, tail),
+            prompt=self._prompt(failure, tail, extra),
             failure=failure,
             project_dir=s.project_dir,
             reply_format=s.reply_format,
@@ -92,7 +94,7 @@ class RepairLoop:
 
     # --- steps --------------------------------------------------------------------------------
 
-    def _prompt(self, failure: Classified, tail: Sequence[str]) -> str:
+    def _prompt(self, failure: Classified, tail: Sequence[str], extra: str = "") -> str:
         files: dict[str, str] = {}
         for rel in select_files(failure, self.settings.project_dir, self._limits):
             try:
@@ -101,7 +103,12 @@ class RepairLoop:
                 continue
             files[rel] = data.decode("utf-8", "replace")
         return build_prompt(
-            failure=failure, tail=tail, files=files, settings=self.settings, redactor=self._redactor
+            failure=failure,
+            tail=tail,
+            files=files,
+            settings=self.settings,
+            redactor=self._redactor,
+            extra=extra,
         )
 
     def _vet(

@@ -41,6 +41,7 @@ class FailureKind(enum.StrEnum):
     SIGNAL = "signal"  # died of another signal (SIGSEGV, SIGABRT, ...)
     EXIT_CODE = "exit_code"  # non-zero exit without a traceback
     LAUNCH = "launch"  # the command could not be started (not found, not executable)
+    DIVERGED = "diverged"  # the loss became NaN/inf and PHOENIX_NAN_ACTION=repair
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

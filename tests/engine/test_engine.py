@@ -377,7 +377,7 @@ def test_full_disk_for_state_json_is_a_notice_not_a_crash(
 
 
 class BrokenRepairer:
-    async def repair(self, failure: object, tail: object, ledger: object) -> str:
+    async def repair(self, failure: object, tail: object, ledger: object, **_: object) -> str:
         raise KeyError("a bug in the repair step")
 
 

@@ -1,0 +1,125 @@
+"""The engine's eyes: the sampling tick (GPU, host, guards, stalls) and the metric watch.
+
+Readings become events; the engine only learns three things from here: a guard tripped (stop
+the training gracefully), the guards cleared (restart), and a NaN/inf loss appeared (act on
+``PHOENIX_NAN_ACTION``). Lines are parsed only when a chunk could hold a metric, so a log
+flood without metrics costs one substring search per chunk.
+"""
+
+from __future__ import annotations
+
+__all__ = ["Telemetry"]
+
+import asyncio
+import re
+import time
+from collections.abc import Callable, Sequence
+
+from phoenix_engine import events as ev
+from phoenix_engine.anomaly import Watch
+from phoenix_engine.config import Settings
+from phoenix_engine.gpu import GpuSampler
+from phoenix_engine.guards import GuardLimits, Guards, GuardState
+from phoenix_engine.host import HostReading, HostSampler
+from phoenix_engine.metrics import parse_line_raw
+
+# Case-insensitive enough for "loss"/"Loss"/"LOSS" and "step"/"Step": one memmem each.
+_HINTS = (b"oss", b"OSS", b"tep", b"TEP")
+
+
+class Telemetry:
+    """Owned by the engine for one run; ``run()`` is its tick task."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        emit: Callable[[ev.Event], None],
+        gpu: GpuSampler | None,
+        host: HostSampler | None,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self._emit = emit
+        self._gpu, self._host = gpu, host
+        self._mono = monotonic
+        self.guards = Guards(GuardLimits.from_settings(settings))
+        self.watch = Watch(stall_s=settings.stall_min * 60, notify_steps=settings.notify_steps)
+        self.tripped = asyncio.Event()
+        self.cleared = asyncio.Event()
+        self._loss_re = re.compile(settings.loss_regex) if settings.loss_regex else None
+        self._step_re = re.compile(settings.step_regex) if settings.step_regex else None
+        self._always_parse = bool(self._loss_re or self._step_re)
+        self.last_output_at = 0.0
+
+    # --- metrics ------------------------------------------------------------------------------
+
+    def worth_parsing(self, data: bytes) -> bool:
+        return self._always_parse or any(hint in data for hint in _HINTS)
+
+    def on_lines(self, lines: Sequence[str]) -> list[ev.Anomaly]:
+        """Parse metric lines; emit samples, anomalies and progress; return NaN anomalies."""
+        found: list[ev.Anomaly] = []
+        now = self._mono()
+        for line in lines:
+            parsed = parse_line_raw(line, self._loss_re, self._step_re)
+            if parsed is None:
+                continue
+            sample, raw = parsed
+            self._emit(sample)
+            for event in self.watch.feed(sample, raw, now):
+                self._emit(event)
+                if isinstance(event, ev.Anomaly) and event.kind == "nan":
+                    found.append(event)
+        return found
+
+    def loss_history_text(self, last: int = 60) -> str:
+        rows = self.watch.loss_history()[-last:]
+        if not rows:
+            return ""
+        body = "\n".join(f"step {step if step is not None else '?'}: {loss}" for step, loss in rows)
+        return "Recent training losses (oldest first):\n" + body
+
+    # --- the tick -----------------------------------------------------------------------------
+
+    @property
+    def guarded(self) -> bool:
+        return self.guards.state is GuardState.TRIPPED
+
+    async def run(self) -> None:
+        """Sample every PHOENIX_GPU_INTERVAL_SEC until cancelled; never raises."""
+        while True:
+            gpu = await self._sample_gpu()
+            host = await self._sample_host()
+            verdict = self.guards.feed(gpu, host)
+            if isinstance(verdict, ev.GuardTripped):
+                self.cleared.clear()
+                self.tripped.set()
+                self._emit(verdict)
+            elif isinstance(verdict, ev.GuardCleared):
+                self.tripped.clear()
+                self.cleared.set()
+                self._emit(verdict)
+            stall = self.watch.check_stall(self._mono(), self.last_output_at or None)
+            if stall is not None:
+                self._emit(stall)
+            await asyncio.sleep(self.settings.gpu_interval_sec)
+
+    async def _sample_gpu(self) -> ev.GpuStatus | None:
+        if self._gpu is None:
+            return None
+        try:
+            status = await asyncio.to_thread(self._gpu.sample)
+        except Exception as exc:  # a sensor failure is shown, never fatal
+            status = ev.GpuStatus(source="none", reason=f"GPU sampling failed: {exc}")
+        self._emit(status)
+        return status
+
+    async def _sample_host(self) -> HostReading | None:
+        if self._host is None:
+            return None
+        try:
+            return await asyncio.to_thread(self._host.sample)
+        except Exception as exc:
+            self._emit(ev.Notice(message=f"host sampling failed: {exc}"))
+            return None
