@@ -124,6 +124,32 @@ def _provider_checks(settings: Settings, env: Mapping[str, str]) -> list[Check]:
     return checks
 
 
+def _discord_checks(settings: Settings) -> list[Check]:
+    from phoenix_engine.remote_controller import doctor_lines
+
+    return [
+        Check(name=name, ok=ok, detail=detail, warning=not ok)
+        for name, ok, detail in doctor_lines(settings)
+    ]
+
+
+def _checkpoint_checks(settings: Settings) -> list[Check]:
+    from phoenix_engine.checkpoints import detect_trainer_output
+
+    if settings.checkpoint_glob and settings.resume_args:
+        detail = f"restarts resume from the newest complete {settings.checkpoint_glob}"
+        return [Check(name="checkpoints", ok=True, detail=detail)]
+    found = detect_trainer_output(settings.project_dir)
+    if found is None:
+        return []
+    detail = (
+        f"Hugging Face Trainer checkpoints found; to resume from them after a crash set "
+        f"PHOENIX_CHECKPOINT_GLOB='{found}' and "
+        "PHOENIX_RESUME_ARGS='--resume_from_checkpoint {checkpoint}'"
+    )
+    return [Check(name="checkpoints", ok=False, warning=True, detail=detail)]
+
+
 def run_checks(settings: Settings, env: Mapping[str, str]) -> list[Check]:
     problem = command_problem(settings, env)
     checks = [
@@ -138,6 +164,8 @@ def run_checks(settings: Settings, env: Mapping[str, str]) -> list[Check]:
     if checks[-1].ok:
         checks.append(_lock_check(settings))
     checks.extend(_provider_checks(settings, env))
+    checks.extend(_discord_checks(settings))
+    checks.extend(_checkpoint_checks(settings))
     if settings.lock_stale:
         checks.append(
             Check(

@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Protocol
 
 import httpx
+import psutil
 
 from phoenix_engine import events as ev
 from phoenix_engine.approval import ApprovalDesk
@@ -55,6 +56,16 @@ def shell_argv(command: str) -> tuple[list[str], bool]:
     if _SHELL_META.search(command):
         return ["/bin/sh", "-c", command], True
     return shlex.split(command), False
+
+
+class Service(Protocol):
+    """Background work that lives as long as a run (a notifier's sender, a remote poller)."""
+
+    async def run(self) -> None: ...
+
+    async def aclose(self) -> None:
+        """Finish (flush with a deadline) after the run's last event."""
+        ...
 
 
 class Repairer(Protocol):
@@ -117,7 +128,8 @@ class Engine:
         self._stop = asyncio.Event()
         self._leave = asyncio.Event()
         self._resume = asyncio.Event()
-        self._hold = hold_after_end
+        self.hold_after_end = hold_after_end
+        self._services: list[Service] = []
         self._holding = False
         self._resume_by = ""
         self._stop_reason = ""
@@ -133,6 +145,21 @@ class Engine:
 
     def add_sink(self, sink: ev.EventSink) -> None:
         self._sinks.append(sink)
+
+    def add_service(self, service: Service) -> None:
+        """Started when the run starts, closed (flushed) after its last event."""
+        self._services.append(service)
+
+    def training_pids(self) -> set[int]:
+        """The training process and its descendants (to tell our GPU memory from others')."""
+        child = self._child
+        if child is None or child.exited:
+            return set()
+        try:
+            proc = psutil.Process(child.pid)
+            return {child.pid, *(p.pid for p in proc.children(recursive=True))}
+        except psutil.Error:
+            return {child.pid}
 
     def emit(self, event: ev.Event) -> None:
         """Deliver an event (``ts`` stamped here) to every sink; a failing sink is skipped."""
@@ -158,7 +185,7 @@ class Engine:
             self._stop_reason = reason
         if isinstance(self.approver, ApprovalDesk):
             self.approver.reject_all(f"phoenix is stopping: {reason}")
-        if leave or not self._hold:
+        if leave or not self.hold_after_end:
             self._leave.set()
         self._stop.set()
 
@@ -197,10 +224,12 @@ class Engine:
                 self._open_trainlog(), redactor=self.redactor, on_error=self._notice
             )
             ticker = asyncio.ensure_future(self.telemetry.run())
+            services = [asyncio.ensure_future(svc.run()) for svc in self._services]
             try:
                 return await self._supervise()
             finally:
                 ticker.cancel()
+                await self._close_services(services)
                 await self._kill_orphaned_child()
         finally:
             if journal is not None:
@@ -228,7 +257,7 @@ class Engine:
         await self._verify_data()
         while True:
             code = await self._attempts(ledger)
-            if code == ExitCode.COMPLETED or not self._hold or self._leave.is_set():
+            if code == ExitCode.COMPLETED or not self.hold_after_end or self._leave.is_set():
                 return code
             if not await self._wait_for_resume():
                 return code
@@ -491,6 +520,15 @@ class Engine:
         finally:
             for task in (stopper, guard, diverged):
                 task.cancel()
+
+    async def _close_services(self, tasks: Sequence[asyncio.Future[None]]) -> None:
+        for service in self._services:
+            try:
+                await asyncio.wait_for(service.aclose(), 10)
+            except Exception as exc:  # closing a notifier must not hide the run's outcome
+                self._notice(f"a background service did not close cleanly: {exc!r}")
+        for task in tasks:
+            task.cancel()
 
     async def _kill_orphaned_child(self) -> None:
         """Whatever ended the supervision (an error, a cancelled task), the training ends too:

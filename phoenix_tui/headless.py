@@ -38,10 +38,31 @@ def _exited(e: ev.ProcessExited) -> str:
 
 def _restarting(e: ev.Restarting) -> str:
     where = f" from {e.checkpoint}" if e.checkpoint else ""
+    budget = f"attempt {e.attempt}/{e.max_attempts} for this failure, " if e.max_attempts else ""
     return (
-        f"restarting{where} in {e.cooldown_s:g}s (attempt {e.attempt}/{e.max_attempts} "
-        f"for this failure, restart {e.restarts_used}/{e.max_restarts}): {e.reason}"
+        f"restarting{where} in {e.cooldown_s:g}s ({budget}"
+        f"restart {e.restarts_used}/{e.max_restarts}): {e.reason}"
     )
+
+
+def _data_changed(e: ev.DataChanged) -> str:
+    parts = [
+        f"{len(names)} {what} ({', '.join(names[:3])}{', ...' if len(names) > 3 else ''})"
+        for what, names in (
+            ("missing", e.missing),
+            ("changed", e.changed),
+            ("truncated", e.truncated),
+            ("new", e.added),
+        )
+        if names
+    ]
+    return "data directory differs from its manifest: " + "; ".join(parts)
+
+
+def _progress(e: ev.Progress) -> str:
+    rate = f", {e.rate:.2f} steps/s" if e.rate else ""
+    eta = f", ETA {_duration(e.eta_s)}" if e.eta_s is not None else ""
+    return f"step {e.step}, loss {e.loss}{rate}{eta}"
 
 
 _FORMATS: dict[type[ev.Event], Callable[[ev.Event], tuple[str, str]]] = {}
@@ -73,6 +94,20 @@ _fmt(ev.RunCompleted, _GREEN)(
 )
 _fmt(ev.Stopped, _YELLOW)(lambda e: f"stopped: {e.reason}")
 _fmt(ev.Notice, _YELLOW)(lambda e: f"note: {e.message}")
+_fmt(ev.GuardTripped, _RED)(
+    lambda e: f"guard {e.guard} tripped: {e.reading:g} beyond {e.limit:g}; stopping the training"
+)
+_fmt(ev.GuardCleared, _GREEN)(lambda e: f"guard {e.guard} cleared: {e.reading:g}")
+_fmt(ev.Anomaly, _YELLOW)(lambda e: f"{e.kind}: {e.detail}")
+_fmt(ev.Progress)(_progress)
+_fmt(ev.DataChanged, _YELLOW)(_data_changed)
+_fmt(ev.NotifyFailed, _YELLOW)(lambda e: f"{e.channel} notification failed: {e.reason}")
+_fmt(ev.RemoteCommand)(
+    lambda e: (
+        f"Discord command {e.command!r} from user {e.user_id}: "
+        f"{'accepted' if e.allowed else 'refused'}"
+    )
+)
 _fmt(ev.RepairRequested)(
     lambda e: f"asking for a repair (attempt {e.attempt}; providers: {', '.join(e.providers)})"
 )

@@ -133,8 +133,10 @@ def run_headless(
 ) -> int:
     """Run the engine with the headless printers until it completes, gives up or is stopped."""
     from phoenix_engine.approval import ApprovalDesk
+    from phoenix_engine.discord_link import add_discord
     from phoenix_engine.engine import Engine
-    from phoenix_engine.events import EventSink
+    from phoenix_engine.events import EventSink, Notice
+    from phoenix_engine.nvml import NvmlSampler
     from phoenix_engine.redact import Redactor
     from phoenix_tui.headless import HumanPrinter, JsonPrinter
 
@@ -148,10 +150,17 @@ def run_headless(
         sink = HumanPrinter(sys.stderr, redactor=redactor, color=color)
         tee = _stdout_tee()
     desk = ApprovalDesk(settings.approval, default="auto")
+    nvml = NvmlSampler(our_pids=lambda: engine.training_pids()) if gpu_sampler is None else None
     engine = Engine(
-        settings, env=env, sinks=[sink], tee=tee, approver=desk, gpu_sampler=gpu_sampler
+        settings, env=env, sinks=[sink], tee=tee, approver=desk, gpu_sampler=gpu_sampler or nvml
     )
-    return asyncio.run(_supervise(engine))
+    for what in add_discord(engine, desk):
+        engine.emit(Notice(message=f"Discord {what} on"))
+    try:
+        return asyncio.run(_supervise(engine))
+    finally:
+        if nvml is not None:
+            nvml.close()
 
 
 async def _supervise(engine: Engine) -> int:
