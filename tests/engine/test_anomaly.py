@@ -27,8 +27,13 @@ def plain(losses: list[str], start: int = 1) -> list[str]:
     return [f"step {start + i} loss {loss}" for i, loss in enumerate(losses)]
 
 
-def quiet(**kw: float) -> Watch:
-    return Watch(stall_s=kw.pop("stall_s", 0), notify_steps=int(kw.pop("notify_steps", 0)), **kw)
+def quiet(
+    *, notify_steps: int = 0, spike_k: float = 4.0, window: int = 50, history: int = 200
+) -> Watch:
+    """A Watch with stalls off (and progress off unless asked for)."""
+    return Watch(
+        stall_s=0, notify_steps=notify_steps, spike_k=spike_k, window=window, history=history
+    )
 
 
 @pytest.mark.parametrize(

@@ -62,7 +62,7 @@ def several(data: Path) -> None:
     (data / "sub/new.bin").write_bytes(b"\0" * 7)
 
 
-CASES: list[tuple[str, Callable[[Path], None], dict[str, tuple[str, ...]], int]] = [
+CASES: list[tuple[str, Callable[[Path], object], dict[str, tuple[str, ...]], int]] = [
     ("nothing", lambda d: None, {}, 0),
     ("deleted", lambda d: (d / "sub/val.csv").unlink(), {"missing": ("sub/val.csv",)}, 0),
     ("same size, new bytes", rewrite_same_size, {"changed": ("labels.txt",)}, 8),
@@ -85,7 +85,7 @@ CASES: list[tuple[str, Callable[[Path], None], dict[str, tuple[str, ...]], int]]
 def test_changes_since_the_first_run(
     tree: tuple[Path, Path],
     name: str,
-    change: Callable[[Path], None],
+    change: Callable[[Path], object],
     expected: dict[str, tuple[str, ...]],
     hashed: int,
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from types import SimpleNamespace
 
 import pytest
@@ -27,7 +28,7 @@ def disk(**free: float | None) -> HostReading:
     return HostReading(disk_free_gb={f"/{k}": v for k, v in free.items()})
 
 
-def run(guards: Guards, samples: list[tuple[GpuStatus | None, HostReading | None]]) -> str:
+def run(guards: Guards, samples: Sequence[tuple[GpuStatus | None, HostReading | None]]) -> str:
     """One letter per sample: . nothing, T tripped, C cleared."""
     out = ""
     for gpu, host in samples:

@@ -102,7 +102,7 @@ def test_the_first_cpu_reading_is_not_the_meaningless_zero() -> None:
 
 def test_real_psutil(tmp_path: Path) -> None:
     reading = HostSampler([tmp_path, tmp_path / "missing"]).sample()
-    assert reading.cpu_pct is not None and 0 <= reading.cpu_pct <= 100 * psutil.cpu_count()
+    assert reading.cpu_pct is not None and 0 <= reading.cpu_pct <= 100 * (psutil.cpu_count() or 1)
     assert reading.ram_total_gb and 0 < (reading.ram_used_gb or 0) <= reading.ram_total_gb
     free = reading.disk_free_gb
     assert free[str(tmp_path)] == free[str(tmp_path / "missing")]
