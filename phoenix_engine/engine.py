@@ -42,7 +42,7 @@ from phoenix_engine.redact import Redactor
 from phoenix_engine.signature import Classified, FailureKind, classify
 from phoenix_engine.state import ChildRecord, Ledger, StateStore
 from phoenix_engine.supervisor import Child, ExitInfo, SpawnError, StopReport, spawn, stop_tree
-from phoenix_engine.telemetry import Telemetry
+from phoenix_engine.telemetry import HintedLines, Telemetry
 
 Spawner = Callable[..., Awaitable[Child]]
 Stopper = Callable[..., Awaitable[StopReport]]
@@ -119,7 +119,7 @@ class Engine:
         self.telemetry = Telemetry(
             settings, emit=self.emit, gpu=gpu_sampler, host=host_sampler, monotonic=monotonic
         )
-        self._metric_splitters: dict[str, LineSplitter] = {}
+        self._metric_splitters: dict[str, HintedLines] = {}
         self._diverged: ev.Anomaly | None = None
         self._interrupt = asyncio.Event()  # NaN with PHOENIX_NAN_ACTION=repair
         self._next_cmd: str | None = None  # the command with resume arguments, after a failure
@@ -585,21 +585,11 @@ class Engine:
             self._on_metric_lines(self._metric_lines(stream, data))
 
     def _metric_lines(self, stream: str, data: bytes) -> list[str]:
-        """Lines that may carry metrics; chunks without a hint of one are not split at all."""
-        splitter = self._metric_splitters.get(stream)
-        if self.telemetry.worth_parsing(data):
-            splitter = self._metric_splitters.setdefault(stream, LineSplitter())
-            return splitter.feed(data)
-        if splitter is None:
-            return []
-        last = data.rfind(b"\n")
-        if last < 0:
-            splitter.feed(data)  # a long line goes on
-            return []
-        lines = splitter.feed(data[: data.find(b"\n") + 1])  # finish the pending line
-        fresh = self._metric_splitters[stream] = LineSplitter()
-        fresh.feed(data[last + 1 :])
-        return lines
+        """Lines that may carry metrics; the rest of a chunk is never split or decoded."""
+        finder = self._metric_splitters.get(stream)
+        if finder is None:
+            finder = self._metric_splitters[stream] = self.telemetry.lines_for()
+        return finder.feed(data)
 
     def _on_metric_lines(self, lines: Sequence[str]) -> None:
         if not lines:
@@ -621,6 +611,11 @@ class Engine:
             lines = splitter.flush()
             if lines:
                 self.emit(ev.OutputLines(stream=stream, lines=tuple(lines)))
+                self._on_metric_lines(lines)
+        for finder in self._metric_splitters.values():
+            self._on_metric_lines(finder.flush())
+        self._metric_splitters.clear()
+        self.telemetry.flush_sample()
 
     def _open_trainlog(self) -> RotatingFile | None:
         path = self.settings.state_dir / "train.log"

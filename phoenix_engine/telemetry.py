@@ -8,7 +8,7 @@ flood without metrics costs one substring search per chunk.
 
 from __future__ import annotations
 
-__all__ = ["Telemetry"]
+__all__ = ["HintedLines", "Telemetry"]
 
 import asyncio
 import re
@@ -23,8 +23,67 @@ from phoenix_engine.guards import GuardLimits, Guards, GuardState
 from phoenix_engine.host import HostReading, HostSampler
 from phoenix_engine.metrics import parse_line_raw
 
-# Case-insensitive enough for "loss"/"Loss"/"LOSS" and "step"/"Step": one memmem each.
-_HINTS = (b"oss", b"OSS", b"tep", b"TEP")
+# "loss"/"Loss" and "step"/"Step": one memmem each (an all-caps LOSS needs PHOENIX_LOSS_REGEX).
+_HINTS = (b"oss", b"tep")
+_MAX_LINE = 8192
+_SAMPLE_EVERY_S = 0.1  # metric samples are latest-value: at most ten a second leave
+
+
+class HintedLines:
+    """The lines of one stream that may carry a metric, found without splitting the rest.
+
+    Only complete lines are returned, ``\r`` applied (the last frame of a progress bar); a
+    bar that redraws with ``\r`` and no newline yields its newest finished frame each time,
+    so tqdm postfixes are read while the bar runs. ``every_line`` (a custom regex is set)
+    returns every line.
+    """
+
+    def __init__(self, *, every_line: bool = False) -> None:
+        self._pending = b""
+        self._every = every_line
+
+    def feed(self, data: bytes) -> list[str]:
+        buf = self._pending + data
+        cut = buf.rfind(b"\n") + 1
+        complete, rest = buf[:cut], buf[cut:]
+        frame = b""
+        bar = rest.rfind(b"\r")
+        if bar > 0:  # a redrawn line: its newest finished frame, then keep only what follows
+            frame = rest[rest.rfind(b"\r", 0, bar) + 1 : bar]
+            rest = rest[bar + 1 :]
+        self._pending = rest[-_MAX_LINE:]
+        lines = self._lines(complete) if complete else []
+        if frame and (self._every or any(h in frame for h in _HINTS)):
+            lines.append(_text(frame))
+        return lines
+
+    def flush(self) -> list[str]:
+        """The unfinished last line, at the end of the process."""
+        rest, self._pending = self._pending, b""
+        if rest and (self._every or any(h in rest for h in _HINTS)):
+            return [_text(rest)]
+        return []
+
+    def _lines(self, block: bytes) -> list[str]:
+        if self._every:
+            return [_text(line) for line in block.split(b"\n")[:-1]]
+        spans: set[tuple[int, int]] = set()
+        for hint in _HINTS:
+            at = block.find(hint)
+            while at != -1:
+                start = block.rfind(b"\n", 0, at) + 1
+                end = block.find(b"\n", at)
+                spans.add((start, end))
+                at = block.find(hint, end)
+        return [_text(block[a:b]) for a, b in sorted(spans)]
+
+
+def _text(line: bytes) -> str:
+    line = line.rstrip(b"\r")
+    bar = line.rfind(b"\r")
+    if bar >= 0:
+        line = line[bar + 1 :]
+    return line[:_MAX_LINE].decode("utf-8", "replace")
 
 
 class Telemetry:
@@ -51,11 +110,14 @@ class Telemetry:
         self._step_re = re.compile(settings.step_regex) if settings.step_regex else None
         self._always_parse = bool(self._loss_re or self._step_re)
         self.last_output_at = 0.0
+        self._held: ev.MetricSample | None = None  # the newest sample not yet emitted
+        self._sent_at = float("-inf")
+
+    def lines_for(self) -> HintedLines:
+        """A line finder for one output stream of one run."""
+        return HintedLines(every_line=self._always_parse)
 
     # --- metrics ------------------------------------------------------------------------------
-
-    def worth_parsing(self, data: bytes) -> bool:
-        return self._always_parse or any(hint in data for hint in _HINTS)
 
     def on_lines(self, lines: Sequence[str]) -> list[ev.Anomaly]:
         """Parse metric lines; emit samples, anomalies and progress; return NaN anomalies."""
@@ -66,12 +128,24 @@ class Telemetry:
             if parsed is None:
                 continue
             sample, raw = parsed
-            self._emit(sample)
+            self._hold(sample, now)
             for event in self.watch.feed(sample, raw, now):
                 self._emit(event)
                 if isinstance(event, ev.Anomaly) and event.kind == "nan":
                     found.append(event)
         return found
+
+    def _hold(self, sample: ev.MetricSample, now: float) -> None:
+        """Emit at most ten samples a second; the watch above still sees every one."""
+        self._held = sample
+        if now - self._sent_at >= _SAMPLE_EVERY_S:
+            self.flush_sample()
+
+    def flush_sample(self) -> None:
+        if self._held is not None:
+            self._emit(self._held)
+            self._held = None
+            self._sent_at = self._mono()
 
     def loss_history_text(self, last: int = 60) -> str:
         rows = self.watch.loss_history()[-last:]
@@ -100,6 +174,7 @@ class Telemetry:
                 self.tripped.clear()
                 self.cleared.set()
                 self._emit(verdict)
+            self.flush_sample()
             stall = self.watch.check_stall(self._mono(), self.last_output_at or None)
             if stall is not None:
                 self._emit(stall)

@@ -145,8 +145,9 @@ def test_progress_every_n_steps(make_settings: Make, recorder: Recorder) -> None
     progress = recorder.of(ev.Progress)
     assert [p.step for p in progress] == [2, 4, 6]
     assert progress[0].loss == "0.500"  # as printed
-    samples = recorder.of(ev.MetricSample)
-    assert [m.step for m in samples] == [1, 2, 3, 4, 5, 6]
+    samples = [m.step for m in recorder.of(ev.MetricSample)]
+    # samples are latest-value (at most ten a second); the newest always arrives
+    assert samples[-1] == 6 and samples == sorted(samples)
 
 
 def test_stalled_steps_with_continuing_output(make_settings: Make, recorder: Recorder) -> None:

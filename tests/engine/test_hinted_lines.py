@@ -1,0 +1,47 @@
+"""HintedLines: only lines that may carry a metric are cut out and decoded."""
+
+from __future__ import annotations
+
+import pytest
+
+from phoenix_engine.telemetry import HintedLines
+
+
+@pytest.mark.parametrize(
+    ("chunks", "expected"),
+    [
+        ([b"noise\nstep 1 loss 0.5\nmore noise\n"], ["step 1 loss 0.5"]),
+        ([b"a\nLoss: 0.3\nStep 4\nb\n"], ["Loss: 0.3", "Step 4"]),
+        ([b"step 1 lo", b"ss 0.5\nnoise\n"], ["step 1 loss 0.5"]),  # a line across chunks
+        ([b"nothing to see\n" * 100], []),
+        ([b"10%|a| loss=0.9\r", b"20%|b| loss=0.8\r30%|c| loss=0.7"], ["loss=0.9", "loss=0.8"]),
+        ([b"step 9 loss 0.1\r\n"], ["step 9 loss 0.1"]),  # CRLF
+        ([b"epoch 1\rstep 2 loss 0.4\n"], ["step 2 loss 0.4"]),  # \\r rewrote the line
+        ([b"step 3 loss \xff0.2\n"], ["step 3 loss \ufffd0.2"]),  # invalid UTF-8
+    ],
+)
+def test_lines_with_hints(chunks: list[bytes], expected: list[str]) -> None:
+    finder = HintedLines()
+    got: list[str] = []
+    for chunk in chunks:
+        got.extend(finder.feed(chunk))
+    assert [line.split("|")[-1].strip() if "|" in line else line for line in got] == expected
+
+
+def test_flush_returns_the_unfinished_last_line() -> None:
+    finder = HintedLines()
+    assert finder.feed(b"noise\nstep 7 loss 0.2") == []
+    assert finder.flush() == ["step 7 loss 0.2"]
+    assert finder.flush() == []
+
+
+def test_every_line_mode_for_custom_regexes() -> None:
+    finder = HintedLines(every_line=True)
+    assert finder.feed(b"objective=0.5\nx\n") == ["objective=0.5", "x"]
+
+
+def test_a_line_without_newline_stays_bounded() -> None:
+    finder = HintedLines()
+    for _ in range(100):
+        finder.feed(b"x" * 65536)
+    assert len(finder.flush()) == 0  # no hint in it, and nothing grew without bound
