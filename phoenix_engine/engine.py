@@ -689,10 +689,16 @@ class Engine:
         self._loop = asyncio.get_running_loop()
         manifest = s.state_dir / "data_manifest.json"
         try:
-            report = await asyncio.to_thread(verify, data, manifest, progress=progress)
+            # warn: report once, then the current tree is the reference; strict: keep refusing
+            accept = s.data_verify == "warn"
+            report = await asyncio.to_thread(
+                verify, data, manifest, progress=progress, accept=accept
+            )
         except OSError as exc:
             self._notice(f"could not verify {s.data_dir}/: {exc}")
             return
+        if report.manifest_error:
+            self._notice(f"{manifest.name} was unreadable ({report.manifest_error}); recorded anew")
         event = report.event()
         if event is not None:
             self.emit(event)
@@ -700,7 +706,8 @@ class Engine:
             raise DataError(
                 f"{s.data_dir}/ changed since the recorded manifest "
                 f"({len(report.missing)} missing, {len(report.changed)} changed, "
-                f"{len(report.truncated)} truncated) and PHOENIX_DATA_VERIFY=strict"
+                f"{len(report.truncated)} truncated, {len(report.unreadable)} unreadable) "
+                "and PHOENIX_DATA_VERIFY=strict"
             )
 
     def _save(self, ledger: Ledger) -> None:

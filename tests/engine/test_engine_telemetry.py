@@ -197,3 +197,19 @@ raise RuntimeError("crash right after a save")
     assert recorder.of(ev.Restarting)[0].checkpoint == "ckpt/step-10.pt"
     assert recorder.of(ev.ProcessStarted)[1].command.endswith("--resume ckpt/step-10.pt")
     assert "resumed from ckpt/step-10.pt" in (s.state_dir / "train.log").read_text()
+
+
+def test_warn_mode_reports_a_data_change_once(
+    make_settings: Make, recorder: Recorder, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "a.bin").write_bytes(b"x" * 100)
+    s = make_settings("print('ok')\n")
+    assert asyncio.run(Engine(s, env=os.environ, sinks=[Recorder()]).run()) == ExitCode.COMPLETED
+    (data / "a.bin").write_bytes(b"x" * 10)
+    assert asyncio.run(Engine(s, env=os.environ, sinks=[recorder]).run()) == ExitCode.COMPLETED
+    assert recorder.of(ev.DataChanged)[0].truncated == ("a.bin",)
+    again = Recorder()
+    assert asyncio.run(Engine(s, env=os.environ, sinks=[again]).run()) == ExitCode.COMPLETED
+    assert again.of(ev.DataChanged) == []
