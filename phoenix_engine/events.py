@@ -20,6 +20,7 @@ __all__ = [
     "EventSink",
     "Failure",
     "GaveUp",
+    "GpuProcess",
     "GpuReading",
     "GpuStatus",
     "GuardCleared",
@@ -167,6 +168,17 @@ class OutputLines(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class GpuProcess:
+    """A process holding memory on a GPU; ``used_mb`` None when NVML cannot say (n/a)."""
+
+    pid: int
+    gpu_index: int
+    used_mb: float | None
+    ours: bool
+    kind: str  # "compute", "graphics" or "compute+graphics"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class GpuReading:
     """One GPU at one moment; a field the device does not report is None ("n/a")."""
 
@@ -178,6 +190,7 @@ class GpuReading:
     power_w: float | None = None
     power_limit_w: float | None = None
     util_pct: float | None = None
+    processes: tuple[GpuProcess, ...] = ()  # who holds VRAM: our training or someone else
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

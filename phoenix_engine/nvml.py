@@ -11,13 +11,13 @@ from __future__ import annotations
 
 __all__ = ["GpuProcess", "NvmlSampler"]
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-from phoenix_engine.events import GpuReading, GpuStatus
+from phoenix_engine.events import GpuProcess, GpuReading, GpuStatus
 
 _MIB = 1024 * 1024
 # NVML return codes (stable C ABI values, the same in every binding).
@@ -25,17 +25,6 @@ _NOT_SUPPORTED, _DRIVER_NOT_LOADED, _LIBRARY_NOT_FOUND = 3, 9, 12
 # Codes that mean the driver or a device is gone, not that one field is unsupported:
 # uninitialised, driver not loaded, GPU is lost, driver/library version mismatch.
 _LOST = frozenset({1, _DRIVER_NOT_LOADED, 15, 18})
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class GpuProcess:
-    """A process holding memory on a GPU; ``used_mb`` None when NVML cannot say (n/a)."""
-
-    pid: int
-    gpu_index: int
-    used_mb: float | None
-    ours: bool
-    kind: str  # "compute", "graphics" or "compute+graphics"
 
 
 class _Lost(Exception):
@@ -141,8 +130,8 @@ class NvmlSampler:
         answered, error = 0, ""
         for index, handle in enumerate(handles):
             field = _FieldReader(self._nvml, handle)
-            gpus.append(field.reading(index))
             procs[index] = field.processes(index, ours)
+            gpus.append(dataclasses.replace(field.reading(index), processes=procs[index]))
             answered, error = answered + field.answered, field.error or error
         if answered == 0 and error:  # e.g. "Unknown Error" from every call
             raise _Lost(f"no GPU answered any query ({error})")

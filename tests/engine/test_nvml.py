@@ -222,7 +222,8 @@ def test_processes_marked_ours_or_someone_elses() -> None:
         graphics=[(99, 1024 * MIB), (5, 16 * MIB)],
     )
     sampler = NvmlSampler(FakeNvml(dev, Device()), our_pids=lambda: {4242, 5})
-    sampler.sample()
+    status = sampler.sample()
+    assert [g.processes for g in status.gpus] == [sampler.last_processes[0], ()]
     assert sampler.last_processes == {
         0: (
             GpuProcess(pid=5, gpu_index=0, used_mb=16, ours=True, kind="graphics"),
