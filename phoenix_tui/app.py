@@ -19,6 +19,7 @@ from typing import ClassVar, Protocol
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.filter import Monochrome
 from textual.screen import Screen
 from textual.widgets import Footer, Input, OptionList
 
@@ -29,6 +30,7 @@ from phoenix_engine.config import Settings
 from phoenix_engine.errors import ExitCode
 from phoenix_tui._diff import backup_diff
 from phoenix_tui._model import GpuModel, LossModel, PatchState, Phase, RunModel
+from phoenix_tui._nocolor import ReadableMonochrome
 from phoenix_tui._progress import ProgressTap, clean_partial
 from phoenix_tui._sink import ConsoleSink, local_hms
 from phoenix_tui.panes.gpu import GpuPane
@@ -100,6 +102,10 @@ class PhoenixApp(App[int]):
         flush_hz: float = 15.0,
     ) -> None:
         super().__init__()
+        if self.no_color:  # Textual's monochrome turns red and magenta text nearly invisible
+            self._filters = [
+                ReadableMonochrome() if isinstance(f, Monochrome) else f for f in self._filters
+            ]
         self.engine = engine
         self.approver = approver
         self.settings = settings
@@ -179,7 +185,11 @@ class PhoenixApp(App[int]):
         task = self.engine_task
         failed = task is not None and task.done() and task.exception() is not None
         if self.quitting or failed:
-            self.exit(self.exit_code_now())
+            self._exit_with_engine_code()
+
+    def _exit_with_engine_code(self) -> None:
+        code = self.exit_code_now()
+        self.exit(code, return_code=code)
 
     def exit_code_now(self) -> int:
         task = self.engine_task
@@ -366,7 +376,7 @@ class PhoenixApp(App[int]):
 
     def action_quit(self) -> None:  # type: ignore[override]
         if not self.training_running:
-            self.exit(self.exit_code_now())
+            self._exit_with_engine_code()
             return
         if self.quitting:
             self.notify("forcing: the training is killed now", severity="warning")
@@ -387,7 +397,7 @@ class PhoenixApp(App[int]):
         """Quit without asking: stop the training gracefully, exit when the engine is done."""
         self.quitting = True
         if not self.training_running:
-            self.exit(self.exit_code_now())
+            self._exit_with_engine_code()
             return
         self.stop_engine(reason)
         self.notify("stopping the training… (q again: kill it now)", timeout=30)

@@ -83,13 +83,13 @@ def run_console(
     return asyncio.run(_console(app, env))
 
 
-async def _console(app: PhoenixApp, env: Mapping[str, str]) -> int:
+async def _console(app: PhoenixApp, env: Mapping[str, str], *, headless: bool = False) -> int:
     loop = asyncio.get_running_loop()
     signals = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
     for signum in signals:
         loop.add_signal_handler(signum, _on_signal, app, signal.Signals(signum).name)
     try:
-        await app.run_async()
+        await app.run_async(headless=headless)
     finally:
         await _outlive_ui(app, env)
         for signum in signals:
