@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -129,7 +130,7 @@ class ScriptedEngine:
 
 
 def make_app(
-    project: Path, *, approval: str = "", clock_at: float = 0.0, **env: str
+    project: Path, *, approval: str = "", clock: Callable[[], float] = lambda: 0.0, **env: str
 ) -> tuple[PhoenixApp, ScriptedEngine]:
     """A console on a scripted engine with a frozen clock (deterministic frames)."""
     settings = settings_for(project, PHOENIX_APPROVAL=approval, **env)
@@ -140,7 +141,7 @@ def make_app(
         approver=desk,
         settings=settings,
         project_name="demo-project",
-        clock=lambda: clock_at,
+        clock=clock,
         wall=lambda: TS,
         stamp=utc_hms,
     )

@@ -1,0 +1,49 @@
+"""The console on the real engine: the demo's two repairs, each accepted with `a`."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from tui_support import until
+
+from phoenix_engine.config import resolve
+from phoenix_engine.gpu import SimulatedGpu
+from phoenix_tui._model import PatchState, Phase
+from phoenix_tui.console import build_app
+from phoenix_tui.demo import prepare_demo
+from phoenix_tui.panes.patches import DetailPane
+
+
+async def test_operator_accepts_both_demo_repairs_and_the_training_completes(
+    tmp_path: Path,
+) -> None:
+    project, env = prepare_demo(os.environ, parent=tmp_path)
+    train = project / "train.py"
+    train.write_text(train.read_text().replace("time.sleep(0.04)", "time.sleep(0)"))
+    env |= {"PHOENIX_COOLDOWN_SECONDS": "0", "PHOENIX_GPU_INTERVAL_SEC": "0.25"}
+    settings = resolve(project_dir=project, env=env)
+    app = build_app(settings, env, gpu_sampler=SimulatedGpu(), title="demo")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: app.model.awaiting is not None, timeout=30)
+        first = app.model.awaiting
+        detail = app.query_one(DetailPane)
+        shown = "\n".join(str(s.render()) for s in detail.query("Static"))
+        assert "+    return 0.5 * learning_rate" in shown  # the typo fix, before anything
+        assert "lerning_rate" in train.read_text()  # nothing applied before the key
+        await pilot.press("a")
+        await until(pilot, lambda: app.model.awaiting not in (None, first), timeout=30)
+        assert "learning_rate * (1" in train.read_text()
+        await pilot.press("a")
+        await until(pilot, lambda: app.model.phase is Phase.COMPLETED, timeout=30)
+        assert "batch_size = 32" in train.read_text()
+        assert [e.state for e in app.model.patches.values()] == [PatchState.APPLIED] * 2
+        assert app.gpu.status is not None and app.gpu.status.source == "simulated"
+        assert app.loss.last is not None and app.loss.last.step == 120
+        await pilot.press("q")  # the run is over: no question
+        await until(pilot, lambda: not app.is_running)
+    assert app.return_code == 0
+    journal = [json.loads(line) for line in (project / ".phoenix_cli" / "run.log").open()]
+    names = [record["event"] for record in journal]
+    assert names.count("patch_applied") == 2 and names[-1] == "run_completed"
