@@ -1,0 +1,70 @@
+"""The real `phoenix demo` in a real terminal (tmux): the operator accepts both repairs.
+
+The console opens on the demo, the typo fix waits with its diff on screen, `a` accepts it,
+the out-of-memory fix waits, `a` again, the training completes, `q` quits with code 0.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cli_support import PHOENIX, user_env
+
+pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+
+
+class Tmux:
+    def __init__(self, socket: str, env: dict[str, str]) -> None:
+        self.base = ["tmux", "-L", socket, "-f", "/dev/null"]
+        self.env = env
+
+    def __call__(self, *args: str) -> str:
+        done = subprocess.run(
+            [*self.base, *args], env=self.env, capture_output=True, text=True, timeout=10
+        )
+        return done.stdout
+
+    def screen(self) -> str:
+        return self("capture-pane", "-p", "-t", "console")
+
+    def wait_for(self, *texts: str, timeout: float = 30.0) -> str:
+        """The screen once every one of ``texts`` is on it (polled every 0.1 s)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            screen = self.screen()
+            if all(text in screen for text in texts):
+                return screen
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{texts!r} never all appeared; the screen was:\n{screen}")
+            time.sleep(0.1)
+
+
+@pytest.fixture
+def tmux(tmp_path: Path) -> Iterator[Tmux]:
+    env = user_env(TMPDIR=str(tmp_path), TERM="xterm-256color")
+    env.pop("NO_COLOR", None)
+    server = Tmux(f"phoenix-test-{os.getpid()}", env)
+    try:
+        yield server
+    finally:
+        server("kill-server")
+
+
+def test_operator_accepts_both_demo_repairs_in_a_terminal(tmux: Tmux) -> None:
+    command = f"{PHOENIX} demo; echo PHOENIX-EXIT=$?; sleep 30"
+    tmux("new-session", "-d", "-x", "120", "-y", "40", "-s", "console", command)
+    screen = tmux.wait_for("awaiting approval", "+    return 0.5 * learning_rate")
+    assert "-    return 0.5 * lerning_rate" in screen and "GPU · simulated" in screen
+    tmux("send-keys", "-t", "console", "a")
+    tmux.wait_for("awaiting approval", "+batch_size = 32")
+    tmux("send-keys", "-t", "console", "a")
+    screen = tmux.wait_for("✔ completed")
+    assert "training completed" in screen
+    tmux("send-keys", "-t", "console", "q")
+    tmux.wait_for("PHOENIX-EXIT=0", timeout=10)  # no question: the run is over
