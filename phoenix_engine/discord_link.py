@@ -43,14 +43,13 @@ class _RemoteService:
 def add_discord(
     engine: Engine,
     desk: ApprovalDesk | None,
+    view: RunView,
     *,
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> list[str]:
     """Attach what the settings enable; return what was enabled, for the front end to say."""
     s = engine.settings
     enabled: list[str] = []
-    view = RunView(max_attempts=s.max_retries, max_restarts=s.max_restarts)
-    engine.add_sink(view)
     if s.discord_webhook_url:
         notifier = DiscordNotifier(
             s.discord_webhook_url, redactor=engine.redactor, emit=engine.emit, transport=transport

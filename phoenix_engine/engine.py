@@ -113,7 +113,7 @@ class Engine:
         self._spawn, self._stop_tree = spawner, stopper
         self._clock, self._mono = clock, monotonic
         self._tee = tee
-        self._want_lines = want_lines
+        self.want_lines = want_lines
         if host_sampler is None and settings.min_free_disk_gb > 0:
             host_sampler = HostSampler([settings.project_dir, settings.state_dir])
         self.telemetry = Telemetry(
@@ -145,6 +145,12 @@ class Engine:
 
     def add_sink(self, sink: ev.EventSink) -> None:
         self._sinks.append(sink)
+
+    def set_want_lines(self, on: bool) -> None:
+        """Emit OutputLines events (a console watches) or not (nobody does: cheaper)."""
+        if on and not self.want_lines:
+            self._splitters.clear()  # start on a line boundary of the next chunk
+        self.want_lines = on
 
     def add_service(self, service: Service) -> None:
         """Started when the run starts, closed (flushed) after its last event."""
@@ -575,7 +581,7 @@ class Engine:
         written = self._trainlog.write(stream, data)
         if written and self._tee is not None:
             self._tee(written)
-        if self._want_lines:
+        if self.want_lines:
             splitter = self._splitters.setdefault(stream, LineSplitter())
             lines = splitter.feed(self.redactor.redact_known_bytes(data))
             if lines:

@@ -1,0 +1,252 @@
+"""The engine's door for consoles: ``.phoenix_cli/engine.sock`` (mode 0600, same user only).
+
+A console that connects says hello with the wire version, receives a snapshot (recent events,
+log lines, metrics and the last GPU sample, replayable as events) and then the live stream.
+It may send commands: accept, reject, stop, status, record (an event the console caused, e.g.
+a rollback it performed). A slow or stuck console never slows the engine: each has a bounded
+queue, log lines are dropped for it with a visible "N lines skipped" marker, and GPU and
+metric samples keep only the newest.
+"""
+
+from __future__ import annotations
+
+__all__ = ["AttachServer", "socket_path"]
+
+import asyncio
+import contextlib
+import os
+import socket
+import struct
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from phoenix_engine import __version__
+from phoenix_engine import events as ev
+from phoenix_engine.approval import ApprovalDesk
+from phoenix_engine.runview import RunView
+from phoenix_engine.wire import MAX_LINE, VERSION, WireError, decode_event, encode_event, pack
+from phoenix_engine.wire import parse_message as parse
+
+_LATEST = (ev.GpuStatus, ev.MetricSample)
+_RECENT_EVENTS = 400
+_RECENT_LINES = 500
+_HELLO_TIMEOUT_S = 5.0
+
+
+def socket_path(state_dir: Path) -> Path:
+    return state_dir / "engine.sock"
+
+
+class _Console:
+    """One attached console: its queue and what was dropped for it."""
+
+    def __init__(self, writer: asyncio.StreamWriter, size: int) -> None:
+        self.writer = writer
+        self.queue: asyncio.Queue[ev.Event] = asyncio.Queue(size)
+        self.latest: dict[type[ev.Event], ev.Event] = {}
+        self.wake = asyncio.Event()
+        self.skipped = 0
+        self.too_slow = False
+
+    def offer(self, event: ev.Event) -> None:
+        """Never blocks: the engine calls this for every event."""
+        if isinstance(event, _LATEST):
+            self.latest[type(event)] = event
+        elif isinstance(event, ev.OutputLines):
+            if self.queue.qsize() >= self.queue.maxsize // 2:
+                self.skipped += len(event.lines)  # keep room for the events that matter
+            else:
+                self._skipped_marker()
+                self.queue.put_nowait(event)
+        else:
+            try:
+                self._skipped_marker()
+                self.queue.put_nowait(event)
+            except asyncio.QueueFull:
+                self.too_slow = True  # it missed a milestone: it must reconnect for a snapshot
+        self.wake.set()
+
+    def _skipped_marker(self) -> None:
+        if self.skipped and not self.queue.full():
+            text = f"… {self.skipped} lines skipped for this console (all are in train.log)"
+            self.queue.put_nowait(ev.OutputLines(stream="phoenix", lines=(text,)))
+            self.skipped = 0
+
+    def next_batch(self) -> list[ev.Event]:
+        batch = [*self.latest.values()]
+        self.latest.clear()
+        while not self.queue.empty():
+            batch.append(self.queue.get_nowait())
+        self.wake.clear()
+        return batch
+
+
+class AttachServer:
+    """An engine service and event sink: serve consoles while the run lasts."""
+
+    def __init__(
+        self,
+        *,
+        state_dir: Path,
+        emit: Callable[[ev.Event], None],
+        request_stop: Callable[[str], None],
+        desk: ApprovalDesk | None,
+        view: RunView,
+        recent_lines: Callable[[int], list[str]] = lambda n: [],
+        want_lines: Callable[[bool], None] = lambda on: None,
+        queue_size: int = 2000,
+        peer_uid: Callable[[socket.socket], int | None] | None = None,
+    ) -> None:
+        self.path = socket_path(state_dir)
+        self._emit, self._stop = emit, request_stop
+        self._desk, self._view = desk, view
+        self._recent_lines, self._want_lines = recent_lines, want_lines
+        self._queue_size = queue_size
+        self._peer_uid = peer_uid or _peer_uid
+        self._consoles: set[_Console] = set()
+        self._recent: deque[ev.Event] = deque(maxlen=_RECENT_EVENTS)
+        self._metrics: deque[ev.Event] = deque(maxlen=200)
+        self._gpu: ev.Event | None = None
+        self._server: asyncio.AbstractServer | None = None
+
+    # --- sink ---------------------------------------------------------------------------------
+
+    def emit(self, event: ev.Event) -> None:
+        if isinstance(event, ev.OutputLines):
+            pass  # the engine's own tail keeps recent output for snapshots
+        elif isinstance(event, ev.MetricSample):
+            self._metrics.append(event)
+        elif isinstance(event, ev.GpuStatus):
+            self._gpu = event
+        elif event.journal:
+            self._recent.append(event)
+        for console in list(self._consoles):
+            console.offer(event)
+
+    # --- service ------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()  # a socket left by a phoenix that died (we hold the lock)
+        old = os.umask(0o177)  # created 0600: no window in which others could connect
+        try:
+            self._server = await asyncio.start_unix_server(
+                self._serve, path=str(self.path), limit=MAX_LINE
+            )
+        finally:
+            os.umask(old)
+        os.chmod(self.path, 0o600)
+        await self._server.serve_forever()
+
+    async def aclose(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for console in list(self._consoles):
+            console.writer.close()
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+
+    # --- one console --------------------------------------------------------------------------
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        sock = writer.get_extra_info("socket")
+        if sock is not None and self._peer_uid(sock) not in (None, os.getuid()):
+            await _send(
+                writer, {"type": "error", "message": "only the engine's own user may attach"}
+            )
+            writer.close()
+            return
+        await _send(writer, {"type": "hello", "version": VERSION, "phoenix": __version__})
+        console: _Console | None = None
+        try:
+            hello = parse(await asyncio.wait_for(reader.readline(), _HELLO_TIMEOUT_S))
+            if hello.get("type") != "hello" or hello.get("version") != VERSION:
+                theirs = hello.get("version", "?")
+                raise WireError(f"this engine speaks wire version {VERSION}, the console {theirs}")
+            console = _Console(writer, self._queue_size)
+            await _send(writer, {"type": "snapshot", "events": self._snapshot()})
+            self._consoles.add(console)
+            self._want_lines(True)  # lines are split only while someone watches
+            pump = asyncio.ensure_future(self._pump(console))
+            try:
+                await self._commands(reader, writer)
+            finally:
+                pump.cancel()
+        except (WireError, TimeoutError, ValueError) as exc:
+            with contextlib.suppress(OSError):
+                await _send(writer, {"type": "error", "message": str(exc)})
+        except (OSError, asyncio.IncompleteReadError):
+            pass  # the console went away (a dropped SSH connection): the run goes on
+        finally:
+            if console is not None:
+                self._consoles.discard(console)
+                self._want_lines(bool(self._consoles))
+            writer.close()
+
+    def _snapshot(self) -> list[dict[str, Any]]:
+        events: list[ev.Event] = list(self._recent)
+        lines = self._recent_lines(_RECENT_LINES)
+        if lines:
+            events.append(ev.OutputLines(stream="stdout", lines=tuple(lines)))
+        events += list(self._metrics)
+        if self._gpu is not None:
+            events.append(self._gpu)
+        return [encode_event(e) for e in events]
+
+    async def _pump(self, console: _Console) -> None:
+        while True:
+            await console.wake.wait()
+            if console.too_slow:
+                await _send(console.writer, {"type": "error", "message": "console too slow"})
+                console.writer.close()
+                return
+            for event in console.next_batch():
+                console.writer.write(pack({"type": "event", "event": encode_event(event)}))
+            await console.writer.drain()
+
+    async def _commands(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while line := await reader.readline():
+            message = parse(line)
+            if message["type"] != "command":
+                raise WireError(f"unexpected message type {message['type']!r}")
+            ok, text = self._command(message)
+            await _send(writer, {"type": "reply", "id": message.get("id"), "ok": ok, "text": text})
+
+    def _command(self, message: dict[str, Any]) -> tuple[bool, str]:
+        name, who = str(message.get("command")), f"console:{message.get('who', '?')}"
+        if name == "status":
+            return True, self._view.summary()
+        if name == "stop":
+            self._stop(str(message.get("reason") or f"stopped from an attached {who}"))
+            return True, "stopping the training"
+        if name in ("accept", "reject") and self._desk is not None:
+            patch = str(message.get("patch_id", ""))
+            if name == "accept":
+                done = self._desk.accept(patch, by=who)
+            else:
+                done = self._desk.reject(patch, by=who, reason=str(message.get("reason", "")))
+            return done, f"{name}ed {patch}" if done else f"no patch {patch!r} is waiting"
+        if name == "record":
+            event = decode_event(dict(message.get("event") or {}))
+            if not isinstance(event, ev.RolledBack | ev.Notice):
+                raise WireError(f"a console may not record {event.name}")
+            self._emit(event)
+            return True, "recorded"
+        raise WireError(f"unknown command {name!r}")
+
+
+async def _send(writer: asyncio.StreamWriter, message: dict[str, Any]) -> None:
+    writer.write(pack(message))
+    await writer.drain()
+
+
+def _peer_uid(sock: socket.socket) -> int | None:
+    """The connecting process's user (Linux SO_PEERCRED); None where the OS cannot say."""
+    try:
+        creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    except (AttributeError, OSError):
+        return None
+    _pid, uid, _gid = struct.unpack("3i", creds)
+    return int(uid)

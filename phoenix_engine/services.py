@@ -1,0 +1,43 @@
+"""What lives as long as a run besides the engine: the run view, Discord, the attach socket.
+
+Front ends call :func:`add_services` once after building the engine.
+"""
+
+from __future__ import annotations
+
+__all__ = ["add_services"]
+
+import httpx
+
+from phoenix_engine.approval import ApprovalDesk
+from phoenix_engine.attach import AttachServer
+from phoenix_engine.discord_link import add_discord
+from phoenix_engine.engine import Engine
+from phoenix_engine.runview import RunView
+
+
+def add_services(
+    engine: Engine,
+    desk: ApprovalDesk | None,
+    *,
+    attach: bool = True,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> list[str]:
+    """Attach the services the settings enable; return the opt-in ones for the front end."""
+    s = engine.settings
+    view = RunView(max_attempts=s.max_retries, max_restarts=s.max_restarts)
+    engine.add_sink(view)
+    enabled = [f"Discord {what}" for what in add_discord(engine, desk, view, transport=transport)]
+    if attach:
+        server = AttachServer(
+            state_dir=s.state_dir,
+            emit=engine.emit,
+            request_stop=engine.request_stop,
+            desk=desk,
+            view=view,
+            recent_lines=engine.tail.lines,
+            want_lines=engine.set_want_lines,
+        )
+        engine.add_sink(server)
+        engine.add_service(server)  # always on, so not announced: `phoenix attach` finds it
+    return enabled

@@ -1,0 +1,92 @@
+"""Events on the wire: versioned JSON lines between an engine and attached consoles.
+
+Every message is one JSON object on one line with a ``type``. Events travel as their journal
+record (``event``, ``ts`` as epoch seconds, fields) and are rebuilt into the same frozen
+dataclasses on the other side, nested values (GPU readings) included.
+"""
+
+from __future__ import annotations
+
+__all__ = ["VERSION", "WireError", "decode_event", "encode_event", "pack", "parse_message"]
+
+import dataclasses
+import json
+import types
+import typing
+from typing import Any
+
+from phoenix_engine import events as ev
+from phoenix_engine.errors import PhoenixError
+
+VERSION = 1
+MAX_LINE = 1 << 20  # a message larger than 1 MiB is garbage, not a message
+
+_BY_NAME: dict[str, type[ev.Event]] = {kind.name: kind for kind in ev.ALL_EVENTS}
+_NESTED = {"GpuReading": ev.GpuReading, "GpuProcess": ev.GpuProcess}
+
+
+class WireError(PhoenixError):
+    """A message that is not valid JSON, not an object, or not of a known shape."""
+
+
+def pack(message: dict[str, Any]) -> bytes:
+    return json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+
+
+def parse_message(line: bytes) -> dict[str, Any]:
+    if len(line) > MAX_LINE:
+        raise WireError("message too long")
+    try:
+        message = json.loads(line)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise WireError(f"not JSON: {exc}") from None
+    if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+        raise WireError("a message must be a JSON object with a string 'type'")
+    return message
+
+
+def encode_event(event: ev.Event) -> dict[str, Any]:
+    fields = {f.name: _plain(getattr(event, f.name)) for f in dataclasses.fields(event)}
+    return {"event": event.name, **fields}
+
+
+def decode_event(data: dict[str, Any]) -> ev.Event:
+    """Rebuild an event; unknown names or bad fields raise WireError."""
+    kind = _BY_NAME.get(str(data.get("event")))
+    if kind is None:
+        raise WireError(f"unknown event {data.get('event')!r}")
+    hints = typing.get_type_hints(kind)
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(kind):
+        if f.name in data:
+            values[f.name] = _rebuild(data[f.name], hints[f.name])
+    try:
+        return kind(**values)
+    except TypeError as exc:
+        raise WireError(f"bad {kind.name} event: {exc}") from None
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _rebuild(value: Any, hint: Any) -> Any:
+    """Lists back to tuples, dicts back to the nested dataclasses the hint names."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        options = [a for a in typing.get_args(hint) if a is not type(None)]
+        return value if value is None else _rebuild(value, options[0])
+    if origin is tuple and isinstance(value, list):
+        inner = typing.get_args(hint)[0] if typing.get_args(hint) else Any
+        return tuple(_rebuild(v, inner) for v in value)
+    nested = _NESTED.get(getattr(hint, "__name__", ""))
+    if nested is not None and isinstance(value, dict):
+        inner_hints = typing.get_type_hints(nested)
+        return nested(
+            **{k: _rebuild(v, inner_hints[k]) for k, v in value.items() if k in inner_hints}
+        )
+    return value

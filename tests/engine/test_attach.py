@@ -1,0 +1,188 @@
+"""Consoles attached to a running engine over engine.sock: snapshot, stream, commands,
+a stuck console, garbage, another version, another user."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import stat
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from engine_support import Recorder
+
+from phoenix_engine import events as ev
+from phoenix_engine.approval import ApprovalDesk
+from phoenix_engine.attach import socket_path
+from phoenix_engine.attach_client import AttachedDesk, AttachedEngine, AttachError, query_status
+from phoenix_engine.config import Settings
+from phoenix_engine.engine import Engine
+from phoenix_engine.errors import ExitCode
+from phoenix_engine.services import add_services
+from phoenix_engine.wire import pack
+
+Make = Callable[..., Settings]
+
+TYPO = """
+import time
+print("step 1 loss 0.9", flush=True)
+learning_rate = 0.1
+print("step 2 loss", lerning_rate)
+"""
+
+
+async def until(predicate: Callable[[], bool], what: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"never happened: {what}")
+        await asyncio.sleep(0.02)
+
+
+def engine_with_socket(s: Settings, recorder: Recorder) -> tuple[Engine, ApprovalDesk]:
+    desk = ApprovalDesk("manual")
+    engine = Engine(s, env=os.environ, sinks=[recorder], approver=desk)
+    add_services(engine, desk)
+    return engine, desk
+
+
+def test_attached_console_sees_the_run_and_its_accept_applies_the_patch(
+    make_settings: Make, recorder: Recorder
+) -> None:
+    s = make_settings(TYPO, patch_mode="auto", primary="builtin")
+    engine, _ = engine_with_socket(s, recorder)
+    seen = Recorder()
+
+    async def scenario() -> ExitCode:
+        run = asyncio.create_task(engine.run())
+        await until(lambda: "approval_requested" in recorder.names(), "a patch waits")
+        # a stuck console: says hello, then never reads a byte
+        _stuck_r, stuck_w = await asyncio.open_unix_connection(str(socket_path(s.state_dir)))
+        stuck_w.write(pack({"type": "hello", "version": 1}))
+        attached = AttachedEngine(socket_path(s.state_dir))
+        attached.add_sink(seen)
+        follow = asyncio.create_task(attached.run())
+        await until(lambda: "approval_requested" in seen.names(), "the snapshot arrived")
+        proposed = seen.of(ev.PatchProposed)[0]
+        assert AttachedDesk(attached).accept(proposed.id)
+        code = await asyncio.wait_for(run, 30)
+        assert await asyncio.wait_for(follow, 10) == ExitCode.COMPLETED
+        stuck_w.close()
+        return code
+
+    assert asyncio.run(scenario()) == ExitCode.COMPLETED
+    applied = recorder.of(ev.PatchApplied)
+    assert applied and "lerning_rate" not in (s.project_dir / "train.py").read_text()
+    assert "run_completed" in seen.names() and "patch_applied" in seen.names()
+    assert any("step 1 loss 0.9" in line for e in seen.of(ev.OutputLines) for line in e.lines)
+    assert not socket_path(s.state_dir).exists()  # removed when the run ended
+
+
+def test_socket_is_private_and_status_answers(make_settings: Make, recorder: Recorder) -> None:
+    s = make_settings("import time\nprint('step 3 loss 0.5', flush=True)\ntime.sleep(30)\n")
+    engine, _ = engine_with_socket(s, recorder)
+
+    async def scenario() -> str:
+        run = asyncio.create_task(engine.run())
+        path = socket_path(s.state_dir)
+        await until(lambda: "process_started" in recorder.names() and path.exists(), "listening")
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        await asyncio.sleep(0.3)
+        text = await query_status(path)
+        engine.request_stop("test over", force=True)
+        await asyncio.wait_for(run, 10)
+        return text
+
+    text = asyncio.run(scenario())
+    assert "running" in text and "0.5" in text
+
+
+def test_garbage_and_wrong_versions_get_an_error_not_a_crash(
+    make_settings: Make, recorder: Recorder
+) -> None:
+    s = make_settings("import time\nprint('up', flush=True)\ntime.sleep(30)\n")
+    engine, _ = engine_with_socket(s, recorder)
+
+    async def talk(payload: bytes) -> bytes:
+        reader, writer = await asyncio.open_unix_connection(str(socket_path(s.state_dir)))
+        await reader.readline()  # the engine's hello
+        writer.write(payload)
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), 5)  # then the engine closes
+        writer.close()
+        return answer
+
+    async def scenario() -> list[bytes]:
+        run = asyncio.create_task(engine.run())
+        await until(lambda: socket_path(s.state_dir).exists(), "listening")
+        answers = [
+            await talk(b"\xff\xfe not json\n"),
+            await talk(pack({"type": "hello", "version": 99})),
+            await talk(pack({"type": "hello", "version": 1}) + b"[1, 2, 3]\n"),
+            await talk(
+                pack({"type": "hello", "version": 1})
+                + pack({"type": "command", "command": "format_disk"})
+            ),
+        ]
+        assert not run.done()  # the engine shrugged it all off
+        engine.request_stop("test over", force=True)
+        await asyncio.wait_for(run, 10)
+        return answers
+
+    answers = asyncio.run(scenario())
+    assert b"not JSON" in answers[0]
+    assert b"wire version 1, the console 99" in answers[1]
+    assert b"JSON object" in answers[2].split(b"\n")[-2]
+    assert b"unknown command 'format_disk'" in answers[3]
+
+
+def test_another_user_is_refused(make_settings: Make, recorder: Recorder, tmp_path: Path) -> None:
+    from phoenix_engine.attach import AttachServer
+    from phoenix_engine.runview import RunView
+
+    s = make_settings("print('x')\n")
+    s.state_dir.mkdir(parents=True)
+    server = AttachServer(
+        state_dir=s.state_dir,
+        emit=recorder.emit,
+        request_stop=lambda reason: None,
+        desk=None,
+        view=RunView(),
+        peer_uid=lambda sock: os.getuid() + 1,  # what SO_PEERCRED reports for someone else
+    )
+
+    async def scenario() -> None:
+        serving = asyncio.create_task(server.run())
+        await until(lambda: server.path.exists(), "listening")
+        try:
+            await AttachedEngine(server.path).run()
+        except AttachError as exc:
+            assert "only the engine's own user may attach" in str(exc)
+        else:
+            raise AssertionError("another user attached")
+        await server.aclose()
+        serving.cancel()
+
+    asyncio.run(scenario())
+
+
+def test_the_real_peer_credentials_are_read() -> None:
+    from phoenix_engine.attach import _peer_uid
+
+    left, right = socket.socketpair(socket.AF_UNIX)
+    try:
+        assert _peer_uid(left) == os.getuid()
+    finally:
+        left.close()
+        right.close()
+
+
+def test_no_engine_means_a_clear_attach_error(tmp_path: Path) -> None:
+    try:
+        asyncio.run(query_status(tmp_path / "engine.sock"))
+    except AttachError as exc:
+        assert "no phoenix engine answers" in str(exc)
+    else:
+        raise AssertionError("status answered without an engine")
