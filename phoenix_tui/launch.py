@@ -28,14 +28,15 @@ if TYPE_CHECKING:
     from phoenix_engine.engine import Engine
     from phoenix_engine.gpu import GpuSampler
 
-COMMANDS = ("run", "doctor", "demo", "reset", "history", "rollback")
+COMMANDS = ("run", "doctor", "demo", "reset", "history", "rollback", "status", "attach")
 
 
 def _parser(command: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=f"phoenix {command}" if command != "run" else "phoenix",
         description="Supervise a training run overnight: watch, diagnose, repair, restart.",
-        epilog="Commands: run (default), doctor, demo, reset, history, rollback [ID]. "
+        epilog="Commands: run (default), doctor, demo, reset, history, rollback [ID], "
+        "status, attach. "
         "The training command may follow `--`.",
     )
     parser.add_argument("-C", dest="project", default=".", help="project directory (default: .)")
@@ -113,10 +114,22 @@ def _cmd_run(args: argparse.Namespace, train: Sequence[str], env: dict[str, str]
             f"a runnable command: {problem}",
         )
     if _wants_console(args):
+        if _engine_running(settings):  # like tmux: open the console on that run
+            from phoenix_tui.attached import run_attached
+
+            return run_attached(settings, env)
         from phoenix_tui.console import run_console
 
         return run_console(settings, env)
     return run_headless(settings, env, json_output=args.json)
+
+
+def _engine_running(settings: Settings) -> bool:
+    from phoenix_engine.attach import socket_path
+    from phoenix_engine.lock import ProjectLock
+
+    held = settings.state_dir.is_dir() and not ProjectLock(settings.state_dir).is_free()
+    return held and socket_path(settings.state_dir).exists()
 
 
 def _wants_console(args: argparse.Namespace) -> bool:
@@ -133,11 +146,11 @@ def run_headless(
 ) -> int:
     """Run the engine with the headless printers until it completes, gives up or is stopped."""
     from phoenix_engine.approval import ApprovalDesk
-    from phoenix_engine.discord_link import add_discord
     from phoenix_engine.engine import Engine
     from phoenix_engine.events import EventSink, Notice
     from phoenix_engine.nvml import NvmlSampler
     from phoenix_engine.redact import Redactor
+    from phoenix_engine.services import add_services
     from phoenix_tui.headless import HumanPrinter, JsonPrinter
 
     redactor = Redactor.from_env(env, settings.secrets())
@@ -154,8 +167,8 @@ def run_headless(
     engine = Engine(
         settings, env=env, sinks=[sink], tee=tee, approver=desk, gpu_sampler=gpu_sampler or nvml
     )
-    for what in add_discord(engine, desk):
-        engine.emit(Notice(message=f"Discord {what} on"))
+    for what in add_services(engine, desk):
+        engine.emit(Notice(message=f"{what}"))
     try:
         return asyncio.run(_supervise(engine))
     finally:
@@ -300,6 +313,27 @@ def _cmd_rollback(args: argparse.Namespace, train: Sequence[str], env: dict[str,
     return 0
 
 
+def _cmd_status(args: argparse.Namespace, train: Sequence[str], env: dict[str, str]) -> int:
+    from phoenix_engine.attach import socket_path
+    from phoenix_engine.attach_client import AttachError, query_status
+
+    settings = load_settings(args, train, env)
+    try:
+        text = asyncio.run(query_status(socket_path(settings.state_dir)))
+    except AttachError as exc:
+        print(f"phoenix: no engine runs in {settings.project_dir} ({exc})", file=sys.stderr)
+        return 1
+    print(text)
+    return 0
+
+
+def _cmd_attach(args: argparse.Namespace, train: Sequence[str], env: dict[str, str]) -> int:
+    from phoenix_tui.attached import run_attached
+
+    settings = load_settings(args, train, env)
+    return run_attached(settings, env)
+
+
 _COMMANDS: dict[str, Callable[[argparse.Namespace, Sequence[str], dict[str, str]], int]] = {
     "run": _cmd_run,
     "doctor": _cmd_doctor,
@@ -307,6 +341,8 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace, Sequence[str], dict[str, str]
     "reset": _cmd_reset,
     "history": _cmd_history,
     "rollback": _cmd_rollback,
+    "status": _cmd_status,
+    "attach": _cmd_attach,
 }
 
 if __name__ == "__main__":
