@@ -181,3 +181,21 @@ def test_demo_unattended_repairs_both_failures_and_completes(tmp_path: Path) -> 
     (project,) = tmp_path.glob("phoenix-demo-*")
     train = (project / "train.py").read_text()
     assert "lerning_rate" not in train and "batch_size = 32" in train
+
+
+def test_status_reports_a_running_engine_and_exits_1_without_one(project: Path) -> None:
+    none = phoenix("status", cwd=project)
+    assert none.returncode == 1 and "no engine runs" in none.stderr
+    proc = start_long_run(project)
+    try:
+        for _ in range(100):  # the socket appears right after the lock
+            out = phoenix("status", cwd=project)
+            if out.returncode == 0:
+                break
+            time.sleep(0.05)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.startswith("phase: running")
+        assert "restarts: 0/20" in out.stdout
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=20)
