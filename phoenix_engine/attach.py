@@ -4,8 +4,9 @@ A console that connects says hello with the wire version, receives a snapshot (r
 log lines, metrics and the last GPU sample, replayable as events) and then the live stream.
 It may send commands: accept, reject, stop, status, record (an event the console caused, e.g.
 a rollback it performed). A slow or stuck console never slows the engine: each has a bounded
-queue, log lines are dropped for it with a visible "N lines skipped" marker, and GPU and
-metric samples keep only the newest.
+queue and a bounded buffer of raw output (split into lines only when sent), old output is
+dropped for it with a visible "N lines skipped" marker, and GPU and metric samples keep only
+the newest.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 from phoenix_engine import __version__
 from phoenix_engine import events as ev
 from phoenix_engine.approval import ApprovalDesk
+from phoenix_engine.lines import LineSplitter
 from phoenix_engine.runview import RunView
 from phoenix_engine.wire import MAX_LINE, VERSION, WireError, decode_event, encode_event, pack
 from phoenix_engine.wire import parse_message as parse
@@ -40,12 +42,19 @@ def socket_path(state_dir: Path) -> Path:
 
 
 class _Console:
-    """One attached console: its queue and what was dropped for it."""
+    """One attached console: its queue, its raw output buffer, what was dropped for it.
 
-    def __init__(self, writer: asyncio.StreamWriter, size: int) -> None:
+    Output arrives as raw chunks and is split into lines only when the console's pump sends
+    it, so a console that reads nothing costs the engine an append per chunk, no more.
+    """
+
+    def __init__(self, writer: asyncio.StreamWriter, size: int, raw_bytes: int) -> None:
         self.writer = writer
         self.queue: asyncio.Queue[ev.Event] = asyncio.Queue(size)
         self.latest: dict[type[ev.Event], ev.Event] = {}
+        self.raw: deque[tuple[str, bytes]] = deque()
+        self.raw_size, self.raw_cap = 0, raw_bytes
+        self.splitters: dict[str, LineSplitter] = {}
         self.wake = asyncio.Event()
         self.skipped = 0
         self.too_slow = False
@@ -54,31 +63,38 @@ class _Console:
         """Never blocks: the engine calls this for every event."""
         if isinstance(event, _LATEST):
             self.latest[type(event)] = event
-        elif isinstance(event, ev.OutputLines):
-            if self.queue.qsize() >= self.queue.maxsize // 2:
-                self.skipped += len(event.lines)  # keep room for the events that matter
-            else:
-                self._skipped_marker()
-                self.queue.put_nowait(event)
-        else:
+        elif not isinstance(event, ev.OutputLines):  # lines come raw, through offer_output
             try:
-                self._skipped_marker()
                 self.queue.put_nowait(event)
             except asyncio.QueueFull:
                 self.too_slow = True  # it missed a milestone: it must reconnect for a snapshot
         self.wake.set()
 
-    def _skipped_marker(self) -> None:
-        if self.skipped and not self.queue.full():
-            text = f"… {self.skipped} lines skipped for this console (all are in train.log)"
-            self.queue.put_nowait(ev.OutputLines(stream="phoenix", lines=(text,)))
-            self.skipped = 0
+    def offer_output(self, stream: str, data: bytes) -> None:
+        self.raw.append((stream, data))
+        self.raw_size += len(data)
+        while self.raw_size > self.raw_cap and len(self.raw) > 1:
+            _, old = self.raw.popleft()
+            self.raw_size -= len(old)
+            self.skipped += old.count(b"\n")
+            self.splitters.clear()  # the next line starts mid-way: better cut than spliced
+        self.wake.set()
 
     def next_batch(self) -> list[ev.Event]:
         batch = [*self.latest.values()]
         self.latest.clear()
         while not self.queue.empty():
             batch.append(self.queue.get_nowait())
+        if self.skipped:
+            text = f"… {self.skipped} lines skipped for this console (all are in train.log)"
+            batch.append(ev.OutputLines(stream="phoenix", lines=(text,)))
+            self.skipped = 0
+        while self.raw:
+            stream, data = self.raw.popleft()
+            lines = self.splitters.setdefault(stream, LineSplitter()).feed(data)
+            if lines:
+                batch.append(ev.OutputLines(stream=stream, lines=tuple(lines)))
+        self.raw_size = 0
         self.wake.clear()
         return batch
 
@@ -95,14 +111,15 @@ class AttachServer:
         desk: ApprovalDesk | None,
         view: RunView,
         recent_lines: Callable[[int], list[str]] = lambda n: [],
-        want_lines: Callable[[bool], None] = lambda on: None,
         queue_size: int = 2000,
+        raw_bytes: int = 4 << 20,
         peer_uid: Callable[[socket.socket], int | None] | None = None,
     ) -> None:
         self.path = socket_path(state_dir)
         self._emit, self._stop = emit, request_stop
         self._desk, self._view = desk, view
-        self._recent_lines, self._want_lines = recent_lines, want_lines
+        self._recent_lines = recent_lines
+        self._raw_bytes = raw_bytes
         self._queue_size = queue_size
         self._peer_uid = peer_uid or _peer_uid
         self._consoles: set[_Console] = set()
@@ -114,9 +131,7 @@ class AttachServer:
     # --- sink ---------------------------------------------------------------------------------
 
     def emit(self, event: ev.Event) -> None:
-        if isinstance(event, ev.OutputLines):
-            pass  # the engine's own tail keeps recent output for snapshots
-        elif isinstance(event, ev.MetricSample):
+        if isinstance(event, ev.MetricSample):
             self._metrics.append(event)
         elif isinstance(event, ev.GpuStatus):
             self._gpu = event
@@ -124,6 +139,11 @@ class AttachServer:
             self._recent.append(event)
         for console in list(self._consoles):
             console.offer(event)
+
+    def output(self, stream: str, data: bytes) -> None:
+        """The engine's output hook: raw chunks, handed to each console's own buffer."""
+        for console in self._consoles:
+            console.offer_output(stream, data)
 
     # --- service ------------------------------------------------------------------------------
 
@@ -165,10 +185,9 @@ class AttachServer:
             if hello.get("type") != "hello" or hello.get("version") != VERSION:
                 theirs = hello.get("version", "?")
                 raise WireError(f"this engine speaks wire version {VERSION}, the console {theirs}")
-            console = _Console(writer, self._queue_size)
+            console = _Console(writer, self._queue_size, self._raw_bytes)
             await _send(writer, {"type": "snapshot", "events": self._snapshot()})
             self._consoles.add(console)
-            self._want_lines(True)  # lines are split only while someone watches
             pump = asyncio.ensure_future(self._pump(console))
             try:
                 await self._commands(reader, writer)
@@ -182,7 +201,6 @@ class AttachServer:
         finally:
             if console is not None:
                 self._consoles.discard(console)
-                self._want_lines(bool(self._consoles))
             writer.close()
 
     def _snapshot(self) -> list[dict[str, Any]]:

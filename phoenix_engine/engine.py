@@ -130,6 +130,7 @@ class Engine:
         self._resume = asyncio.Event()
         self.hold_after_end = hold_after_end
         self._services: list[Service] = []
+        self._output_hooks: list[Callable[[str, bytes], None]] = []
         self._holding = False
         self._resume_by = ""
         self._stop_reason = ""
@@ -146,11 +147,9 @@ class Engine:
     def add_sink(self, sink: ev.EventSink) -> None:
         self._sinks.append(sink)
 
-    def set_want_lines(self, on: bool) -> None:
-        """Emit OutputLines events (a console watches) or not (nobody does: cheaper)."""
-        if on and not self.want_lines:
-            self._splitters.clear()  # start on a line boundary of the next chunk
-        self.want_lines = on
+    def add_output_hook(self, hook: Callable[[str, bytes], None]) -> None:
+        """Raw output chunks (known secrets masked) as they arrive; must not block."""
+        self._output_hooks.append(hook)
 
     def add_service(self, service: Service) -> None:
         """Started when the run starts, closed (flushed) after its last event."""
@@ -581,6 +580,10 @@ class Engine:
         written = self._trainlog.write(stream, data)
         if written and self._tee is not None:
             self._tee(written)
+        if self._output_hooks:
+            masked = self.redactor.redact_known_bytes(data)
+            for hook in self._output_hooks:
+                hook(stream, masked)
         if self.want_lines:
             splitter = self._splitters.setdefault(stream, LineSplitter())
             lines = splitter.feed(self.redactor.redact_known_bytes(data))

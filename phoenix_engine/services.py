@@ -36,8 +36,8 @@ def add_services(
             desk=desk,
             view=view,
             recent_lines=engine.tail.lines,
-            want_lines=engine.set_want_lines,
         )
         engine.add_sink(server)
+        engine.add_output_hook(server.output)
         engine.add_service(server)  # always on, so not announced: `phoenix attach` finds it
     return enabled

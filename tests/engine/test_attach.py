@@ -186,3 +186,21 @@ def test_no_engine_means_a_clear_attach_error(tmp_path: Path) -> None:
         assert "no phoenix engine answers" in str(exc)
     else:
         raise AssertionError("status answered without an engine")
+
+
+def test_a_console_that_does_not_read_costs_a_bounded_buffer_and_sees_a_marker() -> None:
+    from phoenix_engine.attach import _Console
+
+    console = _Console(writer=None, size=10, raw_bytes=1000)  # type: ignore[arg-type]
+    for i in range(100):
+        console.offer_output("stdout", f"line {i:03d} ".encode() * 5 + b"\n")
+    skipped = console.skipped
+    assert console.raw_size <= 1000 and skipped > 70
+    batch = console.next_batch()
+    assert isinstance(batch[0], ev.OutputLines)
+    assert batch[0].lines == (f"… {skipped} lines skipped for this console (all are in train.log)",)
+    lines = [line for e in batch[1:] if isinstance(e, ev.OutputLines) for line in e.lines]
+    assert len(lines) + skipped == 100 and lines[-1].startswith("line 099")
+    for i in range(20):  # milestones beyond the queue: the console is marked too slow
+        console.offer(ev.Notice(message=str(i)))
+    assert console.too_slow
