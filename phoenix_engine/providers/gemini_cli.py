@@ -19,7 +19,7 @@ from typing import Any
 
 from phoenix_engine.errors import ProviderError
 from phoenix_engine.providers._base import RepairRequest
-from phoenix_engine.providers._http import MAX_REPLY_BYTES
+from phoenix_engine.providers._http import MAX_REPLY_BYTES, server_message
 from phoenix_engine.providers._proc import (
     ProcFailure,
     ProcResult,
@@ -131,4 +131,18 @@ def _error(envelope: dict[str, Any] | None) -> str:
     error = (envelope or {}).get("error")
     if isinstance(error, dict):
         error = error.get("message") or error.get("type")
-    return last_line(str(error).encode()) if error else ""
+    return last_line(_api_message(str(error)).encode()) if error else ""
+
+
+def _api_message(message: str) -> str:
+    """``HTTP 403: <the API's message>`` when the CLI passes on the API's JSON error body."""
+    try:
+        data = json.loads(message)
+    except ValueError:
+        return message
+    said = server_message(data)
+    error = data.get("error") if isinstance(data, dict) else None
+    code = error.get("code") if isinstance(error, dict) else None
+    if not said:
+        return message
+    return f"HTTP {code}: {said}" if isinstance(code, int) else said

@@ -158,3 +158,40 @@ def test_a_server_that_is_gone_fails_over_at_once(tmp_path: Path) -> None:
     failed = [row for row in journal(project) if row["event"] == "provider_failed"]
     assert len(failed) == 1 and failed[0]["provider"] == "openai"
     assert str(failed[0]["reason"]).startswith("cannot connect")
+
+
+# What Gemini CLI 0.61 prints when the API refuses (its exit status varies: 144 for a 400, 147
+# for a 403): a stack trace on stderr, then its JSON envelope whose message is the API's own
+# JSON error body. Recorded from the real CLI (tests/integration/test_gemini_cli.py drives it live).
+API_ERROR = {"code": 403, "message": "Permission denied: the key is blocked", "status": "DENIED"}
+CLI_STDERR = (
+    'Error when talking to Gemini API ApiError: {"error":{"code":403}}\n'
+    "    at async Turn.run (file:///gemini-cli/bundle/chunk.js:333001:24) {\n"
+    "  status: 403\n}\n"
+) + json.dumps(
+    {
+        "session_id": "7beda1fd-7315-43d4-bc2b-d63dc2e73e9a",
+        "error": {"type": "Error", "message": json.dumps({"error": API_ERROR}), "code": 403},
+    },
+    indent=2,
+)
+CLI_REFUSED = f"import sys\nsys.stdin.read()\nsys.stderr.write({CLI_STDERR!r})\nsys.exit(147)\n"
+
+
+def test_the_gemini_cli_error_envelope_becomes_a_short_reason(tmp_path: Path) -> None:
+    project = make_project(tmp_path)
+    cli = tmp_path / "gemini_cli.py"
+    cli.write_text(CLI_REFUSED)
+    env = user_env(
+        PHOENIX_TRAIN_CMD=f"{sys.executable} train.py",
+        PHOENIX_PRIMARY="gemini_cli",
+        PHOENIX_GEMINI_CLI=f"{sys.executable} {cli}",
+    )
+    out = phoenix("--unattended", cwd=project, env=env)
+    assert out.returncode == 0, out.stderr
+    failed = [row for row in journal(project) if row["event"] == "provider_failed"]
+    assert [row["reason"] for row in failed] == [
+        "exit status 147: HTTP 403: Permission denied: the key is blocked"
+    ]
+    proposed = [row for row in journal(project) if row["event"] == "patch_proposed"]
+    assert [row["provider"] for row in proposed] == ["builtin"]
