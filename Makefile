@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck bench clean
+.PHONY: demo test test-integration lint typecheck bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,13 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -m "not integration"
+
+# Real clients and a real local model: installs the Gemini CLI (npm) and builds llama.cpp
+# (about 5 minutes on 2 cores, once) into ~/.cache/phoenix-integration, then runs them.
+test-integration: $(STAMP)
+	bash scripts/integration_setup.sh
+	$(BIN)/python -m pytest -q -m "integration or real_client" tests/integration
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
