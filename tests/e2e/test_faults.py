@@ -110,7 +110,13 @@ def test_next_start_reports_an_interrupted_apply(tmp_path: Path) -> None:
 
 
 def test_fifty_phoenixes_at_once_exactly_one_runs(tmp_path: Path) -> None:
-    (tmp_path / "train.py").write_text("import time\nprint('running', flush=True)\ntime.sleep(4)\n")
+    # The training lasts until every other phoenix has had its try (on a loaded machine a
+    # late starter could otherwise find the lock free again after a short run ended).
+    release = tmp_path / "release"
+    (tmp_path / "train.py").write_text(
+        "import time\nfrom pathlib import Path\nprint('running', flush=True)\n"
+        f"while not Path({str(release)!r}).exists():\n    time.sleep(0.05)\n"
+    )
     env = user_env(PHOENIX_TRAIN_CMD=f"{sys.executable} train.py")
     procs = [
         subprocess.Popen(
@@ -122,7 +128,11 @@ def test_fifty_phoenixes_at_once_exactly_one_runs(tmp_path: Path) -> None:
         )
         for _ in range(50)
     ]
-    results = [(p.wait(timeout=90), *p.communicate()) for p in procs]
+    deadline = time.monotonic() + 90
+    while sum(p.poll() is None for p in procs) > 1 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    release.write_text("go")
+    results = [(p.wait(timeout=60), *p.communicate()) for p in procs]
     codes = sorted(code for code, _, _ in results)
     assert codes == [0] + [3] * 49, codes
     assert sum("running" in out for _, out, _ in results) == 1
