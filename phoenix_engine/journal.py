@@ -9,6 +9,7 @@ from __future__ import annotations
 
 __all__ = ["JournalSink", "RotatingFile", "event_record", "iso_utc"]
 
+import contextlib
 import json
 import os
 from collections.abc import Callable
@@ -47,11 +48,18 @@ class RotatingFile:
         if self.max_bytes and self._size and self._size + len(data) > self.max_bytes:
             self._rotate()
         view = memoryview(data)
-        while view:
-            written = self._fh.write(view)
-            if not written:
-                raise OSError(28, "No space left on device")
-            view = view[written:]
+        try:
+            while view:
+                written = self._fh.write(view)
+                if not written:
+                    raise OSError(28, "No space left on device")
+                view = view[written:]
+        except OSError:
+            # A full disk often takes part of a write first: cut that part off again, or the
+            # next line (once there is room) would be glued to half a line.
+            with contextlib.suppress(OSError):
+                self._fh.truncate(self._size)
+            raise
         self._size += len(data)
 
     def flush(self) -> None:

@@ -90,7 +90,7 @@ class RepairLoop:
                 return f"analyze-only: patch {proposal.id} journaled, nothing changed"
             if not await self._shadow(proposal):
                 continue
-            return await self._approve_and_apply(proposal)
+            return await self._approve_and_apply(proposal, ledger)
 
     # --- steps --------------------------------------------------------------------------------
 
@@ -161,16 +161,16 @@ class RepairLoop:
             self._emit(ev.ShadowFailed(id=proposal.id, reason=result.reason, output_tail=tail))
         return result.ok
 
-    async def _approve_and_apply(self, proposal: Proposal) -> str:
+    async def _approve_and_apply(self, proposal: Proposal, ledger: Ledger) -> str:
         self._emit(ev.ApprovalRequested(id=proposal.id))
         decision = await self.approver.approve(_proposed(proposal))
         if not decision.approved:
             reason = f"not approved ({decision.by}): {decision.reason or 'no reason given'}"
             self._emit(ev.PatchRejected(id=proposal.id, reason=reason))
             return f"patch {proposal.id} not approved: restart without changes"
-        return self._apply(proposal)
+        return self._apply(proposal, ledger)
 
-    def _apply(self, proposal: Proposal) -> str:
+    def _apply(self, proposal: Proposal, ledger: Ledger) -> str:
         s = self.settings
         try:
             record = create_backup(
@@ -186,6 +186,10 @@ class RepairLoop:
         except (BackupError, OSError) as exc:
             reason = f"could not back up or write the files, nothing was changed: {exc}"
             self._emit(ev.PatchRejected(id=proposal.id, reason=reason))
+            # Never applied, so never tried: once the disk has room the same fix may be.
+            tried = ledger.tried.get(proposal.signature, [])
+            if proposal.id in tried:
+                tried.remove(proposal.id)
             return f"patch {proposal.id} not applied: restart without changes"
         try:
             prune(s.state_dir, s.max_backups)
