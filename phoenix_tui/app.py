@@ -12,6 +12,7 @@ from __future__ import annotations
 __all__ = ["EngineLike", "PhoenixApp"]
 
 import asyncio
+import os
 import time
 from collections.abc import Callable, Iterable
 from typing import ClassVar, Protocol
@@ -29,6 +30,7 @@ from phoenix_engine.backups import BackupError, BackupRecord, BackupState, list_
 from phoenix_engine.config import Settings
 from phoenix_engine.errors import ExitCode
 from phoenix_tui._diff import backup_diff
+from phoenix_tui._driver import HangupSafeDriver
 from phoenix_tui._model import GpuModel, LossModel, PatchState, Phase, RunModel
 from phoenix_tui._nocolor import ReadableMonochrome
 from phoenix_tui._progress import ProgressTap, clean_partial
@@ -101,7 +103,7 @@ class PhoenixApp(App[int]):
         stamp: Callable[[float], str] = local_hms,
         flush_hz: float = 15.0,
     ) -> None:
-        super().__init__()
+        super().__init__(driver_class=HangupSafeDriver if os.name == "posix" else None)
         if self.no_color:  # Textual's monochrome turns red and magenta text nearly invisible
             self._filters = [
                 ReadableMonochrome() if isinstance(f, Monochrome) else f for f in self._filters
@@ -166,13 +168,22 @@ class PhoenixApp(App[int]):
             widget.border_title = title
             widget.add_class("pane")
         self._log_box.border_subtitle = ""
+        self.watch(self._log_view, "follow", self._show_follow)
         self._started = self._clock()
         self._reload_backups()
         self._show_status()
         self._log_view.focus()
         self.set_interval(self._flush_s, self.flush)
         self.set_interval(1.0, self._tick)
-        self.engine_task = asyncio.get_running_loop().create_task(self._run_engine())
+
+    def on_ready(self) -> None:
+        """The first frame is on screen: start the engine now, not before, because the first
+        layout pass costs tens of milliseconds the engine would spend not draining pipes."""
+        if self.engine_task is None:
+            self.engine_task = asyncio.get_running_loop().create_task(self._run_engine())
+
+    def _show_follow(self, follow: bool) -> None:
+        self._log_box.border_subtitle = "following" if follow else "paused · f to follow"
 
     async def _run_engine(self) -> ExitCode:
         try:
@@ -257,11 +268,10 @@ class PhoenixApp(App[int]):
         bar = self._status
         uptime = self._clock() - self._started
         compact = self.size.width < 110
-        bar.update(
-            status_text(
-                self.model, uptime=uptime, project=self.project_name, note=note, compact=compact
-            )
+        text = status_text(
+            self.model, uptime=uptime, project=self.project_name, note=note, compact=compact
         )
+        bar.update(text, layout=False)  # one row, always: no layout pass per frame
         self.screen.set_class(self.model.awaiting is not None, "-awaiting")
         phase = self.model.phase
         bar.set_class(phase is Phase.COMPLETED, "-final-completed")

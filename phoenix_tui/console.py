@@ -96,12 +96,20 @@ async def _console(app: PhoenixApp, env: Mapping[str, str], *, headless: bool = 
             loop.remove_signal_handler(signum)
     task = app.engine_task
     if task is None:
-        print("phoenix: the console failed before the training started", file=sys.stderr)
+        _say("phoenix: the console failed before the training started")
         return int(ExitCode.USAGE)
     failure = None if task.cancelled() else task.exception()
     if failure is not None:
         raise failure  # a PhoenixError (the lock is held...) maps to its exit code in main()
     return app.exit_code_now()
+
+
+def _say(line: str) -> None:
+    """A line on stderr, which may be a terminal that hung up: then nobody reads it anyway."""
+    try:
+        print(line, file=sys.stderr, flush=True)
+    except (OSError, ValueError):
+        pass
 
 
 def _on_signal(app: PhoenixApp, name: str) -> None:
@@ -116,7 +124,7 @@ async def _outlive_ui(app: PhoenixApp, env: Mapping[str, str]) -> None:
     task = app.engine_task
     if task is None or task.done():
         return
-    print("phoenix: the console closed; stopping the training…", file=sys.stderr)
+    _say("phoenix: the console closed; stopping the training…")
     s = app.settings
     color = sys.stderr.isatty() and not env.get("NO_COLOR")
     redactor = Redactor.from_env(env, s.secrets())
