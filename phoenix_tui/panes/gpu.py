@@ -73,6 +73,7 @@ class GpuPane(Widget):
         self.model = model
         self.max_temp = max_temp
         self.now = 0.0
+        self._shape: tuple[object, ...] = ()
 
     def show(self, now: float) -> None:
         self.now = now
@@ -81,7 +82,9 @@ class GpuPane(Widget):
         self.set_class(stale, "-stale")
         source = status.source if status is not None else ""
         self.border_title = "GPU · simulated" if source == "simulated" else "GPU"
-        self.refresh(layout=True)
+        shape = (source, len(status.gpus) if status else 0, stale, status.reason if status else "")
+        self.refresh(layout=shape != self._shape)  # a layout pass only when the height may change
+        self._shape = shape
 
     def render(self) -> RenderResult:
         status = self.model.status

@@ -115,7 +115,10 @@ class LogView(ScrollView, can_focus=True):
         if follow and self.scroll_y < self.max_scroll_y:
             # Deferred: this may run inside a scroll animation's own step.
             self.call_later(self._to_end)
-        self.border_subtitle = "following" if follow else "paused · f to follow"
+
+    def on_resize(self) -> None:
+        if self.follow:  # a smaller pane (a patch now waits) must still show the last line
+            self.call_after_refresh(self._to_end)
 
     def _to_end(self) -> None:
         if self.follow:

@@ -30,16 +30,17 @@ def metrics_text(sample: ev.MetricSample | None) -> Text:
         step += f"/{sample.total_steps}"
     text = Text()
     text.append("step ", style="dim").append(step, style="bold")
-    text.append(" loss ", style="dim").append(_g(sample.loss, ".4g"), style="bold")
-    text.append(" lr ", style="dim").append(_g(sample.lr, ".1e"))
+    text.append("  loss ", style="dim").append(_g(sample.loss, ".4g"), style="bold")
+    text.append("\nlr ", style="dim").append(_g(sample.lr, ".1e"))
     if sample.rate is not None:
-        text.append(f" {sample.rate:.4g}/s", style="dim")
+        text.append(f"  {sample.rate:.4g}/s", style="dim")
     return text
 
 
 class LossPane(Vertical):
     DEFAULT_CSS = """
     LossPane { height: auto; }
+    LossPane #metrics { height: 2; }
     LossPane Sparkline { height: 2; }
     LossPane #divergence { color: $error; text-style: bold; display: none; }
     LossPane.-diverged #divergence { display: block; }
@@ -48,6 +49,7 @@ class LossPane(Vertical):
     def __init__(self, model: LossModel, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.model = model
+        self._shown_divergence: ev.MetricSample | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(metrics_text(None), id="metrics")
@@ -56,10 +58,14 @@ class LossPane(Vertical):
 
     def show(self) -> None:
         model = self.model
-        self.query_one("#metrics", Static).update(metrics_text(model.last))
+        # Fixed heights: a new sample repaints two widgets, never the layout.
+        self.query_one("#metrics", Static).update(metrics_text(model.last), layout=False)
         self.query_one("#spark", Sparkline).data = list(model.history)
         bad = model.diverged
-        self.set_class(bad is not None, "-diverged")
-        if bad is not None:
-            where = f"step {bad.step}" if bad.step is not None else "an unknown step"
-            self.query_one("#divergence", Static).update(f"▲ diverged: loss {bad.loss} at {where}")
+        if bad is not self._shown_divergence:
+            self._shown_divergence = bad
+            self.set_class(bad is not None, "-diverged")
+            if bad is not None:
+                where = f"step {bad.step}" if bad.step is not None else "an unknown step"
+                marker = f"▲ diverged: loss {bad.loss} at {where}"
+                self.query_one("#divergence", Static).update(marker)
