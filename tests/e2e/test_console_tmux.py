@@ -9,10 +9,12 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 from cli_support import PHOENIX, user_env
 
@@ -68,3 +70,27 @@ def test_operator_accepts_both_demo_repairs_in_a_terminal(tmux: Tmux) -> None:
     assert "training completed" in screen
     tmux("send-keys", "-t", "console", "q")
     tmux.wait_for("PHOENIX-EXIT=0", timeout=10)  # no question: the run is over
+
+
+def test_a_terminal_that_hangs_up_stops_the_training_and_phoenix_exits(
+    tmux: Tmux, tmp_path: Path
+) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "train.py").write_text(
+        "import time\nprint('step 1 loss 0.5', flush=True)\ntime.sleep(600)\n"
+    )
+    tmux.env.update(PHOENIX_KILL_GRACE_SEC="1", PHOENIX_TRAIN_CMD=f"{sys.executable} train.py")
+    tmux("new-session", "-d", "-x", "100", "-y", "30", "-s", "console", PHOENIX, "-C", str(project))
+    tmux.wait_for("step 1 loss 0.5", "running")
+    phoenix = psutil.Process(int(tmux("display-message", "-p", "-t", "console", "#{pane_pid}")))
+    training = phoenix.children(recursive=True)
+    assert training, "the training should be running under phoenix"
+    tmux("kill-server")  # the terminal goes away: SIGHUP, and every write to it fails
+    gone, alive = psutil.wait_procs([phoenix, *training], timeout=20)
+    for proc in alive:  # leave nothing behind, even when the test fails
+        proc.kill()
+    assert alive == [], f"still running after the hang-up: {alive}"
+    assert phoenix.pid in {p.pid for p in gone}
+    journal = (project / ".phoenix_cli" / "run.log").read_text()
+    assert '"event": "stopped"' in journal and "SIGHUP" in journal

@@ -234,14 +234,15 @@ async def test_slash_searches_the_log_and_escape_closes(tmp_path: Path) -> None:
         assert log.has_focus and log.match is None and not search.display
 
 
-async def test_f_toggles_follow(tmp_path: Path) -> None:
+async def test_f_toggles_follow_and_the_log_says_which(tmp_path: Path) -> None:
     app, _ = make_app(tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
-        log = app.query_one(LogView)
+        log, box = app.query_one(LogView), app.query_one("#log-box")
+        assert log.follow and box.border_subtitle == "following"
         await pilot.press("f")
-        assert not log.follow
+        assert not log.follow and box.border_subtitle == "paused · f to follow"
         await pilot.press("f")
-        assert log.follow
+        assert log.follow and box.border_subtitle == "following"
 
 
 async def test_question_mark_shows_the_keys(tmp_path: Path) -> None:

@@ -77,7 +77,7 @@ async def test_nan_never_reaches_the_sparkline_and_shows_a_red_marker(tmp_path: 
         marker = pane.query_one("#divergence", Static)
         assert "diverged: loss inf at step 4" in text_of(marker) and marker.display
         metrics = text_of(pane.query_one("#metrics", Static))
-        assert metrics == "step 5/10 loss 1.2 lr 3.0e-04 9.5/s"
+        assert metrics == "step 5/10  loss 1.2\nlr 3.0e-04  9.5/s"
 
 
 async def test_status_bar_has_phase_attempt_restarts_provider_uptime(tmp_path: Path) -> None:
