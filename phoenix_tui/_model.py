@@ -29,6 +29,7 @@ class Phase(enum.StrEnum):
     VALIDATING = "validating"
     AWAITING = "awaiting approval"
     RESTARTING = "restarting"
+    GUARDED = "guard tripped"  # a temperature, power or disk guard stopped the training
     STOPPING = "stopping"
     STOPPED = "stopped"
     GAVE_UP = "gave up"
@@ -74,6 +75,7 @@ class RunModel:
         self.provider = provider
         self.providers: tuple[str, ...] = ()
         self.final_reason = ""
+        self.guards: dict[str, ev.GuardTripped] = {}
         self.patches: dict[str, PatchEntry] = {}
         self.awaiting: str | None = None
 
@@ -170,6 +172,19 @@ class RunModel:
         self.attempt, self.max_attempts = e.attempt, e.max_attempts
         self.restarts_used, self.max_restarts = e.restarts_used, e.max_restarts
 
+    def _guard_tripped(self, e: ev.GuardTripped) -> None:
+        self.guards[e.guard] = e
+        self._set_phase(Phase.GUARDED)
+
+    def _guard_cleared(self, e: ev.GuardCleared) -> None:
+        self.guards.pop(e.guard, None)
+        if not self.guards and self.phase is Phase.GUARDED:
+            self._set_phase(Phase.RESTARTING)
+
+    def guard_note(self) -> str:
+        """What tripped, e.g. "gpu_temp 92 > 90", for the status bar."""
+        return ", ".join(f"{g.guard} {g.reading:g} > {g.limit:g}" for g in self.guards.values())
+
     def _gave_up(self, e: ev.GaveUp) -> None:
         self.phase, self.final_reason, self.awaiting = Phase.GAVE_UP, e.reason, None
 
@@ -196,6 +211,8 @@ _HANDLERS: dict[type[ev.Event], Callable[[RunModel, Any], None]] = {
     ev.PatchApplied: RunModel._applied,
     ev.RolledBack: RunModel._rolled_back,
     ev.Restarting: RunModel._restarting,
+    ev.GuardTripped: RunModel._guard_tripped,
+    ev.GuardCleared: RunModel._guard_cleared,
     ev.GaveUp: RunModel._gave_up,
     ev.RunCompleted: RunModel._completed,
     ev.Stopped: RunModel._stopped,
@@ -203,12 +220,17 @@ _HANDLERS: dict[type[ev.Event], Callable[[RunModel, Any], None]] = {
 
 
 class LossModel:
-    """Recent finite losses for the sparkline; a NaN/inf loss becomes a divergence marker."""
+    """Recent finite losses for the sparkline; a NaN/inf loss becomes a divergence marker.
+
+    The engine sends at most a few samples a second, so a NaN between two of them may only
+    arrive as an ``anomaly`` event: both make the marker. Spikes and stalls get a warning.
+    """
 
     def __init__(self, keep: int = 240) -> None:
         self.history: deque[float] = deque(maxlen=keep)
         self.last: ev.MetricSample | None = None
-        self.diverged: ev.MetricSample | None = None
+        self.diverged = ""  # the red marker's text, once the loss went NaN or infinite
+        self.warning = ""  # the latest spike or stall
 
     def add(self, samples: list[ev.MetricSample]) -> None:
         for s in samples:
@@ -216,8 +238,16 @@ class LossModel:
                 if math.isfinite(s.loss):
                     self.history.append(s.loss)
                 else:
-                    self.diverged = s
+                    where = f"step {s.step}" if s.step is not None else "an unknown step"
+                    self.diverged = f"diverged: loss {s.loss} at {where}"
             self.last = s
+
+    def anomaly(self, e: ev.Anomaly) -> None:
+        where = f" at step {e.step}" if e.step is not None else ""
+        if e.kind == "nan":
+            self.diverged = f"diverged{where}: {e.detail}"
+        else:
+            self.warning = f"{e.kind}{where}: {e.detail}"
 
 
 class GpuModel:

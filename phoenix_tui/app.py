@@ -235,13 +235,19 @@ class PhoenixApp(App[int]):
     def _apply(self, events: list[ev.Event]) -> None:
         patches_changed = backups_changed = False
         waiting = None
+        anomalies = False
         for event in events:
             self.model.apply(event)
+            if isinstance(event, ev.Anomaly):
+                self.loss.anomaly(event)
+                anomalies = True
             patches_changed |= isinstance(event, _PATCH_EVENTS)
             backups_changed |= isinstance(event, ev.PatchApplied | ev.RolledBack)
             if isinstance(event, ev.ApprovalRequested):
                 waiting = event.id
                 self._asked_at[event.id] = event.ts or self._wall()
+        if anomalies:
+            self._loss_pane.show()
         if patches_changed:
             items = [(e.id, patch_prompt(e)) for e in self.model.patches.values()]
             self._patches.set_items(items, latest=-1)
@@ -265,6 +271,8 @@ class PhoenixApp(App[int]):
         note = ""
         if self.model.awaiting:
             note = f"{self._countdown(self.model.awaiting)}a accept · r reject"
+        elif self.model.phase is Phase.GUARDED:
+            note = self.model.guard_note()
         bar = self._status
         uptime = self._clock() - self._started
         compact = self.size.width < 110

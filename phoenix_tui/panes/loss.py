@@ -44,28 +44,30 @@ class LossPane(Vertical):
     LossPane Sparkline { height: 2; }
     LossPane #divergence { color: $error; text-style: bold; display: none; }
     LossPane.-diverged #divergence { display: block; }
+    LossPane #anomaly { color: $warning; display: none; }
+    LossPane.-anomaly #anomaly { display: block; }
     """
 
     def __init__(self, model: LossModel, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.model = model
-        self._shown_divergence: ev.MetricSample | None = None
+        self._shown = ("", "")
 
     def compose(self) -> ComposeResult:
         yield Static(metrics_text(None), id="metrics")
         yield Sparkline([], id="spark")
         yield Static("", id="divergence")
+        yield Static("", id="anomaly")
 
     def show(self) -> None:
         model = self.model
         # Fixed heights: a new sample repaints two widgets, never the layout.
         self.query_one("#metrics", Static).update(metrics_text(model.last), layout=False)
         self.query_one("#spark", Sparkline).data = list(model.history)
-        bad = model.diverged
-        if bad is not self._shown_divergence:
-            self._shown_divergence = bad
-            self.set_class(bad is not None, "-diverged")
-            if bad is not None:
-                where = f"step {bad.step}" if bad.step is not None else "an unknown step"
-                marker = f"▲ diverged: loss {bad.loss} at {where}"
-                self.query_one("#divergence", Static).update(marker)
+        markers = (model.diverged, model.warning)
+        if markers != self._shown:
+            self._shown = markers
+            self.set_class(bool(model.diverged), "-diverged")
+            self.set_class(bool(model.warning), "-anomaly")
+            self.query_one("#divergence", Static).update(f"▲ {model.diverged}")
+            self.query_one("#anomaly", Static).update(f"△ {model.warning}")

@@ -21,6 +21,7 @@ _LOOK: dict[Phase, tuple[str, str]] = {
     Phase.VALIDATING: ("…", "bold cyan"),
     Phase.AWAITING: ("◆", "bold white on magenta"),
     Phase.RESTARTING: ("↻", "bold yellow"),
+    Phase.GUARDED: ("‼", "bold white on red"),
     Phase.STOPPING: ("■", "bold yellow"),
     Phase.STOPPED: ("■", "bold"),
     Phase.GAVE_UP: ("✗", "bold white on red"),

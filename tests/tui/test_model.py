@@ -132,8 +132,24 @@ def test_loss_history_keeps_only_finite_values_and_marks_divergence() -> None:
     samples += [ev.MetricSample(step=5, loss=None, lr=1e-3)]
     loss.add(samples)
     assert list(loss.history) == [1.0, 0.5, 0.25]
-    assert loss.diverged is not None and loss.diverged.step == 3
+    assert loss.diverged == "diverged: loss inf at step 3"
     assert loss.last is not None and loss.last.step == 5
+
+
+def test_anomalies_mark_divergence_or_warn() -> None:
+    loss = LossModel()
+    loss.anomaly(ev.Anomaly(kind="spike", step=40, detail="loss 9.1 is 12x the median"))
+    assert (loss.diverged, loss.warning) == ("", "spike at step 40: loss 9.1 is 12x the median")
+    loss.anomaly(ev.Anomaly(kind="nan", step=41, detail="loss nan"))
+    assert loss.diverged == "diverged at step 41: loss nan"
+
+
+def test_a_guard_holds_the_phase_until_it_clears() -> None:
+    hot = ev.GuardTripped(guard="gpu_temp", reading=92, limit=90)
+    model = fold(ev.ProcessStarted(pid=1, command="c", attempt=1), hot)
+    assert model.phase is Phase.GUARDED and model.guard_note() == "gpu_temp 92 > 90"
+    model.apply(ev.GuardCleared(guard="gpu_temp", reading=80, limit=90))
+    assert model.phase is Phase.RESTARTING and model.guard_note() == ""
 
 
 def test_gpu_sample_turns_stale() -> None:

@@ -78,6 +78,12 @@ async def test_nan_never_reaches_the_sparkline_and_shows_a_red_marker(tmp_path: 
         assert "diverged: loss inf at step 4" in text_of(marker) and marker.display
         metrics = text_of(pane.query_one("#metrics", Static))
         assert metrics == "step 5/10  loss 1.2\nlr 3.0e-04  9.5/s"
+        assert not pane.has_class("-anomaly")
+        engine.emit(ev.Anomaly(kind="stall", step=5, detail="no new step for 30 min"))
+        app.flush()
+        await pilot.pause()
+        assert pane.has_class("-anomaly")
+        assert "stall at step 5: no new step" in text_of(pane.query_one("#anomaly", Static))
 
 
 async def test_status_bar_has_phase_attempt_restarts_provider_uptime(tmp_path: Path) -> None:
@@ -93,6 +99,9 @@ async def test_status_bar_has_phase_attempt_restarts_provider_uptime(tmp_path: P
         assert "? diagnosing" in status
         assert "attempt 1/3" in status and "restarts 0/20" in status
         assert "provider cmd" in status and "up 1h02m" in status and "demo-project" in status
+        engine.emit(ev.GuardTripped(guard="gpu_temp", reading=92, limit=90))
+        app.flush()
+        assert "‼ guard tripped  gpu_temp 92 > 90" in text_of(app.query_one(StatusBar))
         engine.emit(ev.GaveUp(reason="attempts spent"))
         app.flush()
         assert "✗ gave up" in text_of(app.query_one(StatusBar))
