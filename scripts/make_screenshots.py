@@ -5,7 +5,7 @@ GPU) inside ``App.run_test`` at a fixed terminal size, and saves the screen whil
 while the typo fix awaits approval (with its diff), and once the training has completed.
 PNGs are made with ``rsvg-convert`` when it is installed (Debian: librsvg2-bin).
 
-    .venv/bin/python scripts/make_screenshots.py [OUT_DIR] [--size 120x40]
+    .venv/bin/python scripts/make_screenshots.py [OUT_DIR] [--size 120x40 ...]
 """
 
 from __future__ import annotations
@@ -95,14 +95,20 @@ async def shoot(out: Path, size: tuple[int, int], suffix: str) -> list[Path]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", nargs="?", default=str(ROOT / "screenshots"))
-    parser.add_argument("--size", default="120x40", help="COLSxROWS (default 120x40)")
-    parser.add_argument("--suffix", default="", help="added to each file name")
+    parser.add_argument(
+        "--size",
+        action="append",
+        help="COLSxROWS, repeatable (default: 120x40 and 80x24; names get -COLSxROWS "
+        "unless 120x40)",
+    )
     args = parser.parse_args()
-    cols, rows = (int(n) for n in args.size.split("x"))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    for svg in asyncio.run(shoot(out, (cols, rows), args.suffix)):
-        _png(svg)
+    for size in args.size or ["120x40", "80x24"]:
+        cols, rows = (int(n) for n in size.split("x"))
+        suffix = "" if size == "120x40" else f"-{size}"
+        for svg in asyncio.run(shoot(out, (cols, rows), suffix)):
+            _png(svg)
     return 0
 
 
