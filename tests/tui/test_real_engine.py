@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 
 from tui_support import until
 
 from phoenix_engine.config import resolve
-from phoenix_engine.gpu import SimulatedGpu
+from phoenix_engine.gpu import NoGpu, SimulatedGpu
 from phoenix_tui._model import PatchState, Phase
 from phoenix_tui.console import build_app
 from phoenix_tui.demo import prepare_demo
+from phoenix_tui.panes.log import LogView
 from phoenix_tui.panes.patches import DetailPane
 
 
@@ -47,3 +49,32 @@ async def test_operator_accepts_both_demo_repairs_and_the_training_completes(
     journal = [json.loads(line) for line in (project / ".phoenix_cli" / "run.log").open()]
     names = [record["event"] for record in journal]
     assert names.count("patch_applied") == 2 and names[-1] == "run_completed"
+
+
+PROGRESS = """\
+import sys, time, pathlib
+sys.stdout.write("epoch 1\\n 10%|#         |\\r 20%|##        |")
+sys.stdout.flush()
+while not pathlib.Path("go").exists():
+    time.sleep(0.02)
+sys.stdout.write("\\r100%|##########|\\n\\x1b[32mdone\\x1b[0m\\n")
+"""
+
+
+async def test_a_progress_bar_is_drawn_live_then_replaced_by_its_last_state(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "train.py").write_text(PROGRESS)
+    env = {"PATH": os.environ.get("PATH", ""), "PHOENIX_TRAIN_CMD": f"{sys.executable} train.py"}
+    settings = resolve(project_dir=tmp_path, env=env | {"PHOENIX_HEARTBEAT_MIN": "0"})
+    app = build_app(settings, env, gpu_sampler=NoGpu("none here"), title="bar")
+    async with app.run_test(size=(100, 30)) as pilot:
+        log = app.query_one(LogView)
+        await until(pilot, lambda: log.partial == " 20%|##        |", timeout=20)
+        assert log.lines[-1] == "epoch 1"  # the bar is not a line (yet)
+        (tmp_path / "go").touch()
+        await until(pilot, lambda: app.model.phase is Phase.COMPLETED, timeout=20)
+        app.flush()
+        assert log.partial == ""
+        assert "100%|##########|" in log.lines and "\x1b[32mdone\x1b[0m" in log.lines
+        assert " 20%|##        |" not in log.lines  # rewritten in place, never a line of its own
