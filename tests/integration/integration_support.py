@@ -32,7 +32,9 @@ from fakes.llm_servers import Action, Drop, Reply, Seen, json_reply
 
 REPO = Path(__file__).resolve().parents[2]
 SETUP = REPO / "scripts" / "integration_setup.sh"
-GEMINI_CLI_VERSION = "0.61.0"  # the version these tests were verified with (the script's pin)
+# The version these tests were verified with; the setup script pins the same one.
+GEMINI_CLI_VERSION = os.environ.get("PHOENIX_GEMINI_CLI_VERSION", "0.61.0")
+MIN_NODE = 20  # what @google/gemini-cli 0.61 declares in engines
 
 
 def cache_dir() -> Path:
@@ -53,9 +55,17 @@ def gemini_cli_path() -> Path:
 def find_or_install_gemini_cli() -> tuple[Path | None, str]:
     """The installed CLI, installing it first when npm is there; else None and why."""
     path = gemini_cli_path()
-    if not path.exists():
-        if shutil.which("npm") is None or shutil.which("node") is None:
-            return None, "npm/node not found: the real Gemini CLI cannot be installed"
+    node = shutil.which("node")
+    if node is None:
+        return None, "node not found: the real Gemini CLI cannot run"
+    version = subprocess.run([node, "--version"], capture_output=True, text=True, timeout=30)
+    major = version.stdout.strip().lstrip("v").split(".")[0]
+    if not major.isdigit() or int(major) < MIN_NODE:
+        return None, f"node {version.stdout.strip()} is older than the CLI's v{MIN_NODE}"
+    stamp = path.parents[2] / ".installed"
+    if not (path.exists() and stamp.exists() and stamp.read_text().strip() == GEMINI_CLI_VERSION):
+        if shutil.which("npm") is None:
+            return None, "npm not found: the real Gemini CLI cannot be installed"
         try:
             done = subprocess.run(
                 ["bash", str(SETUP), "gemini"],
