@@ -428,7 +428,8 @@ class PhoenixApp(App[int]):
             return
         if record.state is not BackupState.APPLIED or record.kind != "patch":
             self.notify(
-                f"backup {record.id} is {record.state} ({record.kind}): nothing to roll back",
+                f"backup {record.id} is {record.state.replace('_', ' ')} ({record.kind}): "
+                "nothing to roll back",
                 severity="warning",
             )
             return

@@ -46,13 +46,17 @@ def patch_prompt(entry: PatchEntry) -> Text:
     return text
 
 
+def _words(state: BackupState) -> str:
+    return str(state).replace("_", " ")  # "rolled back", "dry run"
+
+
 def backup_prompt(record: BackupRecord, stamp: Callable[[float], str]) -> Text:
     style = {BackupState.APPLIED: "green", BackupState.ROLLED_BACK: "yellow"}.get(
         record.state, "dim" if record.state is not BackupState.UNREADABLE else "red"
     )
     text = Text(no_wrap=True, overflow="ellipsis")
     text.append(f"{stamp(record.created)} ", style="bold")
-    text.append(f"{record.state:<11}", style=style)
+    text.append(f"{_words(record.state):<11}", style=style)
     what = ", ".join(record.paths) or record.reason or "no files"
     text.append(f" {what}")
     if record.kind == "rollback":
@@ -126,7 +130,7 @@ def backup_detail(
 ) -> tuple[Text, Text, Text]:
     created = time.strftime("%Y-%m-%d ", time.localtime(record.created)) + stamp(record.created)
     text = Text(f"backup {record.id}", style="bold")
-    text.append(f" · {record.state} · {created}")
+    text.append(f" · {_words(record.state)} · {created}")
     if record.kind == "rollback":
         text.append(f"\nsafety copy made before a rollback: {record.diagnosis}")
     else:

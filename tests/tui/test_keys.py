@@ -196,7 +196,7 @@ async def test_R_rolls_back_the_selected_backup_after_asking(tmp_path: Path) -> 
         assert [(e.backup_id, e.paths) for e in rolled] == [(backup_id, ("train.py",))]
         states = {r.id: r.state for r in list_backups(tmp_path / ".phoenix_cli")}
         assert states[backup_id] is BackupState.ROLLED_BACK and rolled[0].safety_backup_id in states
-        assert "rolled_back" in str(backups.get_option(backup_id).prompt)
+        assert "rolled back" in str(backups.get_option(backup_id).prompt)
         await pilot.press("R")  # already rolled back: a warning, nothing asked
         await pilot.pause()
         assert not isinstance(app.screen, ConfirmScreen)
