@@ -14,21 +14,21 @@ __all__ = ["EngineLike", "PhoenixApp"]
 import asyncio
 import os
 import time
-from collections.abc import Callable, Iterable
-from typing import ClassVar, Protocol
+from collections.abc import Callable
+from typing import ClassVar
 
-from textual.app import App, ComposeResult, SystemCommand
+from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.filter import Monochrome
-from textual.screen import Screen
 from textual.widgets import Footer, Input, OptionList
 
 from phoenix_engine import events as ev
 from phoenix_engine.approval import ApprovalDesk
-from phoenix_engine.backups import BackupError, BackupRecord, BackupState, list_backups, rollback
+from phoenix_engine.backups import BackupRecord, list_backups
 from phoenix_engine.config import Settings
 from phoenix_engine.errors import ExitCode
+from phoenix_tui._actions import EngineLike, OperatorActions
 from phoenix_tui._diff import backup_diff
 from phoenix_tui._driver import HangupSafeDriver
 from phoenix_tui._model import GpuModel, LossModel, PatchState, Phase, RunModel
@@ -48,7 +48,6 @@ from phoenix_tui.panes.patches import (
     patch_prompt,
 )
 from phoenix_tui.panes.status import StatusBar, status_text
-from phoenix_tui.screens import ConfirmScreen, HelpScreen
 
 _PATCH_EVENTS = (
     ev.PatchProposed,
@@ -61,16 +60,7 @@ _PATCH_EVENTS = (
 )
 
 
-class EngineLike(Protocol):
-    """What the console needs of the engine (the real one, or a scripted fake in tests)."""
-
-    async def run(self) -> ExitCode: ...
-    def request_stop(self, reason: str, *, force: bool = False) -> None: ...
-    def emit(self, event: ev.Event) -> None: ...
-    def add_sink(self, sink: ev.EventSink) -> None: ...
-
-
-class PhoenixApp(App[int]):
+class PhoenixApp(OperatorActions):
     CSS_PATH = "console.tcss"
     TITLE = "Phoenix"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]  # noqa: RUF012 (App's own type)
@@ -198,20 +188,6 @@ class PhoenixApp(App[int]):
         if self.quitting or failed:
             self._exit_with_engine_code()
 
-    def _exit_with_engine_code(self) -> None:
-        code = self.exit_code_now()
-        self.exit(code, return_code=code)
-
-    def exit_code_now(self) -> int:
-        task = self.engine_task
-        if task is None or not task.done() or task.cancelled() or task.exception() is not None:
-            return int(ExitCode.STOPPED)
-        return int(task.result())
-
-    @property
-    def training_running(self) -> bool:
-        return self.engine_task is not None and not self.engine_task.done()
-
     # --- the frame ---------------------------------------------------------------------------
 
     def flush(self) -> None:
@@ -337,182 +313,3 @@ class PhoenixApp(App[int]):
         self._backups = {r.id: r for r in records}
         items = [(r.id, backup_prompt(r, self._stamp)) for r in records]
         self._backup_list.set_items(items)
-
-    # --- actions -----------------------------------------------------------------------------
-
-    def _answer(self, approved: bool) -> None:
-        verb = "accept" if approved else "reject"
-        entry = self.model.patches.get(self._patches.selected_id or "")
-        if entry is None:
-            self.notify(f"no patch to {verb}", severity="warning")
-            return
-        answered = False
-        if entry.state is PatchState.AWAITING:
-            by = "operator (console)"
-            if approved:
-                answered = self.approver.accept(entry.id, by=by)
-            else:
-                why = "rejected by the operator in the console"
-                answered = self.approver.reject(entry.id, by=by, reason=why)
-        if not answered:
-            self.notify(
-                f"patch {entry.id[:8]} is {entry.state}: only a patch awaiting approval "
-                f"can be {verb}ed",
-                severity="warning",
-            )
-            return
-        self.notify(f"patch {entry.id[:8]} {verb}ed")
-
-    def action_accept(self) -> None:
-        self._answer(True)
-
-    def action_reject(self) -> None:
-        self._answer(False)
-
-    def action_stop(self) -> None:
-        if not self.training_running or self.model.phase is Phase.STOPPING:
-            self.notify("the training is not running", severity="warning")
-            return
-        detail = (
-            "The training gets SIGINT (so it may checkpoint), then SIGTERM and SIGKILL "
-            f"{self.settings.kill_grace_sec:g}s apart. The console stays open."
-        )
-
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self.stop_engine("stopped by the operator from the console")
-
-        self.push_screen(ConfirmScreen("Stop the training?", detail, yes="Stop"), answered)
-
-    def stop_engine(self, reason: str) -> None:
-        """Ask the engine to stop gracefully; a waiting patch is answered "no"."""
-        if not self.training_running:
-            return
-        self.model.stopping()
-        self.engine.request_stop(reason)  # also answers "no" to a patch that waits
-        self._show_status()
-
-    def action_quit(self) -> None:  # type: ignore[override]
-        if not self.training_running:
-            self._exit_with_engine_code()
-            return
-        if self.quitting:
-            self.notify("forcing: the training is killed now", severity="warning")
-            self.engine.request_stop("the operator quit the console", force=True)
-            return
-        detail = (
-            "Quitting stops the training the graceful way (SIGINT, so it may checkpoint) "
-            "and waits for it to end. Press q again while it stops to kill it at once."
-        )
-
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self.request_quit()
-
-        self.push_screen(ConfirmScreen("Stop the training and quit?", detail, yes="Quit"), answered)
-
-    def request_quit(self, reason: str = "the operator quit the console") -> None:
-        """Quit without asking: stop the training gracefully, exit when the engine is done."""
-        self.quitting = True
-        if not self.training_running:
-            self._exit_with_engine_code()
-            return
-        self.stop_engine(reason)
-        self.notify("stopping the training… (q again: kill it now)", timeout=30)
-
-    def action_rollback(self) -> None:
-        key = self._backup_list.selected_id
-        record = self._backups.get(key or "")
-        if record is None:
-            self.notify("no backup selected (tab to the Backups pane)", severity="warning")
-            return
-        if record.state is not BackupState.APPLIED or record.kind != "patch":
-            self.notify(
-                f"backup {record.id} is {record.state.replace('_', ' ')} ({record.kind}): "
-                "nothing to roll back",
-                severity="warning",
-            )
-            return
-        files = ", ".join(record.paths)
-        detail = (
-            f"Restores {files} as they were before patch {record.proposal_id[:8]} "
-            f"({record.provider}); the current files are backed up first. A training that is "
-            "running keeps the code it loaded; its next start uses the restored files."
-        )
-
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self.roll_back(record.id)
-
-        self.push_screen(
-            ConfirmScreen(f"Roll back backup {record.id}?", detail, yes="Roll back"), answered
-        )
-
-    def roll_back(self, backup_id: str) -> None:
-        """Restore a backup now (on the loop: no engine step runs meanwhile) and journal it."""
-        s = self.settings
-        try:
-            result = rollback(s.state_dir, s.project_dir, backup_id)
-        except (BackupError, OSError) as exc:
-            self.notify(f"rollback failed: {exc}", severity="error", timeout=15)
-            return
-        self.engine.emit(
-            ev.RolledBack(
-                backup_id=result.backup_id,
-                paths=result.paths,
-                safety_backup_id=result.safety_backup_id,
-            )
-        )
-        self.notify(f"rolled back {result.backup_id}: restored {', '.join(result.paths)}")
-        self.flush()
-
-    def action_search(self) -> None:
-        box = self._log_box
-        box.add_class("-searching")
-        self._search_input.focus()
-
-    def on_input_submitted(self, message: Input.Submitted) -> None:
-        if message.input.id == "search":
-            self._search(message.value, older=True)
-
-    def _search(self, query: str, *, older: bool) -> None:
-        log = self._log_view
-        if not log.search(query, older=older) and query:
-            where = "older" if older else "newer"
-            self.notify(f"no {where} match for {query!r}", severity="warning", timeout=3)
-
-    def on_key(self, event: object) -> None:
-        key = getattr(event, "key", "")
-        search = self._search_input
-        if not search.has_focus:
-            return
-        if key == "escape":
-            self._log_box.remove_class("-searching")
-            self._log_view.clear_search()
-            self._log_view.focus()
-        elif key in ("up", "down"):
-            self._search(search.value, older=key == "up")
-
-    def action_follow(self) -> None:
-        log = self._log_view
-        log.follow = not log.follow
-
-    def action_help(self) -> None:
-        mode = self.approver.mode
-        setting = f"timeout:{mode.seconds:g}" if mode.kind == "timeout" else mode.kind
-        self.push_screen(HelpScreen(f"PHOENIX_APPROVAL={setting}"))
-
-    # --- command palette ---------------------------------------------------------------------
-
-    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
-        yield SystemCommand("Accept patch", "Accept the selected patch (a)", self.action_accept)
-        yield SystemCommand("Reject patch", "Reject the selected patch (r)", self.action_reject)
-        yield SystemCommand("Stop training", "Stop the training gracefully (s)", self.action_stop)
-        yield SystemCommand("Roll back", "Roll back the selected backup (R)", self.action_rollback)
-        yield SystemCommand("Search log", "Search the training log (/)", self.action_search)
-        yield SystemCommand("Follow log", "Follow the end of the log (f)", self.action_follow)
-        yield SystemCommand("Help", "The keys (?)", self.action_help)
-        for command in super().get_system_commands(screen):
-            if command.title != "Quit":
-                yield command
-        yield SystemCommand("Quit", "Quit; stops the training gracefully (q)", self.action_quit)
