@@ -241,6 +241,15 @@ def changed_lines(before: str, after: str) -> int:
     """Per changed block, the larger of lines added and removed, summed."""
     a = [content for content, _ in splice.split_text(before)]
     b = [content for content, _ in splice.split_text(after)]
+    # Drop the common head and tail first: a patch touches a few lines, and SequenceMatcher
+    # is quadratic on long runs of repeated lines (seconds for a 6,000-line file).
+    head = 0
+    while head < min(len(a), len(b)) and a[head] == b[head]:
+        head += 1
+    tail = 0
+    while tail < min(len(a), len(b)) - head and a[-1 - tail] == b[-1 - tail]:
+        tail += 1
+    a, b = a[head : len(a) - tail], b[head : len(b) - tail]
     matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
     return sum(
         max(i2 - i1, j2 - j1) for tag, i1, i2, j1, j2 in matcher.get_opcodes() if tag != "equal"

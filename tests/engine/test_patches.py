@@ -428,3 +428,11 @@ def test_round_trip_of_exact_diffs(ending: str) -> None:
         if before != after:
             patch = UnifiedDiffPatch(path="t.py", diff=_exact_diff(before, after))
             assert apply_patch(before, patch) == Applied(text=after), (before, after)
+
+
+def test_changed_lines_is_fast_on_long_repetitive_files() -> None:
+    # A single edit in 6,000 identical lines: counted as one line, without quadratic search.
+    before = "x = 1\n" * 6000
+    after = before.replace("x = 1\n", "x = 2\n", 1)
+    assert changed_lines(before, after) == 1
+    assert changed_lines(before, before + "y = 3\n") == 1
