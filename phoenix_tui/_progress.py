@@ -1,10 +1,11 @@
 """The unfinished line of the training's output, for a live progress bar in the log pane.
 
 The engine emits whole lines only, so a tqdm bar that rewrites itself with ``\\r`` for an
-hour would stay invisible until its final newline. :class:`ProgressTap` wraps the engine's
-spawner (a constructor seam) and remembers, per stream, the bytes after the last newline: an
-``rfind`` per chunk. The console decodes it at most once per frame and shows the segment
-after the last ``\\r`` as a live line, replaced in place until the real line arrives.
+hour would stay invisible until its final newline. :class:`ProgressTap` is an engine output
+hook (raw chunks, known secrets already masked) that remembers, per stream, the bytes after
+the last newline: one ``rfind`` per chunk. The console decodes it at most once per frame and
+shows the segment after the last ``\\r`` as a live line, replaced in place until the real
+line arrives.
 """
 
 from __future__ import annotations
@@ -13,16 +14,11 @@ __all__ = ["ProgressTap", "clean_partial"]
 
 import codecs
 import re
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from pathlib import Path
-from typing import Any
 
-from phoenix_engine.supervisor import Child, spawn
+from phoenix_engine import events as ev
 
 _KEEP = 4096  # bytes of an unfinished line kept; a bar is far shorter
 _CONTROL = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|[\x00-\x08\x0b-\x1f\x7f]")
-
-Spawner = Callable[..., Awaitable[Child]]
 
 
 def clean_partial(data: bytes) -> str:
@@ -33,31 +29,14 @@ def clean_partial(data: bytes) -> str:
 
 
 class ProgressTap:
-    """Wraps a spawner so the console can see each stream's unfinished line."""
+    """``feed`` is the engine's output hook and ``emit`` an event sink (so that a process's
+    start and end reset it in order with its output); ``partial`` is what the stream written
+    to last left unfinished."""
 
-    def __init__(self, inner: Spawner = spawn) -> None:
-        self._inner = inner
+    def __init__(self) -> None:
         self._pending: dict[str, bytes] = {}
         self._latest = ""  # the stream written to last
         self.version = 0  # bumped on every change, so a frame decodes only when needed
-
-    async def spawn(
-        self,
-        argv: Sequence[str],
-        *,
-        cwd: Path,
-        env: Mapping[str, str],
-        on_output: Callable[[str, bytes], None],
-        **kwargs: Any,
-    ) -> Child:
-        self._pending.clear()
-        self.version += 1
-
-        def tapped(stream: str, data: bytes) -> None:
-            on_output(stream, data)
-            self.feed(stream, data)
-
-        return await self._inner(argv, cwd=cwd, env=env, on_output=tapped, **kwargs)
 
     def feed(self, stream: str, data: bytes) -> None:
         cut = data.rfind(b"\n")
@@ -71,6 +50,16 @@ class ProgressTap:
         if tail or before:
             self._pending[stream] = tail
             self._latest = stream
+            self.version += 1
+
+    def emit(self, event: ev.Event) -> None:
+        if isinstance(event, ev.ProcessStarted | ev.ProcessExited):
+            self.reset()
+
+    def reset(self) -> None:
+        """A process started or ended: its unfinished line is flushed as a line or gone."""
+        if self._pending:
+            self._pending.clear()
             self.version += 1
 
     def partial(self) -> bytes:

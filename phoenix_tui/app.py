@@ -87,7 +87,6 @@ class PhoenixApp(OperatorActions):
         project_name: str,
         tap: ProgressTap | None = None,
         redact: Callable[[str], str] = lambda text: text,
-        redact_bytes: Callable[[bytes], bytes] = lambda data: data,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
         stamp: Callable[[float], str] = local_hms,
@@ -103,7 +102,7 @@ class PhoenixApp(OperatorActions):
         self.settings = settings
         self.project_name = project_name
         self.tap = tap
-        self._redact, self._redact_bytes = redact, redact_bytes
+        self._redact = redact
         self._clock, self._wall, self._stamp = clock, wall, stamp
         self._flush_s = 1.0 / flush_hz
         self.sink = ConsoleSink(settings.log_lines, stamp=stamp, redact=redact)
@@ -198,7 +197,7 @@ class PhoenixApp(OperatorActions):
             log.write_lines(batch.lines)
         if self.tap is not None and self.tap.version != self._tap_seen:
             self._tap_seen = self.tap.version
-            log.set_partial(clean_partial(self._redact_bytes(self.tap.partial())))
+            log.set_partial(clean_partial(self.tap.partial()))
         if batch.metrics:
             self.loss.add(batch.metrics)
             self._loss_pane.show()

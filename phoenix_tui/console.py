@@ -21,8 +21,11 @@ from phoenix_engine.approval import ApprovalDesk
 from phoenix_engine.config import Settings
 from phoenix_engine.engine import Engine
 from phoenix_engine.errors import ExitCode
-from phoenix_engine.gpu import GpuSampler, NoGpu
+from phoenix_engine.events import Notice
+from phoenix_engine.gpu import GpuSampler
+from phoenix_engine.nvml import NvmlSampler
 from phoenix_engine.redact import Redactor
+from phoenix_engine.services import add_services
 from phoenix_tui._progress import ProgressTap
 from phoenix_tui.app import PhoenixApp
 from phoenix_tui.headless import HumanPrinter
@@ -36,39 +39,53 @@ def build_app(
     *,
     gpu_sampler: GpuSampler | None = None,
     title: str = "",
+    services: bool = True,
     **app_kwargs: Any,
 ) -> PhoenixApp:
-    """The console with a real engine; in the console approval is manual unless set."""
-    approver = ApprovalDesk(settings.approval, default="manual")
-    tap = ProgressTap()
+    """The console with a real engine; in the console approval is manual unless set.
+
+    Without a ``gpu_sampler`` the GPUs are read through NVML (whose status explains a machine
+    without an NVIDIA GPU). ``services`` adds what headless adds too: Discord when it is set
+    up, and the socket that ``phoenix attach`` and ``phoenix status`` talk to.
+    """
+    desk = ApprovalDesk(settings.approval, default="manual")
+    nvml = None
+    if gpu_sampler is None:
+        nvml = NvmlSampler(our_pids=lambda: engine.training_pids())
     engine = Engine(
-        settings,
-        env=env,
-        approver=approver,
-        want_lines=True,
-        gpu_sampler=gpu_sampler or _default_sampler(),
-        spawner=tap.spawn,
+        settings, env=env, approver=desk, want_lines=True, gpu_sampler=gpu_sampler or nvml
     )
-    redactor = engine.redactor
-    return PhoenixApp(
+    if nvml is not None:
+        engine.add_service(_Closing(nvml))
+    tap = ProgressTap()
+    engine.add_output_hook(tap.feed)
+    engine.add_sink(tap)
+    app = PhoenixApp(
         engine=engine,
-        approver=approver,
+        approver=desk,
         settings=settings,
         project_name=title or settings.project_dir.name,
         tap=tap,
-        redact=redactor.redact,
-        redact_bytes=redactor.redact_known_bytes,
+        redact=engine.redactor.redact,
         **app_kwargs,
     )
+    if services:  # after the app's sink is in, so that it shows what they announce
+        for what in add_services(engine, desk):
+            engine.emit(Notice(message=what))
+    return app
 
 
-def _default_sampler() -> GpuSampler:
-    """NVML when it can be loaded; its status explains a machine without an NVIDIA GPU."""
-    try:
-        from phoenix_engine.nvml import NvmlSampler
-    except ImportError as exc:  # pragma: no cover - nvml ships with the engine
-        return NoGpu(f"GPU sensors unavailable: {exc}")
-    return NvmlSampler()
+class _Closing:
+    """An engine service that only closes the NVML sampler once the run is over."""
+
+    def __init__(self, sampler: NvmlSampler) -> None:
+        self._sampler = sampler
+
+    async def run(self) -> None:
+        return None
+
+    async def aclose(self) -> None:
+        await asyncio.to_thread(self._sampler.close)
 
 
 def run_console(

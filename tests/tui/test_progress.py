@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
-from phoenix_engine.supervisor import Child
+from phoenix_engine import events as ev
 from phoenix_tui._progress import ProgressTap, clean_partial
 
 
@@ -38,16 +35,14 @@ def test_feed_keeps_what_follows_the_last_newline() -> None:
     assert len(tap.partial()) == 4096  # bounded
 
 
-async def test_the_tap_passes_every_chunk_on_and_watches_it(tmp_path: Path) -> None:
-    seen: list[tuple[str, bytes]] = []
+def test_a_process_start_or_end_forgets_the_unfinished_line() -> None:
     tap = ProgressTap()
-    code = "import sys; sys.stdout.write('done\\nhalf'); sys.stdout.flush()"
-    child: Child = await tap.spawn(
-        [sys.executable, "-c", code],
-        cwd=tmp_path,
-        env={"PATH": "/usr/bin:/bin"},
-        on_output=lambda stream, data: seen.append((stream, data)),
-    )
-    await child.wait()
-    assert b"".join(d for s, d in seen if s == "stdout") == b"done\nhalf"
-    assert tap.partial() == b"half"
+    tap.feed("stdout", b"half")
+    version = tap.version
+    tap.emit(ev.OutputLines(stream="stdout", lines=("x",)))
+    assert tap.partial() == b"half" and tap.version == version
+    tap.emit(ev.ProcessExited(pid=1, returncode=0, signal=None, duration_s=1))
+    assert tap.partial() == b"" and tap.version > version
+    tap.feed("stdout", b"new")
+    tap.emit(ev.ProcessStarted(pid=2, command="c", attempt=2))
+    assert tap.partial() == b""

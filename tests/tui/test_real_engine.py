@@ -10,7 +10,7 @@ from pathlib import Path
 from tui_support import until
 
 from phoenix_engine.config import resolve
-from phoenix_engine.gpu import NoGpu, SimulatedGpu
+from phoenix_engine.gpu import SimulatedGpu
 from phoenix_tui._model import PatchState, Phase
 from phoenix_tui.console import build_app
 from phoenix_tui.demo import prepare_demo
@@ -67,14 +67,19 @@ async def test_a_progress_bar_is_drawn_live_then_replaced_by_its_last_state(
     (tmp_path / "train.py").write_text(PROGRESS)
     env = {"PATH": os.environ.get("PATH", ""), "PHOENIX_TRAIN_CMD": f"{sys.executable} train.py"}
     settings = resolve(project_dir=tmp_path, env=env | {"PHOENIX_HEARTBEAT_MIN": "0"})
-    app = build_app(settings, env, gpu_sampler=NoGpu("none here"), title="bar")
+    app = build_app(settings, env, title="bar")  # the default sampler: NVML
     async with app.run_test(size=(100, 30)) as pilot:
         log = app.query_one(LogView)
         await until(pilot, lambda: log.partial == " 20%|##        |", timeout=20)
         assert log.lines[-1] == "epoch 1"  # the bar is not a line (yet)
+        # the services headless has are there too: `phoenix attach` and `phoenix status` work
+        assert (tmp_path / ".phoenix_cli" / "engine.sock").is_socket()
         (tmp_path / "go").touch()
         await until(pilot, lambda: app.model.phase is Phase.COMPLETED, timeout=20)
         app.flush()
         assert log.partial == ""
         assert "100%|##########|" in log.lines and "\x1b[32mdone\x1b[0m" in log.lines
         assert " 20%|##        |" not in log.lines  # rewritten in place, never a line of its own
+        status = app.gpu.status
+        assert status is not None and status.source in ("nvml", "none")
+        assert status.source == "nvml" or status.reason  # no NVIDIA GPU: explained
