@@ -30,8 +30,8 @@ def clean_partial(data: bytes) -> str:
 
 class ProgressTap:
     """``feed`` is the engine's output hook and ``emit`` an event sink (so that a process's
-    start and end reset it in order with its output); ``partial`` is what the stream written
-    to last left unfinished."""
+    end resets it in order with its output); ``partial`` is what the stream written to last
+    left unfinished. Not its start: a child's first output may arrive before that event."""
 
     def __init__(self) -> None:
         self._pending: dict[str, bytes] = {}
@@ -53,11 +53,11 @@ class ProgressTap:
             self.version += 1
 
     def emit(self, event: ev.Event) -> None:
-        if isinstance(event, ev.ProcessStarted | ev.ProcessExited):
+        if isinstance(event, ev.ProcessExited):  # its output is all in: the rest was flushed
             self.reset()
 
     def reset(self) -> None:
-        """A process started or ended: its unfinished line is flushed as a line or gone."""
+        """A process ended: its unfinished line was flushed as a line, or is gone."""
         if self._pending:
             self._pending.clear()
             self.version += 1
