@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from phoenix_engine import events as ev
+from phoenix_engine.runview import duration
 
 
 class Phase(enum.StrEnum):
@@ -266,15 +267,3 @@ class GpuModel:
 
     def stale(self, now: float) -> bool:
         return self.status is not None and self.age(now) > self.stale_after_s
-
-
-def duration(seconds: float) -> str:
-    """A short human duration: 42s, 3m07s, 5h02m."""
-    seconds = int(max(0.0, seconds))
-    if seconds < 60:
-        return f"{seconds}s"
-    minutes, sec = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes}m{sec:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m"

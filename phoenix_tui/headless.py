@@ -16,24 +16,14 @@ from typing import IO
 from phoenix_engine import events as ev
 from phoenix_engine.journal import event_record
 from phoenix_engine.redact import Redactor
+from phoenix_engine.runview import duration
 
 _RED, _GREEN, _YELLOW, _DIM, _RESET = "\x1b[31m", "\x1b[32m", "\x1b[33m", "\x1b[2m", "\x1b[0m"
 
 
-def _duration(seconds: float) -> str:
-    seconds = int(seconds)
-    if seconds < 60:
-        return f"{seconds}s"
-    minutes, sec = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes}m{sec:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m"
-
-
 def _exited(e: ev.ProcessExited) -> str:
     how = f"died of {e.signal}" if e.signal else f"exited with code {e.returncode}"
-    return f"training {how} after {_duration(e.duration_s)}"
+    return f"training {how} after {duration(e.duration_s)}"
 
 
 def _restarting(e: ev.Restarting) -> str:
@@ -61,7 +51,7 @@ def _data_changed(e: ev.DataChanged) -> str:
 
 def _progress(e: ev.Progress) -> str:
     rate = f", {e.rate:.2f} steps/s" if e.rate else ""
-    eta = f", ETA {_duration(e.eta_s)}" if e.eta_s is not None else ""
+    eta = f", ETA {duration(e.eta_s)}" if e.eta_s is not None else ""
     return f"step {e.step}, loss {e.loss}{rate}{eta}"
 
 
@@ -81,7 +71,7 @@ _fmt(ev.RunStarted)(
 _fmt(ev.ProcessStarted)(lambda e: f"training started (pid {e.pid}, attempt {e.attempt})")
 _fmt(ev.ProcessExited)(_exited)
 _fmt(ev.HangDetected, _YELLOW)(
-    lambda e: f"no output for {_duration(e.silent_s)}: treating it as a hang; stopping it"
+    lambda e: f"no output for {duration(e.silent_s)}: treating it as a hang; stopping it"
 )
 _fmt(ev.Failure, _RED)(lambda e: f"failure [{e.kind}] {e.summary} (signature {e.signature})")
 _fmt(ev.OrphanReaped, _YELLOW)(
@@ -90,7 +80,7 @@ _fmt(ev.OrphanReaped, _YELLOW)(
 _fmt(ev.Restarting, _YELLOW)(_restarting)
 _fmt(ev.GaveUp, _RED)(lambda e: f"gave up: {e.reason}")
 _fmt(ev.RunCompleted, _GREEN)(
-    lambda e: f"training completed in {_duration(e.duration_s)} ({e.restarts} restart(s))"
+    lambda e: f"training completed in {duration(e.duration_s)} ({e.restarts} restart(s))"
 )
 _fmt(ev.Stopped, _YELLOW)(lambda e: f"stopped: {e.reason}")
 _fmt(ev.Notice, _YELLOW)(lambda e: f"note: {e.message}")
