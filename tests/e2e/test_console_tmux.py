@@ -6,6 +6,7 @@ the out-of-memory fix waits, `a` again, the training completes, `q` quits with c
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import subprocess
@@ -18,12 +19,15 @@ import psutil
 import pytest
 from cli_support import PHOENIX, user_env
 
+_SERVERS = itertools.count()
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 
 
 class Tmux:
-    def __init__(self, socket: str, env: dict[str, str]) -> None:
-        self.base = ["tmux", "-L", socket, "-f", "/dev/null"]
+    def __init__(self, socket: str, env: dict[str, str], conf: Path) -> None:
+        # remain-on-exit: a command that ends early leaves its last screen to be read
+        conf.write_text("set -g remain-on-exit on\n")
+        self.base = ["tmux", "-L", socket, "-f", str(conf)]
         self.env = env
 
     def __call__(self, *args: str) -> str:
@@ -51,7 +55,9 @@ class Tmux:
 def tmux(tmp_path: Path) -> Iterator[Tmux]:
     env = user_env(TMPDIR=str(tmp_path), TERM="xterm-256color")
     env.pop("NO_COLOR", None)
-    server = Tmux(f"phoenix-test-{os.getpid()}", env)
+    # one server per test: a server still dying from the last test must not take our session
+    socket = f"phoenix-test-{os.getpid()}-{next(_SERVERS)}"
+    server = Tmux(socket, env, tmp_path / "tmux.conf")
     try:
         yield server
     finally:

@@ -71,12 +71,12 @@ async def test_r_rejects_the_waiting_patch(tmp_path: Path) -> None:
 
 
 async def test_approval_timeout_approves_when_nobody_answers(tmp_path: Path) -> None:
-    app, engine = make_app(tmp_path, approval="timeout:0.5")
+    app, engine = make_app(tmp_path, approval="timeout:1.5")
     async with app.run_test(size=(120, 40)) as pilot:
         task = asyncio.ensure_future(engine.repair(proposal()))
         await until(pilot, lambda: bool(app.approver.pending))
         app.flush()
-        assert "auto-approves in 0:00" in detail_text(app)
+        assert "auto-approves in 0:01" in detail_text(app)  # the console's clock is frozen
         decision = await asyncio.wait_for(task, 5)
         assert decision.approved and decision.by == "timeout"
         app.flush()
@@ -112,7 +112,7 @@ async def test_s_asks_then_stops_gracefully_and_the_console_stays(tmp_path: Path
 
 async def test_q_while_training_asks_stops_waits_and_exits(tmp_path: Path) -> None:
     app, engine = make_app(tmp_path)
-    engine.stop_takes_s = 0.3
+    engine.stop_gate = gate = asyncio.Event()  # the training takes its time to stop
     async with app.run_test(size=(120, 40)) as pilot:
         task = await waiting(app, engine, pilot)
         await pilot.press("q")
@@ -124,6 +124,7 @@ async def test_q_while_training_asks_stops_waits_and_exits(tmp_path: Path) -> No
         await pilot.pause()
         assert app.is_running and app.model.phase is Phase.STOPPING  # waits for the engine
         assert engine.stop_requests == [("the operator quit the console", False)]
+        gate.set()
         await until(pilot, lambda: not app.is_running)
     assert app.return_code == ExitCode.STOPPED
 

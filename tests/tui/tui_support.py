@@ -62,6 +62,7 @@ class ScriptedEngine:
         self.emitted: list[ev.Event] = []
         self.stop_requests: list[tuple[str, bool]] = []
         self.stop_takes_s = stop_takes_s
+        self.stop_gate: asyncio.Event | None = None  # a graceful stop waits for it, if set
         self.started = False
         self._stop: asyncio.Event | None = None
         self._final: tuple[ExitCode, ev.Event] | None = None
@@ -103,6 +104,8 @@ class ScriptedEngine:
             self.emit(event)
             return code
         await asyncio.sleep(self.stop_takes_s)
+        if self.stop_gate is not None:
+            await self.stop_gate.wait()
         self.emit(ev.Stopped(reason=self.stop_requests[0][0]))
         return ExitCode.STOPPED
 
