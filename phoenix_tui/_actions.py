@@ -249,6 +249,10 @@ class OperatorActions(App[int]):
         yield SystemCommand("Roll back", "Roll back the selected backup (R)", self.action_rollback)
         yield SystemCommand("Search log", "Search the training log (/)", self.action_search)
         yield SystemCommand("Follow log", "Follow the end of the log (f)", self.action_follow)
+        yield SystemCommand("Next pane", "Focus the next pane (tab)", self.action_focus_next)
+        yield SystemCommand(
+            "Previous pane", "Focus the previous pane (shift+tab)", self.action_focus_previous
+        )
         yield SystemCommand("Help", "The keys (?)", self.action_help)
         for command in super().get_system_commands(screen):
             if command.title != "Quit":

@@ -258,10 +258,14 @@ async def test_question_mark_shows_the_keys(tmp_path: Path) -> None:
 
 
 async def test_every_action_is_in_the_command_palette_and_the_footer(tmp_path: Path) -> None:
-    app, _ = make_app(tmp_path)
-    async with app.run_test(size=(120, 40)):
-        titles = {c.title for c in app.get_system_commands(app.screen)}
+    app, engine = make_app(tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        commands = {c.title: c for c in app.get_system_commands(app.screen)}
         wanted = {"Accept patch", "Reject patch", "Stop training", "Roll back", "Search log"}
-        assert wanted | {"Follow log", "Help", "Quit", "Theme"} <= titles
+        assert wanted | {"Follow log", "Next pane", "Help", "Quit", "Theme"} <= set(commands)
         shown = {b.key for _, b, enabled, _ in app.screen.active_bindings.values() if b.show}
         assert {"a", "r", "s", "R", "slash", "f", "question_mark", "q"} <= shown
+        await until(pilot, lambda: engine.started)
+        commands["Stop training"].callback()  # what choosing it in the palette does
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
