@@ -15,9 +15,11 @@ __all__ = ["AttachServer", "socket_path"]
 
 import asyncio
 import contextlib
+import hashlib
 import os
 import socket
 import struct
+import tempfile
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
@@ -35,10 +37,17 @@ _LATEST = (ev.GpuStatus, ev.MetricSample)
 _RECENT_EVENTS = 400
 _RECENT_LINES = 500
 _HELLO_TIMEOUT_S = 5.0
+_MAX_SOCKET_PATH = 100  # sun_path holds 108 bytes on Linux, 104 on macOS
 
 
 def socket_path(state_dir: Path) -> Path:
-    return state_dir / "engine.sock"
+    """``.phoenix_cli/engine.sock``; a project path too deep for a Unix socket (about 107
+    bytes) gets a per-project socket in the temp directory instead, found the same way."""
+    path = state_dir / "engine.sock"
+    if len(os.fsencode(path)) <= _MAX_SOCKET_PATH:
+        return path
+    digest = hashlib.sha256(os.fsencode(state_dir.resolve())).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"phoenix-{os.getuid()}-{digest}.sock"
 
 
 class _Console:

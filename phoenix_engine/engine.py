@@ -230,6 +230,8 @@ class Engine:
             )
             ticker = asyncio.ensure_future(self.telemetry.run())
             services = [asyncio.ensure_future(svc.run()) for svc in self._services]
+            for task in services:
+                task.add_done_callback(self._service_ended)
             try:
                 return await self._supervise()
             finally:
@@ -525,6 +527,13 @@ class Engine:
         finally:
             for task in (stopper, guard, diverged):
                 task.cancel()
+
+    def _service_ended(self, task: asyncio.Future[None]) -> None:
+        """A service that dies must say why (the run goes on without it)."""
+        if task.cancelled() or task.exception() is None:
+            return
+        exc = task.exception()
+        self._notice(f"a background service stopped: {type(exc).__name__}: {exc}")
 
     async def _close_services(self, tasks: Sequence[asyncio.Future[None]]) -> None:
         for service in self._services:

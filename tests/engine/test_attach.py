@@ -204,3 +204,28 @@ def test_a_console_that_does_not_read_costs_a_bounded_buffer_and_sees_a_marker()
     for i in range(20):  # milestones beyond the queue: the console is marked too slow
         console.offer(ev.Notice(message=str(i)))
     assert console.too_slow
+
+
+def test_a_project_too_deep_for_a_unix_socket_still_gets_one(
+    tmp_path: Path, recorder: Recorder
+) -> None:
+    from phoenix_engine.config import resolve
+
+    deep = tmp_path.joinpath(*["a-rather-long-directory-name"] * 5)
+    deep.mkdir(parents=True)
+    (deep / "train.py").write_text("import time\nprint('up', flush=True)\ntime.sleep(30)\n")
+    s = resolve(project_dir=deep, env={"PHOENIX_TRAIN_CMD": "python3 train.py"})
+    path = socket_path(s.state_dir)
+    assert len(str(path)) <= 100 and path != s.state_dir / "engine.sock"
+    engine, _ = engine_with_socket(s, recorder)
+
+    async def scenario() -> str:
+        run = asyncio.create_task(engine.run())
+        await until(lambda: path.exists() and "process_started" in recorder.names(), "up")
+        text = await query_status(path)
+        engine.request_stop("test over", force=True)
+        await asyncio.wait_for(run, 10)
+        return text
+
+    assert asyncio.run(scenario()).startswith("phase: running")
+    assert not [e for e in recorder.of(ev.Notice) if "background service" in e.message]

@@ -463,3 +463,20 @@ def test_holding_after_give_up_ends_on_a_leaving_stop(
 
     assert asyncio.run(scenario()) == ExitCode.GAVE_UP
     assert recorder.names().count("process_started") == 2
+
+
+class FailingService:
+    async def run(self) -> None:
+        raise OSError("AF_UNIX path too long")
+
+    async def aclose(self) -> None:
+        return None
+
+
+def test_a_service_that_dies_says_why(make_settings: Make, recorder: Recorder) -> None:
+    s = make_settings("import time\ntime.sleep(0.3)\nprint('done')\n")
+    engine = Engine(s, env=os.environ, sinks=[recorder])
+    engine.add_service(FailingService())
+    assert run(engine) == ExitCode.COMPLETED
+    messages = [n.message for n in recorder.of(ev.Notice)]
+    assert "a background service stopped: OSError: AF_UNIX path too long" in messages
