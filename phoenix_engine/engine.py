@@ -442,9 +442,16 @@ class Engine:
         self._splitters.clear()
         self._seen_output = False
         self._last_output = self._mono()
+        early: list[tuple[str, bytes]] = []  # output that beats process_started waits for it
+        relay: list[Callable[[str, bytes], None]] = [
+            lambda stream, data: early.append((stream, data))
+        ]
         try:
             child = await self._spawn(
-                argv, cwd=self.settings.project_dir, env=self._env, on_output=self._on_output
+                argv,
+                cwd=self.settings.project_dir,
+                env=self._env,
+                on_output=lambda stream, data: relay[0](stream, data),
             )
         except SpawnError as exc:
             return "failed", _launch_failure(command, str(exc))
@@ -457,6 +464,9 @@ class Engine:
         )
         self._save(ledger)
         self.emit(ev.ProcessStarted(pid=child.pid, command=command, attempt=attempt))
+        relay[0] = self._on_output
+        for stream, data in early:
+            self._on_output(stream, data)
         outcome, info = await self._watch(child)
         self._end_of_output()
         self.emit(

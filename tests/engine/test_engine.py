@@ -480,3 +480,12 @@ def test_a_service_that_dies_says_why(make_settings: Make, recorder: Recorder) -
     assert run(engine) == ExitCode.COMPLETED
     messages = [n.message for n in recorder.of(ev.Notice)]
     assert "a background service stopped: OSError: AF_UNIX path too long" in messages
+
+
+def test_output_never_precedes_process_started(make_settings: Make, recorder: Recorder) -> None:
+    s = make_settings("print('first words', flush=True)\n")
+    for _ in range(5):  # the race is timing-dependent: try a few times
+        recorder.events.clear()
+        assert run(Engine(s, env=os.environ, sinks=[recorder], want_lines=True)) == 0
+        kinds = [type(e) for e in recorder.events]
+        assert kinds.index(ev.ProcessStarted) < kinds.index(ev.OutputLines)
