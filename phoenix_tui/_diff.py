@@ -16,8 +16,8 @@ import json
 from collections.abc import Mapping
 from pathlib import Path
 
-from pygments.lexers.diff import DiffLexer  # type: ignore[import-untyped]
-from pygments.token import Generic, _TokenType  # type: ignore[import-untyped]
+from pygments.lexers.diff import DiffLexer
+from pygments.token import Generic, _TokenType
 from rich.text import Text
 
 from phoenix_engine.backups import BackupRecord
@@ -33,11 +33,12 @@ _LEXER = DiffLexer()
 
 
 def _style(token: _TokenType) -> str:
-    while token is not None:
-        style = _STYLES.get(token)
+    current: _TokenType | None = token
+    while current is not None:
+        style = _STYLES.get(current)
         if style is not None:
             return style
-        token = token.parent
+        current = current.parent
     return ""
 
 
