@@ -34,7 +34,7 @@ from phoenix_engine.datacheck import verify
 from phoenix_engine.errors import DataError, ExitCode, StateError
 from phoenix_engine.gpu import GpuSampler
 from phoenix_engine.host import HostSampler
-from phoenix_engine.journal import JournalSink, RotatingFile
+from phoenix_engine.journal import JournalSink, OnceIn, RotatingFile
 from phoenix_engine.lines import LineSplitter
 from phoenix_engine.lock import ProjectLock
 from phoenix_engine.output import OutputTail, TrainLog
@@ -705,10 +705,10 @@ class Engine:
         data = s.project_dir / s.data_dir
         if s.data_verify == "off" or not data.is_dir():
             return
-        shown = _Throttle(self._mono, 5.0)
+        shown = OnceIn(5.0, clock=self._mono)
 
         def progress(done: int, total: int) -> None:
-            if total > 1 << 30 and shown.ready():
+            if total > 1 << 30 and shown():
                 self._loop.call_soon_threadsafe(
                     self._notice,
                     f"hashing {s.data_dir}/: {done / total:.0%} of {total / 1e9:.1f} GB",
@@ -773,20 +773,6 @@ def _launch_failure(command: str, reason: str) -> Classified:
         summary=f"cannot start {command!r}: {reason}",
         repairable=False,
     )
-
-
-class _Throttle:
-    """True at most once per ``every`` seconds."""
-
-    def __init__(self, clock: Callable[[], float], every: float) -> None:
-        self._clock, self._every, self._last = clock, every, float("-inf")
-
-    def ready(self) -> bool:
-        now = self._clock()
-        if now - self._last < self._every:
-            return False
-        self._last = now
-        return True
 
 
 def _diverged_failure(anomaly: ev.Anomaly) -> Classified:

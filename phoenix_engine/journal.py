@@ -7,11 +7,12 @@ the sink reports it once through ``on_error`` so the engine can turn it into an 
 
 from __future__ import annotations
 
-__all__ = ["JournalSink", "RotatingFile", "event_record", "iso_utc"]
+__all__ = ["JournalSink", "OnceIn", "RotatingFile", "event_record", "iso_utc"]
 
 import contextlib
 import json
 import os
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,6 +20,21 @@ from typing import Any
 
 from phoenix_engine.events import Event, event_fields
 from phoenix_engine.redact import Redactor
+
+
+class OnceIn:
+    """True at most once per ``seconds``: a disk that flaps between full and not makes one
+    notice per ten minutes, not one per write."""
+
+    def __init__(self, seconds: float = 600.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self._every, self._clock, self._last = seconds, clock, float("-inf")
+
+    def __call__(self) -> bool:
+        now = self._clock()
+        if now - self._last < self._every:
+            return False
+        self._last = now
+        return True
 
 
 def iso_utc(ts: float) -> str:
@@ -95,7 +111,7 @@ class JournalSink:
     ) -> None:
         self._redactor = redactor
         self._on_error = on_error
-        self._failed = False
+        self._may_report = OnceIn()
         self._file: RotatingFile | None = None
         try:
             self._file = RotatingFile(path, max_bytes=max_bytes, keep=3)
@@ -111,8 +127,6 @@ class JournalSink:
             self._file.flush()
         except OSError as exc:
             self._report(f"cannot write the journal: {exc.strerror or exc}")
-        else:
-            self._failed = False
 
     def close(self) -> None:
         if self._file is not None:
@@ -120,6 +134,5 @@ class JournalSink:
 
     def _report(self, reason: str) -> None:
         # Once per outage: a full disk would otherwise produce one notice per event.
-        if not self._failed and self._on_error is not None:
-            self._failed = True
+        if self._on_error is not None and self._may_report():
             self._on_error(reason)

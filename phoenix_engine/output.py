@@ -12,7 +12,7 @@ __all__ = ["OutputTail", "TrainLog"]
 from collections import deque
 from collections.abc import Callable
 
-from phoenix_engine.journal import RotatingFile
+from phoenix_engine.journal import OnceIn, RotatingFile
 from phoenix_engine.lines import LineSplitter
 from phoenix_engine.redact import Redactor
 
@@ -33,7 +33,7 @@ class TrainLog:
         self._on_error = on_error
         self._hold = hold_bytes
         self._pending: dict[str, bytes] = {}
-        self._failing = False
+        self._may_report = OnceIn()
 
     def write(self, stream: str, data: bytes) -> bytes:
         """Log what ``data`` completes; return those (masked) bytes for echoing."""
@@ -65,11 +65,8 @@ class TrainLog:
         try:
             self._file.write(data)
         except OSError as exc:
-            if not self._failing:  # one notice per outage, not one per chunk
-                self._failing = True
+            if self._may_report():  # one notice per outage, not one per chunk
                 self._on_error(f"cannot write train.log: {exc.strerror or exc}")
-        else:
-            self._failing = False
 
 
 class OutputTail:
