@@ -27,6 +27,23 @@ from phoenix_engine.metrics import parse_line_raw
 _HINTS = (b"oss", b"tep")
 _MAX_LINE = 8192
 _SAMPLE_EVERY_S = 0.1  # metric samples are latest-value: at most ten a second leave
+# A trainer prints a metric line a step; one read with more than this many is a flood,
+# and then a stride of them is parsed, plus every line that could hold a NaN or an inf.
+_PARSE_BUDGET = 16
+
+
+def _within_budget(lines: Sequence[str]) -> Sequence[str]:
+    if len(lines) <= _PARSE_BUDGET:
+        return lines
+    stride = -(-len(lines) // _PARSE_BUDGET)
+    keep = [
+        line
+        for i, line in enumerate(lines)
+        if i % stride == 0 or "nan" in line or "NaN" in line or "inf" in line or "Inf" in line
+    ]
+    if keep[-1] is not lines[-1]:
+        keep.append(lines[-1])  # the newest value always counts
+    return keep
 
 
 class HintedLines:
@@ -123,7 +140,7 @@ class Telemetry:
         """Parse metric lines; emit samples, anomalies and progress; return NaN anomalies."""
         found: list[ev.Anomaly] = []
         now = self._mono()
-        for line in lines:
+        for line in _within_budget(lines):
             parsed = parse_line_raw(line, self._loss_re, self._step_re)
             if parsed is None:
                 continue

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from phoenix_engine.telemetry import HintedLines
@@ -45,3 +47,20 @@ def test_a_line_without_newline_stays_bounded() -> None:
     for _ in range(100):
         finder.feed(b"x" * 65536)
     assert len(finder.flush()) == 0  # no hint in it, and nothing grew without bound
+
+
+def test_a_flood_of_metric_lines_is_sampled_but_never_hides_a_nan() -> None:
+    from phoenix_engine import events as ev
+    from phoenix_engine.config import resolve
+    from phoenix_engine.telemetry import Telemetry
+
+    emitted: list[ev.Event] = []
+    telemetry = Telemetry(
+        resolve(project_dir=Path("."), env={}), emit=emitted.append, gpu=None, host=None
+    )
+    lines = [f"step {i} loss {1 / (i + 1):.4f}" for i in range(1000)]
+    lines[537] = "step 537 loss nan"
+    found = telemetry.on_lines(lines)
+    assert [a.step for a in found] == [537]
+    history = telemetry.watch.loss_history()
+    assert len(history) < 100 and history[-1][0] == 999  # sampled, and the newest kept
