@@ -75,3 +75,23 @@ async def test_detaching_leaves_the_run_untouched(tmp_path: Path) -> None:
     assert app.return_code == 0
     assert not run.done()  # still training after the console left
     assert await asyncio.wait_for(run, 30) == ExitCode.COMPLETED
+
+
+async def test_stop_from_an_attached_console_stops_the_engine(tmp_path: Path) -> None:
+    (tmp_path / "train.py").write_text(
+        "import time\nprint('step 1 loss 0.5', flush=True)\ntime.sleep(60)\n"
+    )
+    engine = unattended(tmp_path, PHOENIX_KILL_GRACE_SEC="1")
+    run = asyncio.create_task(engine.run())
+    path = socket_path(engine.settings.state_dir)
+    while not path.exists():
+        await asyncio.sleep(0.02)
+    app = build_attached(engine.settings, title="attached")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: app.model.phase is Phase.RUNNING, timeout=20)
+        await pilot.press("s")
+        await pilot.pause()
+        await pilot.press("y")  # confirm
+        assert await asyncio.wait_for(run, 20) == ExitCode.STOPPED
+        await until(pilot, lambda: app.model.phase is Phase.STOPPED, timeout=10)
+        await pilot.press("d")
