@@ -267,9 +267,13 @@ def test_a_fix_whose_backup_failed_is_tried_again_once_it_can_be_written(tmp_pat
 
 # The training writes far more than the file-size limit phoenix runs under: its train.log and
 # its journal (a progress event per step) both hit the limit part-way through a write.
+# Paced like a trainer (one metric line per step, not a flood that Phoenix would sample),
+# so that every step is a progress event and the journal outgrows the limit.
 LOUD = """\
-for step in range(1500):
+import time
+for step in range(3000):
     print(f"step {step} loss {1.0 / (step + 1):.6f} " + "x" * 60, flush=True)
+    time.sleep(0.0005)
 """
 FSIZE_LIMIT = 64 * 1024
 
