@@ -12,11 +12,11 @@ import shutil
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
-from fnmatch import fnmatch
 
 from phoenix_engine.config import SPECS, Settings
 from phoenix_engine.engine import shell_argv
 from phoenix_engine.lock import ProjectLock
+from phoenix_engine.policy import allowlisted
 
 _SPEC = {spec.field: spec for spec in SPECS}
 
@@ -72,7 +72,7 @@ def _allowlist_check(settings: Settings) -> Check:
         for name in filenames:
             seen += 1
             rel = os.path.relpath(os.path.join(dirpath, name), root).replace(os.sep, "/")
-            if any(fnmatch(rel, p) or fnmatch(name, p) for p in settings.allowlist):
+            if allowlisted(rel, settings.allowlist):
                 return Check(name="allowlist", ok=True, detail=f"{rel} and perhaps more match")
         if seen > 20_000:
             break

@@ -13,10 +13,18 @@ symlinks need.
 
 from __future__ import annotations
 
-__all__ = ["PROTECTED_DIRS", "PROTECTED_NAMES", "Limits", "Verdict", "check_path", "check_size"]
+__all__ = [
+    "PROTECTED_DIRS",
+    "PROTECTED_NAMES",
+    "Limits",
+    "Verdict",
+    "allowlisted",
+    "check_path",
+    "check_size",
+]
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -140,8 +148,14 @@ def _protected(relpath: str, limits: Limits, data_dirs: frozenset[str]) -> str:
     return ""
 
 
+def allowlisted(relpath: str, allowlist: Sequence[str]) -> bool:
+    """Whether a project-relative POSIX path matches PHOENIX_ALLOWLIST (the one definition,
+    for the policy and for ``phoenix doctor``)."""
+    return any(_glob(relpath, glob, fold=False) for glob in allowlist)
+
+
 def _allowed(relpath: str, limits: Limits, *, exists: bool) -> str:
-    if any(_glob(relpath, glob, fold=False) for glob in limits.allowlist):
+    if allowlisted(relpath, limits.allowlist):
         return ""
     allowed = ";".join(limits.allowlist) or "(empty: nothing may be patched)"
     what = "a new file" if not exists else "it"
