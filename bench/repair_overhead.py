@@ -19,9 +19,9 @@ from pathlib import Path
 from _common import median, result
 
 from phoenix_engine import events as ev
+from phoenix_engine.approval import ApprovalDesk
 from phoenix_engine.config import resolve
 from phoenix_engine.engine import Engine
-from phoenix_engine.repair import AutoApprover
 
 TRIALS = 5
 BUGGY = "rate = 0.1\nprint('step 1 loss', rate)\nprint(rat)\n"  # NameError: Did you mean 'rate'?
@@ -65,7 +65,7 @@ async def restart_gap(project: Path, script: str, mode: str) -> float:
         resolve(project_dir=project, env=env),
         env=os.environ,
         sinks=[sink],
-        approver=AutoApprover(),
+        approver=ApprovalDesk("auto"),
     )
     await engine.run()
     exited = next(e for e in sink.events if isinstance(e, ev.ProcessExited))

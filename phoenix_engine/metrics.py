@@ -15,9 +15,8 @@ of scanning the line with a regex per field (about ten times slower). The whole-
 
 from __future__ import annotations
 
-__all__ = ["finite", "parse_line", "parse_line_raw"]
+__all__ = ["parse_line", "parse_line_raw"]
 
-import math
 import re
 
 from phoenix_engine.events import MetricSample
@@ -244,7 +243,3 @@ def _int(text: str) -> int | None:
         return int(text.replace(",", "").replace("_", ""))
     except ValueError:
         return None
-
-
-def finite(value: float | None) -> bool:
-    return value is not None and math.isfinite(value)

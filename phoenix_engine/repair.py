@@ -9,7 +9,7 @@ to the next provider.
 
 from __future__ import annotations
 
-__all__ = ["AutoApprover", "RepairLoop"]
+__all__ = ["RepairLoop"]
 
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
@@ -27,13 +27,6 @@ from phoenix_engine.providers.chain import ProviderChain
 from phoenix_engine.redact import Redactor
 from phoenix_engine.signature import Classified
 from phoenix_engine.state import Ledger
-
-
-class AutoApprover:
-    """Headless approval: what passed the policy and the shadow run is applied."""
-
-    async def approve(self, proposal: ev.PatchProposed) -> ev.Decision:
-        return ev.Decision(approved=True, reason="passed policy and shadow run", by="policy")
 
 
 class RepairLoop:
