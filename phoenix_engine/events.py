@@ -155,6 +155,8 @@ class Notice(Event):
 
     name: ClassVar[str] = "notice"
     message: str
+    heartbeat_s: float | None = None  # a new hang limit in force, in seconds
+    heartbeat_from: str = ""  # where that limit comes from
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -215,6 +217,9 @@ class MetricSample(Event):
     loss: float | None = None
     lr: float | None = None
     rate: float | None = None  # steps or samples per second, as printed
+    grad_norm: float | None = None
+    eta_s: float | None = None  # from the step rate over wall time and the total
+    segment: int = 0  # counts restarts of the step count (a new loss history)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -2,7 +2,8 @@
 
 Understands plain ``step 120/1000 loss 0.51 lr 3e-4``, Hugging Face Trainer's dict lines,
 ``key=value`` tqdm postfixes, Lightning progress bars and JSON lines; ``PHOENIX_LOSS_REGEX``
-and ``PHOENIX_STEP_REGEX`` (one capture group each) override the loss and the step. A
+and ``PHOENIX_STEP_REGEX`` (one capture group each; a second group of the step regex is the
+total) override the loss and the step. A
 Lightning bar ``Epoch 2: 45%|...| 450/1000 [...]`` counts batches across epochs: step
 2 * 1000 + 450, total unknown (the bar does not say how many epochs).
 
@@ -23,7 +24,8 @@ from phoenix_engine.events import MetricSample
 
 # Possessive quantifiers: "12.53" has one reading, so a failed match gives up at once
 # instead of retrying every split of a digit run (cubic in "100000/300000 [03:10<04:02").
-_NUM = r"([-+]?(?:\d++(?:\.\d*+)?+|\.\d++)(?:[eE][-+]?\d++)?+|nan|NaN|inf|-inf)"
+# Lightning's bar prints a NaN as ``nan.0``.
+_NUM = r"([-+]?(?:\d++(?:\.\d*+)?+|\.\d++)(?:[eE][-+]?\d++)?+|(?:nan|NaN|inf|-inf)(?:\.0)?)"
 _SEP = r"""['"]?\s*[:=]?\s*['"]?"""
 # ASCII rules throughout: keywords, \b and \w, digits and spaces (the keyword search
 # below uses the same rules, so both readings agree on every line).
@@ -95,6 +97,8 @@ def _read(
     if step_regex is not None:
         m = step_regex.search(line)
         step, total = (_int(m.group(1)) if m else None), None
+        if m and step_regex.groups >= 2 and m.group(2):  # a second group: the total
+            total = _int(m.group(2))
     else:
         step, total = _step(line, low, fast)
     if loss_regex is not None:
@@ -235,7 +239,7 @@ def _num(text: str) -> float | None:
     try:
         return float(text)
     except ValueError:
-        return None
+        return float(text[:-2]) if text.endswith(".0") and text[-3:-2] in "nNfF" else None
 
 
 def _int(text: str) -> int | None:

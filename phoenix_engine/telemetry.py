@@ -21,15 +21,19 @@ from phoenix_engine.config import Settings
 from phoenix_engine.gpu import GpuSampler
 from phoenix_engine.guards import GuardLimits, Guards, GuardState
 from phoenix_engine.host import HostReading, HostSampler
-from phoenix_engine.metrics import parse_line_raw
+from phoenix_engine.readings import read_line
 
-# "loss"/"Loss" and "step"/"Step": one memmem each (an all-caps LOSS needs PHOENIX_LOSS_REGEX).
-_HINTS = (b"oss", b"tep")
+# "loss"/"Loss", "step"/"Step", a progress bar's rate, and the words of a divergence alarm:
+# one memmem each (an all-caps LOSS needs PHOENIX_LOSS_REGEX).
+_HINTS = (b"oss", b"tep", b"it/s", b"s/it", b"finite", b"rad_norm")
+# Lines that could report a divergence: never skipped when a flood is sampled.
+_ALARMS = (b"nan", b"NaN", b"NAN", b"inf", b"Inf", b"INF", b"OVERFLOW", b"overflow", b"minimum")
 _MAX_LINE = 8192
 _SAMPLE_EVERY_S = 0.1  # metric samples are latest-value: at most ten a second leave
 # A trainer prints a metric line a step; one read with more than this many is a flood,
 # and then a stride of them is parsed, plus every line that could hold a NaN or an inf.
 _PARSE_BUDGET = 16
+_MAX_ALARM_LINES = 64  # per read: a NaN flood needs its first lines, not all of them
 
 
 def _within_budget(lines: Sequence[str]) -> Sequence[str]:
@@ -52,7 +56,9 @@ class HintedLines:
     Only complete lines are returned, ``\r`` applied (the last frame of a progress bar); a
     bar that redraws with ``\r`` and no newline yields its newest finished frame each time,
     so tqdm postfixes are read while the bar runs. ``every_line`` (a custom regex is set)
-    returns every line.
+    returns every line. A read dense with metric lines (a flood) yields a stride of at most
+    ``_PARSE_BUDGET`` of them, the newest one, and the lines that could report a divergence,
+    in order; the rest is never cut out or decoded.
     """
 
     def __init__(self, *, every_line: bool = False) -> None:
@@ -60,7 +66,7 @@ class HintedLines:
         self._every = every_line
 
     def feed(self, data: bytes) -> list[str]:
-        buf = self._pending + data
+        buf = self._pending + data if self._pending else data
         cut = buf.rfind(b"\n") + 1
         complete, rest = buf[:cut], buf[cut:]
         frame = b""
@@ -84,6 +90,8 @@ class HintedLines:
     def _lines(self, block: bytes) -> list[str]:
         if self._every:
             return [_text(line) for line in block.split(b"\n")[:-1]]
+        if len(block) > 4096 and sum(block.count(h) for h in _HINTS[:2]) > 2 * _PARSE_BUDGET:
+            return [_text(block[a:b]) for a, b in _sampled_spans(block)]
         spans: set[tuple[int, int]] = set()
         for hint in _HINTS:
             at = block.find(hint)
@@ -93,6 +101,27 @@ class HintedLines:
                 spans.add((start, end))
                 at = block.find(hint, end)
         return [_text(block[a:b]) for a, b in sorted(spans)]
+
+
+def _sampled_spans(block: bytes) -> list[tuple[int, int]]:
+    """A flood: lines at evenly spaced offsets, the last line, and the alarm lines."""
+    spans: set[tuple[int, int]] = set()
+    step = len(block) // _PARSE_BUDGET
+    for offset in range(0, len(block) - 1, step):
+        start = block.rfind(b"\n", 0, offset) + 1
+        spans.add((start, block.find(b"\n", offset)))
+    end = len(block) - 1
+    spans.add((block.rfind(b"\n", 0, end) + 1, end))
+    alarms = 0
+    for word in _ALARMS:
+        at = block.find(word)
+        while at != -1 and alarms < _MAX_ALARM_LINES:
+            start = block.rfind(b"\n", 0, at) + 1
+            end = block.find(b"\n", at)
+            spans.add((start, end))
+            alarms += 1
+            at = block.find(word, end)
+    return sorted(spans)
 
 
 def _text(line: bytes) -> str:
@@ -141,12 +170,15 @@ class Telemetry:
         found: list[ev.Anomaly] = []
         now = self._mono()
         for line in _within_budget(lines):
-            parsed = parse_line_raw(line, self._loss_re, self._step_re)
-            if parsed is None:
+            reading = read_line(line, self._loss_re, self._step_re)
+            if reading is None:
                 continue
-            sample, raw = parsed
-            self._hold(sample, now)
-            for event in self.watch.feed(sample, raw, now):
+            events = self.watch.feed(
+                reading.sample, reading.raw_loss, now, bar=reading.bar, alarm=reading.alarm
+            )
+            if self.watch.sample is not None:
+                self._hold(self.watch.sample, now)
+            for event in events:
                 self._emit(event)
                 if isinstance(event, ev.Anomaly) and event.kind == "nan":
                     found.append(event)
@@ -165,10 +197,16 @@ class Telemetry:
             self._sent_at = self._mono()
 
     def loss_history_text(self, last: int = 60) -> str:
+        """This segment's losses for a ``diverged`` repair prompt; rows without a step are
+        listed in order on one line, never as ``step ?`` rows."""
         rows = self.watch.loss_history()[-last:]
-        if not rows:
+        stepped = [f"step {step}: {loss:g}" for step, loss in rows if step is not None]
+        if stepped:
+            body = "\n".join(stepped)
+        elif rows:
+            body = "in order, steps unknown: " + ", ".join(f"{loss:g}" for _, loss in rows)
+        else:
             return ""
-        body = "\n".join(f"step {step if step is not None else '?'}: {loss}" for step, loss in rows)
         return "Recent training losses (oldest first):\n" + body
 
     # --- the tick -----------------------------------------------------------------------------
@@ -192,6 +230,9 @@ class Telemetry:
                 self.cleared.set()
                 self._emit(verdict)
             self.flush_sample()
+            waiting = self.watch.flush()
+            if waiting is not None:
+                self._emit(waiting)
             stall = self.watch.check_stall(self._mono(), self.last_output_at or None)
             if stall is not None:
                 self._emit(stall)

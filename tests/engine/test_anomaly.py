@@ -9,6 +9,7 @@ import pytest
 from phoenix_engine.anomaly import Watch
 from phoenix_engine.events import Anomaly, MetricSample, Progress
 from phoenix_engine.metrics import parse_line_raw
+from phoenix_engine.readings import read_line
 
 
 def feed(watch: Watch, lines: list[str], t0: float = 0.0, dt: float = 1.0) -> list[str]:
@@ -77,7 +78,8 @@ def test_spike_median_is_rolling() -> None:
 def test_nan_detail_and_history() -> None:
     watch = quiet()
     feed(watch, ["step 1 loss 0.75", "{'loss': 0.5, 'epoch': 0.1}", "step 3 loss=NaN"])
-    assert watch.loss_history()[:2] == [(1, 0.75), (None, 0.5)]
+    # a line without a step (the Trainer's dict line) belongs to the step last seen
+    assert watch.loss_history()[:2] == [(1, 0.75), (1, 0.5)]
     step, loss = watch.loss_history()[2]
     assert step == 3 and math.isnan(loss)
     events = watch.feed(MetricSample(step=4, loss=math.inf), None, 9.0)
@@ -126,8 +128,10 @@ def test_progress_rate_falls_back_to_the_printed_rate() -> None:
     watch = quiet(notify_steps=10)
     sample = MetricSample(step=5, loss=1.0, rate=4.0, total_steps=None)
     assert watch.feed(sample, "1.0", 7.0) == []
-    event = watch.feed(MetricSample(step=10, rate=4.0), None, 7.0)  # same instant
-    assert event == [Progress(step=10, loss="1.0", rate=4.0, eta_s=None)]
+    # same instant; the step's own loss has not come yet: the tick releases the event
+    assert watch.feed(MetricSample(step=10, rate=4.0), None, 7.0) == []
+    assert watch.flush() == Progress(step=10, loss="1.0", rate=4.0, eta_s=None)
+    assert watch.flush() is None
 
 
 def test_lightning_bars_feed_progress_across_epochs() -> None:
@@ -188,4 +192,40 @@ def test_restart_forgets_step_timing_but_keeps_losses() -> None:
     feed(watch, plain(["1.0"] * 10))
     watch.restart()
     assert watch.check_stall(10_000.0, last_output_at=9_999.0) is None
-    assert feed(watch, plain(["5.0"], start=3)) == ["spike@3"]
+    # resumed where it stopped (the step does not go back): the same loss history
+    assert feed(watch, plain(["5.0"], start=11)) == ["spike@11"]
+
+
+def test_a_step_that_goes_back_starts_a_new_segment_without_false_spikes() -> None:
+    watch = Watch(stall_s=0, notify_steps=0)
+    feed(watch, plain(["1.0"] * 12))  # steps 1..12
+    watch.restart()  # restarted from scratch: a fresh model's loss is high again
+    assert feed(watch, plain(["6.0", "5.5", "5.0"], start=1)) == []
+    assert watch.segment == 1
+    assert watch.sample is not None and watch.sample.segment == 1
+    assert watch.loss_history() == [(1, 6.0), (2, 5.5), (3, 5.0)]
+    # spikes are still judged within the new segment
+    assert feed(watch, plain(["5.0"] * 10 + ["40"], start=4)) == ["spike@14"]
+
+
+def test_progress_waits_for_the_loss_printed_after_the_bar() -> None:
+    # the Trainer draws the bar at step 10, then prints that step's dict line
+    watch = quiet(notify_steps=5)
+    lines = [" 12%|#   | 5/40 [00:01<00:07, 5.00it/s]", "{'loss': '3.91', 'epoch': '0.1'}"]
+    lines += [" 25%|##  | 10/40 [00:02<00:06, 5.00it/s]", "{'loss': '3.85', 'epoch': '0.2'}"]
+    out = []
+    for i, line in enumerate(lines):
+        reading = read_line(line)
+        assert reading is not None
+        out += watch.feed(reading.sample, reading.raw_loss, float(i), bar=reading.bar)
+    assert [(e.step, e.loss) for e in out if isinstance(e, Progress)] == [(10, "3.85")]
+
+
+def test_one_progress_event_per_step_and_rates_from_wall_time() -> None:
+    watch = quiet(notify_steps=1)
+    events = []
+    for t, step in [(0.0, 1), (1.0, 2), (1.0, 2), (2.0, 3), (2.001, 3), (3.0, 4)]:
+        events += watch.feed(MetricSample(step=step, loss=0.5, rate=9999.0), "0.5", t)
+    progress = [e for e in events if isinstance(e, Progress)]
+    assert [e.step for e in progress] == [2, 3, 4]
+    assert [e.rate for e in progress[1:]] == [pytest.approx(1.0), pytest.approx(1.0)]
