@@ -88,9 +88,13 @@ class Watch:
         bar: BarKind | None = None,
         alarm: str = "",
     ) -> list[Anomaly | Progress]:
-        if bar is not None and sample.step is not None:
-            if not self.bars.accept(bar, sample.step, sample.total_steps):
-                sample = dataclasses.replace(sample, step=None, total_steps=None)
+        step = sample.step
+        if (
+            bar is not None
+            and step is not None
+            and not self.bars.accept(bar, step, sample.total_steps)
+        ):
+            sample = dataclasses.replace(sample, step=None, total_steps=None)
         self._seen_at = now
         events: list[Anomaly | Progress] = []
         if sample.step is not None:

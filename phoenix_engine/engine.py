@@ -608,9 +608,8 @@ class Engine:
             lines = splitter.feed(self.redactor.redact_known_bytes(data))
             if lines:
                 self.emit(ev.OutputLines(stream=stream, lines=tuple(lines)))
-                self._on_metric_lines(lines)
-        else:
-            self._on_metric_lines(self._metric_lines(stream, data))
+        # Metrics read the raw stream in both modes: the bar frames a line overwrites count.
+        self._on_metric_lines(self._metric_lines(stream, data))
 
     def _metric_lines(self, stream: str, data: bytes) -> list[str]:
         """Lines that may carry metrics; the rest of a chunk is never split or decoded."""
@@ -639,7 +638,6 @@ class Engine:
             lines = splitter.flush()
             if lines:
                 self.emit(ev.OutputLines(stream=stream, lines=tuple(lines)))
-                self._on_metric_lines(lines)
         for finder in self._metric_splitters.values():
             self._on_metric_lines(finder.flush())
         self._metric_splitters.clear()

@@ -30,13 +30,19 @@ from phoenix_engine.events import MetricSample
 from phoenix_engine.metrics import parse_line_raw
 
 _CONTROL = re.compile(
-    r"\x1b\[[0-9;?<=>]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[()][0-9A-Za-z]|\x1b[=>78DEHMc]"
+    r"\x1b\[[0-9;?<=>]*[ -/]*[@-~]"  # CSI: colours, cursor moves, erase
+    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)"  # OSC: window titles, links
+    r"|\x1b[()][0-9A-Za-z]|\x1b[=>78DEHMc]"
     r"|[\x00-\x08\x0b-\x1f\x7f]"
 )
 _TQDM = re.compile(r"\|\s*(\d+)/(\d+|\?)\s*\[", re.ASCII)
 _RICH = re.compile(r"\bEpoch (\d+)/(\d+)\s+[\u2501\u2578\u257a\u2500 ]+?\s*(\d+)/(\d+)\b")
-_GRAD = re.compile(r"""grad(?:ient)?_norm['"]?\s*[:=]?\s*['"]?([-+]?[\d.]+(?:[eE][-+]?\d+)?|nan|inf)""")
-_SCALE = re.compile(r"(?:reducing (?:loss scale )?to|attempted loss scale:)\s*([\d.]+(?:e[-+]?\d+)?)")
+_GRAD = re.compile(
+    r"""grad(?:ient)?_norm['"]?\s*[:=]?\s*['"]?([-+]?[\d.]+(?:[eE][-+]?\d+)?|nan|inf)"""
+)
+_SCALE = re.compile(
+    r"(?:reducing (?:loss scale )?to|attempted loss scale:)\s*([\d.]+(?:e[-+]?\d+)?)"
+)
 _TRAIN_WORDS = ("train", "step", "iter", "batch")
 _OTHER_WORDS = ("eval", "valid", "test", "predict", "sanity", "map", "token", "shard", "load")
 _GATE = ("loss", "step", "epoch", "it/s", "s/it", "finite", "overflow", "grad_norm")
@@ -87,7 +93,7 @@ def read_line(
     if grad is not None:
         sample = dataclasses.replace(sample, grad_norm=grad)
     if bar is not None and step_regex is None:
-        kind, step, total = bar
+        _, step, total = bar
         if step is not None and (sample.step is None or "epoch" in low):
             sample = dataclasses.replace(sample, step=step, total_steps=total)
         elif sample.total_steps is None and total is not None:

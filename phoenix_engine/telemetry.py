@@ -91,7 +91,7 @@ class HintedLines:
         if self._every:
             return [_text(line) for line in block.split(b"\n")[:-1]]
         if len(block) > 4096 and sum(block.count(h) for h in _HINTS[:2]) > 2 * _PARSE_BUDGET:
-            return [_text(block[a:b]) for a, b in _sampled_spans(block)]
+            return [text for a, b in _sampled_spans(block) for text in _frames(block[a:b])]
         spans: set[tuple[int, int]] = set()
         for hint in _HINTS:
             at = block.find(hint)
@@ -100,18 +100,19 @@ class HintedLines:
                 end = block.find(b"\n", at)
                 spans.add((start, end))
                 at = block.find(hint, end)
-        return [_text(block[a:b]) for a, b in sorted(spans)]
+        return [text for a, b in sorted(spans) for text in _frames(block[a:b])]
 
 
 def _sampled_spans(block: bytes) -> list[tuple[int, int]]:
-    """A flood: lines at evenly spaced offsets, the last line, and the alarm lines."""
+    """A flood: lines at evenly spaced offsets, the newest metric line, and the alarm lines."""
     spans: set[tuple[int, int]] = set()
     step = len(block) // _PARSE_BUDGET
     for offset in range(0, len(block) - 1, step):
         start = block.rfind(b"\n", 0, offset) + 1
         spans.add((start, block.find(b"\n", offset)))
-    end = len(block) - 1
-    spans.add((block.rfind(b"\n", 0, end) + 1, end))
+    newest = max(block.rfind(h) for h in _HINTS)  # the newest metric line always counts
+    if newest >= 0:
+        spans.add((block.rfind(b"\n", 0, newest) + 1, block.find(b"\n", newest)))
     alarms = 0
     for word in _ALARMS:
         at = block.find(word)
@@ -122,6 +123,21 @@ def _sampled_spans(block: bytes) -> list[tuple[int, int]]:
             alarms += 1
             at = block.find(word, end)
     return sorted(spans)
+
+
+def _frames(line: bytes) -> list[str]:
+    """A line as shown (after its last ``\r``), preceded by the newest earlier frame that may
+    carry a metric: a bar redrawn to step 9 and then overwritten by the Trainer's dict line
+    still tells step 9."""
+    shown = _text(line)
+    end = line.rstrip(b"\r").rfind(b"\r")
+    while end > 0:
+        start = line.rfind(b"\r", 0, end) + 1
+        frame = line[start:end]
+        if frame.strip() and any(h in frame for h in _HINTS):
+            return [frame[:_MAX_LINE].decode("utf-8", "replace"), shown]
+        end = start - 1
+    return [shown]
 
 
 def _text(line: bytes) -> str:

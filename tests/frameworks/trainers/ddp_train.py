@@ -2,7 +2,6 @@
 ``--hang_rank R --at N`` makes rank R sleep forever (the other blocks in all_reduce)."""
 
 import argparse
-import os
 import time
 
 import torch
