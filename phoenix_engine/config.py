@@ -231,7 +231,21 @@ SPECS: tuple[Spec, ...] = (
         "PHOENIX_HEARTBEAT_STARTUP_MIN",
         _float(0, note="; 0 disables"),
         "",
-        "silence allowed before the first output (default: twice the heartbeat)",
+        "silence allowed before the training's first words (default: twice the heartbeat)",
+    ),
+    _s(
+        "heartbeat_learn",
+        "PHOENIX_HEARTBEAT_LEARN",
+        _bool,
+        "0",
+        "learn the hang limit from the run's rhythm (10x the longest gap, >= 2 min)",
+    ),
+    _s(
+        "pty",
+        "PHOENIX_PTY",
+        _choice("auto", "on", "off"),
+        "auto",
+        "run the training on a pseudo-terminal (auto: when its progress bars need one)",
     ),
     _s("kill_grace_sec", "PHOENIX_KILL_GRACE_SEC", _float(0), "10", "grace between stop signals"),
     _s("test_cmd", "PHOENIX_TEST_CMD", _command, "", "test command run in the shadow copy"),
@@ -406,6 +420,8 @@ class Settings:
     max_prompt_chars: int
     heartbeat_min: float
     heartbeat_startup_min: float
+    heartbeat_learn: bool
+    pty: str
     kill_grace_sec: float
     test_cmd: str
     test_timeout_sec: float

@@ -33,11 +33,13 @@ from phoenix_engine.config import Settings
 from phoenix_engine.datacheck import verify
 from phoenix_engine.errors import DataError, ExitCode, StateError
 from phoenix_engine.gpu import GpuSampler
+from phoenix_engine.heartbeat import Heartbeat
 from phoenix_engine.host import HostSampler
 from phoenix_engine.journal import JournalSink, OnceIn, RotatingFile
 from phoenix_engine.lines import LineSplitter
 from phoenix_engine.lock import ProjectLock
 from phoenix_engine.output import OutputTail, TrainLog
+from phoenix_engine.pulse import CheckpointPulse
 from phoenix_engine.redact import Redactor
 from phoenix_engine.signature import Classified, FailureKind, classify
 from phoenix_engine.state import ChildRecord, Ledger, StateStore
@@ -139,8 +141,13 @@ class Engine:
         self.tail = OutputTail()
         self._trainlog: TrainLog | None = None
         self._splitters: dict[str, LineSplitter] = {}
-        self._last_output = 0.0
-        self._seen_output = False
+        self.heartbeat = Heartbeat(
+            heartbeat_min=settings.heartbeat_min,
+            startup_min=settings.heartbeat_startup_min,
+            learn=settings.heartbeat_learn,
+        )
+        self._pulse = CheckpointPulse(settings.project_dir, settings.checkpoint_glob)
+        self._pulse_at = 0.0
 
     # --- public -----------------------------------------------------------------------------
 
@@ -440,8 +447,7 @@ class Engine:
         self._interrupt.clear()
         self.tail.clear()
         self._splitters.clear()
-        self._seen_output = False
-        self._last_output = self._mono()
+        self.heartbeat.start(self._mono())
         early: list[tuple[str, bytes]] = []  # output that beats process_started waits for it
         relay: list[Callable[[str, bytes], None]] = [
             lambda stream, data: early.append((stream, data))
@@ -514,6 +520,7 @@ class Engine:
                     # Remember descendants while the tree is intact: one that calls setsid()
                     # and outlives its parent can only be swept if it was seen before.
                     child.track_descendants()
+                    await self._checkpoint_life()
                 if waiter in done:
                     await self._sweep_leftovers(child)
                     return "exited", waiter.result()
@@ -523,8 +530,8 @@ class Engine:
                 if guard in done or diverged in done:
                     await child.stop(self.settings.kill_grace_sec)
                     return ("guard" if guard in done else "diverged"), await waiter
-                silent = self._mono() - self._last_output
-                if silent >= self._silence_limit():
+                if self.heartbeat.left(self._mono()) <= 0:
+                    silent = self.heartbeat.silent(self._mono())
                     self.emit(
                         ev.HangDetected(
                             pid=child.pid,
@@ -571,29 +578,35 @@ class Engine:
             sent = "/".join(report.signals_sent) or "SIGKILL"
             self._notice(f"the training exited but left processes behind; stopped them ({sent})")
 
-    def _silence_limit(self) -> float:
-        minutes = (
-            self.settings.heartbeat_min
-            if self._seen_output
-            else self.settings.heartbeat_startup_min
-        )
-        return minutes * 60.0 if minutes > 0 else float("inf")
+    async def _checkpoint_life(self) -> None:
+        """Checkpoint files grew (looked at after 30 s of silence, then every 10 s at most;
+        sooner under a short limit)."""
+        now, limit = self._mono(), self.heartbeat.limit
+        if self.heartbeat.silent(now) < min(30, limit / 2) or now - self._pulse_at < min(
+            10, limit / 4
+        ):
+            return
+        self._pulse_at = now
+        if await asyncio.to_thread(self._pulse.changed):
+            self.heartbeat.alive(self._mono())
 
     def _silence_left(self) -> float | None:
-        """How long the watcher may sleep: never past the heartbeat, because the first line
-        of output switches from the start-up allowance to the (shorter) heartbeat."""
-        limit = self._silence_limit()
+        """How long the watcher may sleep: never past the heartbeat, because the training's
+        first words switch from the start-up allowance to the (shorter) heartbeat."""
+        limit = self.heartbeat.limit
         if limit == float("inf"):
             return None
-        left = max(0.0, limit - (self._mono() - self._last_output)) + 0.001
+        left = max(0.0, self.heartbeat.left(self._mono())) + 0.001
         beat = self.settings.heartbeat_min * 60.0
         return min(left, beat) if beat > 0 else left
 
     # --- output -------------------------------------------------------------------------------
 
     def _on_output(self, stream: str, data: bytes) -> None:
-        self._last_output = self.telemetry.last_output_at = self._mono()
-        self._seen_output = True
+        now = self.telemetry.last_output_at = self._mono()
+        notice = self.heartbeat.output(stream, data, now)
+        if notice is not None:
+            self.emit(notice)
         self.tail.add(stream, data)
         assert self._trainlog is not None
         written = self._trainlog.write(stream, data)

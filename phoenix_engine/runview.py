@@ -55,6 +55,9 @@ class RunView:
         self.pending: list[str] = []  # patch ids waiting for approval, oldest first
         self.guards: dict[str, ev.GuardTripped] = {}
         self.anomaly: ev.Anomaly | None = None
+        self.eta_s: float | None = None
+        self.segment = 0  # how often the step count started again (a restart from scratch)
+        self.heartbeat = ""  # the hang limit in force and where it comes from
 
     def apply(self, event: ev.Event) -> None:
         handler = _HANDLERS.get(type(event))
@@ -115,9 +118,17 @@ class RunView:
         self.total = e.total_steps if e.total_steps is not None else self.total
         self.loss = e.loss if e.loss is not None else self.loss
         self.lr = e.lr if e.lr is not None else self.lr
+        self.eta_s = e.eta_s if e.eta_s is not None else self.eta_s
+        if e.segment != self.segment:
+            self.segment, self.eta_s = e.segment, e.eta_s
 
     def _progress(self, e: ev.Progress) -> None:
         self.step, self.loss = e.step, e.loss
+        self.eta_s = e.eta_s if e.eta_s is not None else self.eta_s
+
+    def _notice(self, e: ev.Notice) -> None:
+        if e.heartbeat_s is not None:
+            self.heartbeat = f"{e.heartbeat_s / 60:.1f} min ({e.heartbeat_from})"
 
     def _guard_cleared(self, e: ev.GuardCleared) -> None:
         self.guards.pop(e.guard, None)
@@ -141,6 +152,8 @@ class RunView:
         retries = f"{self.attempt}/{self.max_attempts}" if self.max_attempts else f"{self.attempt}"
         lines = [head, f"restarts: {self.restarts_used}/{self.max_restarts}, attempt {retries}"]
         lines.append(self._training_line())
+        if self.heartbeat:
+            lines.append(f"hang limit: {self.heartbeat}")
         lines.append("gpu: " + gpu_text(self.gpu))
         if self.failure is not None:
             f = self.failure
@@ -164,7 +177,9 @@ class RunView:
         if self.total:
             step += f"/{self.total}"
         lr = f", lr {self.lr:.3g}" if self.lr is not None else ""
-        return f"step {step}, loss {self.loss_text()}{lr}"
+        eta = f", eta {duration(self.eta_s)}" if self.eta_s is not None and self.total else ""
+        again = f" (step count restarted {self.segment}x)" if self.segment else ""
+        return f"step {step}, loss {self.loss_text()}{lr}{eta}{again}"
 
 
 def gpu_text(status: ev.GpuStatus | None) -> str:
@@ -220,4 +235,5 @@ _HANDLERS: dict[type[ev.Event], Callable[[RunView, Any], None]] = {
     ev.GuardTripped: lambda v, e: v.guards.__setitem__(e.guard, e),
     ev.GuardCleared: lambda v, e: v._guard_cleared(e),
     ev.Anomaly: lambda v, e: setattr(v, "anomaly", e),
+    ev.Notice: RunView._notice,
 }

@@ -26,6 +26,8 @@ def add_services(
     """Attach the services the settings enable; return the opt-in ones for the front end."""
     s = engine.settings
     view = RunView(max_attempts=s.max_retries, max_restarts=s.max_restarts)
+    if s.heartbeat_min > 0:
+        view.heartbeat = f"{s.heartbeat_min:g} min (PHOENIX_HEARTBEAT_MIN)"
     engine.add_sink(view)
     enabled = [f"Discord {what}" for what in add_discord(engine, desk, view, transport=transport)]
     if attach:

@@ -235,6 +235,9 @@ class LossModel:
 
     def add(self, samples: list[ev.MetricSample]) -> None:
         for s in samples:
+            if self.last is not None and s.segment != self.last.segment:
+                self.history.clear()  # a restart from scratch: one sparkline per run
+                self.warning = f"restarted: the step count began again at step {s.step}"
             if s.loss is not None:
                 if math.isfinite(s.loss):
                     self.history.append(s.loss)
