@@ -3,10 +3,9 @@ and a learned limit catches a run that stops printing sooner than the heartbeat.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Callable
-
-import asyncio
 
 from engine_support import Recorder
 
