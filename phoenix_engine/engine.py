@@ -45,6 +45,7 @@ from phoenix_engine.signature import Classified, FailureKind, classify
 from phoenix_engine.state import ChildRecord, Ledger, StateStore
 from phoenix_engine.supervisor import Child, ExitInfo, SpawnError, StopReport, spawn, stop_tree
 from phoenix_engine.telemetry import HintedLines, Telemetry
+from phoenix_engine.terminal import spawn_pty, terminal_env
 
 Spawner = Callable[..., Awaitable[Child]]
 Stopper = Callable[..., Awaitable[StopReport]]
@@ -106,12 +107,16 @@ class Engine:
     ) -> None:
         self.settings = settings
         self.redactor = Redactor.from_env(env, settings.secrets())
-        self._env = {**env, "PYTHONUNBUFFERED": env.get("PYTHONUNBUFFERED", "1")}
+        self._env = terminal_env(
+            {**env, "PYTHONUNBUFFERED": env.get("PYTHONUNBUFFERED", "1")}, settings.pty
+        )
         self._sinks = list(sinks)
         self.repairer = repairer
         self.approver = approver
         if repairer is None and approver is not None and settings.patch_mode != "restart-only":
             self.repairer = self._default_repairer(approver, env, transport)
+        if spawner is spawn and settings.pty == "on":
+            spawner = spawn_pty
         self._spawn, self._stop_tree = spawner, stopper
         self._clock, self._mono = clock, monotonic
         self._tee = tee
