@@ -226,6 +226,9 @@ class Engine:
             state_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StateError(f"cannot create {state_dir}: {exc.strerror or exc}") from exc
+        # Phoenix's state never shows up as untracked in the user's git repository.
+        with contextlib.suppress(OSError), (state_dir / ".gitignore").open("x") as ignore:
+            ignore.write("*\n")
         lock = ProjectLock(state_dir)
         lock.acquire()
         journal: JournalSink | None = None
@@ -411,7 +414,8 @@ class Engine:
         reason = "restart without changes"
         if self.repairer is not None and s.patch_mode != "restart-only":
             try:
-                extra = self.telemetry.loss_history_text()
+                diverged = failure.kind == FailureKind.DIVERGED
+                extra = self.telemetry.loss_history_text() if diverged else ""
                 tail = self.tail.lines(s.tail)
                 reason = await self.repairer.repair(failure, tail, ledger, extra=extra)
             except Exception as exc:  # a bug in one repair must not end the night's run

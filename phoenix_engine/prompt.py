@@ -19,6 +19,7 @@ from phoenix_engine import _prompt_text as words
 from phoenix_engine._prompt_source import render_files
 from phoenix_engine.config import Settings
 from phoenix_engine.policy import Limits, check_path
+from phoenix_engine.readings import strip_control
 from phoenix_engine.redact import Redactor
 from phoenix_engine.signature import Classified
 
@@ -64,9 +65,12 @@ def build_prompt(
     end = (
         words.rules(Limits.from_settings(settings)) + "\n\n" + words.SCHEMAS[settings.reply_format]
     )
-    log = [_cap(redactor.redact(line), _MAX_LOG_LINE) for line in list(tail)[-settings.tail :]]
+    log = [
+        _cap(redactor.redact(strip_control(line)), _MAX_LOG_LINE)
+        for line in list(tail)[-settings.tail :]
+    ]
     traceback = _choose(log, reversed(_traceback(log)), budget // 4)
-    extra = redactor.redact(extra).strip()
+    extra = redactor.redact(strip_control(extra)).strip()
     sources = {rel: _redacted_source(redactor, text) for rel, text in files.items()}
     focus = {rel: frame_lines(failure, rel) for rel in sources}
     for radius, count in _levels(len(sources)):

@@ -79,3 +79,9 @@ def test_learned_limit_is_announced_and_journaled(make_settings: Make, recorder:
     assert "longest gap" in learned[0].heartbeat_from
     journal = (s.state_dir / "run.log").read_text()
     assert "hang limit now 2.0 min (learned: 10x the longest gap" in journal
+
+
+def test_state_dir_is_ignored_by_git(make_settings: Make, recorder: Recorder) -> None:
+    s = make_settings("print('ok')\n")
+    assert run(Engine(s, env=os.environ, sinks=[recorder])) == ExitCode.COMPLETED
+    assert (s.state_dir / ".gitignore").read_text() == "*\n"

@@ -213,3 +213,37 @@ def test_warn_mode_reports_a_data_change_once(
     again = Recorder()
     assert asyncio.run(Engine(s, env=os.environ, sinks=[again]).run()) == ExitCode.COMPLETED
     assert again.of(ev.DataChanged) == []
+
+
+def test_a_crash_prompt_gets_no_loss_history(make_settings: Make, recorder: Recorder) -> None:
+    script = CRASH_AFTER_LOSSES
+    s = make_settings(script, patch_mode="auto", max_retries="1")
+    repairer = RecordingRepairer()
+    engine = Engine(s, env=os.environ, sinks=[recorder], repairer=repairer)
+    assert asyncio.run(engine.run()) == ExitCode.COMPLETED
+    ((kind, extra),) = repairer.calls
+    assert kind == "exception" and extra == ""
+
+
+CRASH_AFTER_LOSSES = """
+from pathlib import Path
+print("step 1 loss 0.5", flush=True)
+print("{'loss': 0.4}", flush=True)
+if not Path("second").exists():
+    Path("second").write_text("1")
+    raise KeyError("batch")
+"""
+
+
+def test_loss_history_text_never_has_unknown_step_rows() -> None:
+    from phoenix_engine.config import resolve
+    from phoenix_engine.telemetry import Telemetry
+
+    t = Telemetry(resolve(project_dir=Path("."), env={}), emit=lambda e: None, gpu=None, host=None)
+    t.on_lines(["{'loss': 0.5}", "{'loss': 0.25}"])
+    assert t.loss_history_text() == (
+        "Recent training losses (oldest first):\nin order, steps unknown: 0.5, 0.25"
+    )
+    t.on_lines(["step 7 loss 0.2", "{'loss': 0.1}"])
+    text = t.loss_history_text()
+    assert "step ?" not in text and "step 7: 0.2\nstep 7: 0.1" in text

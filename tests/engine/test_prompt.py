@@ -249,3 +249,11 @@ def test_select_files(tmp_path: Path) -> None:
     failure = Classified(kind=FailureKind.EXCEPTION, signature="0" * 16, summary="x", frames=frames)
     limits = Limits(allowlist=("*.py",))
     assert select_files(failure, tmp_path, limits) == ["pkg/model.py", "train.py"]
+
+
+def test_terminal_control_sequences_never_reach_the_prompt() -> None:
+    tail = ["\x1b[A\x1b[2K 45%|####5     | 45/100 [00:12<00:15]\x1b[0m", *TRACEBACK]
+    prompt = _prompt(tail=tail, extra="\x1b[31mRecent training losses\x1b[0m")
+    assert "\x1b" not in prompt
+    assert " 45%|####5     | 45/100 [00:12<00:15]" in _untrusted(prompt)
+    assert "Recent training losses" in prompt
