@@ -133,21 +133,46 @@ def _discord_checks(settings: Settings) -> list[Check]:
     ]
 
 
-def _checkpoint_checks(settings: Settings) -> list[Check]:
+def _checkpoint_checks(settings: Settings, env: Mapping[str, str]) -> list[Check]:
     from phoenix_engine.checkpoints import detect_trainer_output
 
     if settings.checkpoint_glob and settings.resume_args:
         detail = f"restarts resume from the newest complete {settings.checkpoint_glob}"
-        return [Check(name="checkpoints", ok=True, detail=detail)]
+        return [Check(name="checkpoints", ok=True, detail=detail), *_resume_flag(settings, env)]
     found = detect_trainer_output(settings.project_dir)
     if found is None:
-        return []
+        return _trainer_hint(settings)
     detail = (
         f"Hugging Face Trainer checkpoints found; to resume from them after a crash set "
         f"PHOENIX_CHECKPOINT_GLOB='{found}' and "
         "PHOENIX_RESUME_ARGS='--resume_from_checkpoint {checkpoint}'"
     )
     return [Check(name="checkpoints", ok=False, warning=True, detail=detail)]
+
+
+def _resume_flag(settings: Settings, env: Mapping[str, str]) -> list[Check]:
+    """Does the script accept the resume flag? (its --help, when it parses arguments)"""
+    from phoenix_engine.resumeflag import help_check
+
+    argv, _ = shell_argv(settings.train_cmd)
+    verdict = help_check(argv, settings.resume_args, settings.project_dir, env)
+    if verdict is None:
+        return []
+    ok, detail = verdict
+    return [Check(name="resume arguments", ok=ok, detail=detail, warning=not ok)]
+
+
+def _trainer_hint(settings: Settings) -> list[Check]:
+    """The Trainer's settings before the first night, read from the script itself."""
+    from phoenix_engine.resumeflag import python_script, trainer_hint
+
+    argv, _ = shell_argv(settings.train_cmd)
+    found = python_script(argv, settings.project_dir)
+    try:
+        hint = trainer_hint(found[1].read_text(errors="replace")) if found else ""
+    except OSError:
+        hint = ""
+    return [Check(name="checkpoints", ok=False, warning=True, detail=hint)] if hint else []
 
 
 def run_checks(settings: Settings, env: Mapping[str, str]) -> list[Check]:
@@ -165,7 +190,7 @@ def run_checks(settings: Settings, env: Mapping[str, str]) -> list[Check]:
         checks.append(_lock_check(settings))
     checks.extend(_provider_checks(settings, env))
     checks.extend(_discord_checks(settings))
-    checks.extend(_checkpoint_checks(settings))
+    checks.extend(_checkpoint_checks(settings, env))
     if settings.lock_stale:
         checks.append(
             Check(

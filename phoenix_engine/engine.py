@@ -41,6 +41,7 @@ from phoenix_engine.lock import ProjectLock
 from phoenix_engine.output import OutputTail, TrainLog
 from phoenix_engine.pulse import CheckpointPulse
 from phoenix_engine.redact import Redactor
+from phoenix_engine.resumeflag import rejected
 from phoenix_engine.signature import Classified, FailureKind, classify
 from phoenix_engine.state import ChildRecord, Ledger, StateStore
 from phoenix_engine.supervisor import Child, ExitInfo, SpawnError, StopReport, spawn, stop_tree
@@ -153,6 +154,7 @@ class Engine:
         )
         self._pulse = CheckpointPulse(settings.project_dir, settings.checkpoint_glob)
         self._pulse_at = 0.0
+        self._resume_refused = ""  # why the script refused PHOENIX_RESUME_ARGS, once it did
 
     # --- public -----------------------------------------------------------------------------
 
@@ -301,7 +303,9 @@ class Engine:
                 self.emit(ev.RunCompleted(duration_s=self._mono() - started, restarts=attempt - 1))
                 self._save(Ledger())
                 return ExitCode.COMPLETED
-            if outcome == "guard":
+            if outcome == "refused":
+                code = self._restart_without_resume_args(ledger)
+            elif outcome == "guard":
                 code = await self._wait_for_guard(ledger)
             else:
                 assert failure is not None
@@ -343,12 +347,35 @@ class Engine:
         )
         return None
 
+    def _restart_without_resume_args(self, ledger: Ledger) -> ExitCode | None:
+        """The script refused PHOENIX_RESUME_ARGS: start over without them (one restart)."""
+        s = self.settings
+        if ledger.restarts >= s.max_restarts:
+            self.emit(ev.GaveUp(reason=f"the restart cap is reached ({s.max_restarts})"))
+            return ExitCode.GAVE_UP
+        ledger.restarts += 1
+        self._save(ledger)
+        self._next_cmd = None
+        reason = "the script refused the resume arguments: starting over without them"
+        self.emit(
+            ev.Restarting(
+                attempt=0,
+                max_attempts=0,
+                restarts_used=ledger.restarts,
+                max_restarts=s.max_restarts,
+                cooldown_s=0,
+                reason=reason,
+                checkpoint=None,
+            )
+        )
+        return None
+
     async def _resume_point(self) -> str | None:
         """With PHOENIX_CHECKPOINT_GLOB and PHOENIX_RESUME_ARGS, the next command resumes from
         the newest complete checkpoint; returns it as shown to the operator."""
         s = self.settings
         self._next_cmd = None
-        if not (s.checkpoint_glob and s.resume_args):
+        if not (s.checkpoint_glob and s.resume_args) or self._resume_refused:
             return None
         try:
             found = await newest_complete(s.project_dir, s.checkpoint_glob)
@@ -497,6 +524,20 @@ class Engine:
         self._save(ledger)
         if outcome == "exited" and info.returncode == 0:
             return "completed", None
+        if command != self.settings.train_cmd and outcome == "exited":
+            why = rejected(
+                self.tail.lines(60),
+                info.returncode,
+                self._mono() - child.started,
+                self.settings.resume_args,
+            )
+            if why:
+                self._resume_refused = why
+                self._notice(
+                    f"the training refused the resume arguments ({why!r}): restarts run "
+                    "without PHOENIX_RESUME_ARGS from now on"
+                )
+                return "refused", None
         if outcome in ("stopped", "guard"):
             return outcome, None
         if outcome == "diverged" and self._diverged is not None:
