@@ -12,10 +12,17 @@ End to end (the requirement: metric parsing must not slow the log pipeline by mo
   sparse       one line in 100 carries a metric (a chatty trainer)
   dense        the mixed log itself (a metric flood: half the lines)
 and the wall times of sparse and dense are compared with no metrics.
+
+Flood against tee (issue 13: at most 1.15x): a child prints FLOOD_LINES lines that all carry
+metrics (``step N loss=... lr=...``), one of them a NaN; ``python emit.py | tee file`` and
+``phoenix --unattended`` run alternately, FLOOD_ROUNDS times each, same emitter; the medians
+are compared, and every phoenix round must have reported that NaN (an ``anomaly`` in its
+journal).
 """
 
 from __future__ import annotations
 
+import shlex
 import sys
 import tempfile
 import time
@@ -28,10 +35,22 @@ sys.path.insert(0, str(ROOT))
 from phoenix_engine.lines import LineSplitter
 from phoenix_engine.metrics import parse_line
 
-LINES = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
+FLOOD_ONLY = "--flood-only" in sys.argv  # just the flood against tee
+ARGS = [a for a in sys.argv[1:] if not a.startswith("--")]
+LINES = int(ARGS[0]) if ARGS else 1_000_000
 E2E_LINES = LINES // 2
 ROUNDS = 5
 E2E_ROUNDS = 3
+FLOOD_LINES = int(ARGS[1]) if len(ARGS) > 1 else 1_000_000
+FLOOD_ROUNDS = 5
+NAN_AT = FLOOD_LINES * 7 // 10 + 3
+FLOOD = f"""
+import sys
+write = sys.stdout.write
+for i in range({FLOOD_LINES}):
+    loss = "nan" if i == {NAN_AT} else f"{{1 / (i + 1):.6f}}"
+    write(f"step {{i}} loss={{loss}} lr=3.0e-04\\n")
+"""
 BAR = "\u2588" * 4 + "\u258c" + " " * 5
 
 NOISE = [
@@ -154,6 +173,39 @@ def end_to_end() -> None:
     result("phoenix wall, 50% metric lines vs none", dense_t, base, "report", True, "s")
 
 
+def flood_vs_tee() -> None:
+    with tempfile.TemporaryDirectory(prefix="phoenix-bench-") as tmp:
+        project = Path(tmp)
+        (project / "emit.py").write_text(FLOOD)
+        py = shlex.quote(sys.executable)
+        tee_cmd = ["/bin/sh", "-c", f"{py} emit.py | tee {shlex.quote(tmp)}/tee.log"]
+        env = clean_env(PHOENIX_LOG_MAX_BYTES="0", PHOENIX_HEARTBEAT_MIN="0")
+        phx_cmd = [phoenix_exe(), "--unattended", "-C", tmp, "--", sys.executable, "emit.py"]
+        tee_times: list[float] = []
+        phx_times: list[float] = []
+        missed = 0
+        for _ in range(FLOOD_ROUNDS):
+            wall, _, _ = run_measured(tee_cmd, cwd=project)
+            tee_times.append(wall)
+            journal = project / ".phoenix_cli" / "run.log"
+            journal.unlink(missing_ok=True)
+            wall, _, code = run_measured(phx_cmd, env=env, cwd=project)
+            if code != 0:
+                raise SystemExit(f"phoenix exited {code}")
+            phx_times.append(wall)
+            missed += f'"step": {NAN_AT}' not in journal.read_text()
+        t_tee, t_phx = median(tee_times), median(phx_times)
+        ratio = t_phx / t_tee
+        print(f"metric flood: {FLOOD_LINES:,} lines, every one a metric, x {FLOOD_ROUNDS} rounds")
+        print(f"  tee      median {t_tee:.3f} s  {[round(t, 3) for t in tee_times]}")
+        print(f"  phoenix  median {t_phx:.3f} s  {[round(t, 3) for t in phx_times]}")
+        print(f"  ratio {ratio:.3f} (goal <= 1.15), NaN at step {NAN_AT} missed {missed}x")
+        result("metric flood wall time vs tee", t_phx, t_tee, "<= 1.15x", ratio <= 1.15, "s")
+        result("metric flood NaN missed", missed, None, "0", missed == 0, "rounds")
+
+
 if __name__ == "__main__":
-    in_process()
-    end_to_end()
+    if not FLOOD_ONLY:
+        in_process()
+        end_to_end()
+    flood_vs_tee()

@@ -26,14 +26,18 @@ from phoenix_engine.readings import read_line
 # "loss"/"Loss", "step"/"Step", a progress bar's rate, and the words of a divergence alarm:
 # one memmem each (an all-caps LOSS needs PHOENIX_LOSS_REGEX).
 _HINTS = (b"oss", b"tep", b"it/s", b"s/it", b"finite", b"rad_norm")
-# Lines that could report a divergence: never skipped when a flood is sampled.
-_ALARMS = (b"nan", b"NaN", b"NAN", b"inf", b"Inf", b"INF", b"OVERFLOW", b"overflow", b"minimum")
+# Lines that could report a divergence (searched in the lowered read): never skipped when a
+# flood is sampled.
+_ALARMS = (b"nan", b"inf", b"overflow", b"minimum")
 _MAX_LINE = 8192
 _SAMPLE_EVERY_S = 0.1  # metric samples are latest-value: at most ten a second leave
 # A trainer prints a metric line a step; one read with more than this many is a flood,
 # and then a stride of them is parsed, plus every line that could hold a NaN or an inf.
 _PARSE_BUDGET = 16
 _MAX_ALARM_LINES = 64  # per read: a NaN flood needs its first lines, not all of them
+_FLOOD_SAMPLES = 4  # lines read at evenly spaced places of a flooded read, besides the newest
+_FLOOD_EVERY_S = 0.05  # a flooded read within this of the last one read: alarm lines only
+_SMALL_READ = 8  # a read of at most this many lines is always read in full
 
 
 def _within_budget(lines: Sequence[str]) -> Sequence[str]:
@@ -56,14 +60,20 @@ class HintedLines:
     Only complete lines are returned, ``\r`` applied (the last frame of a progress bar); a
     bar that redraws with ``\r`` and no newline yields its newest finished frame each time,
     so tqdm postfixes are read while the bar runs. ``every_line`` (a custom regex is set)
-    returns every line. A read dense with metric lines (a flood) yields a stride of at most
-    ``_PARSE_BUDGET`` of them, the newest one, and the lines that could report a divergence,
-    in order; the rest is never cut out or decoded.
+    returns every line. A read of many lines (a flood) yields a few of them, the newest metric
+    line and every line that could report a divergence, in order; and within ``_FLOOD_EVERY_S``
+    of the last such read, only the divergence lines (the newest metric line waits for the
+    next read). The rest is never cut out or decoded.
     """
 
-    def __init__(self, *, every_line: bool = False) -> None:
+    def __init__(
+        self, *, every_line: bool = False, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._pending = b""
         self._every = every_line
+        self._clock = clock
+        self._read_at = float("-inf")  # the last flooded read that was read in full
+        self._deferred = b""  # the newest metric line of a skipped flooded read
 
     def feed(self, data: bytes) -> list[str]:
         buf = self._pending + data if self._pending else data
@@ -83,15 +93,21 @@ class HintedLines:
     def flush(self) -> list[str]:
         """The unfinished last line, at the end of the process."""
         rest, self._pending = self._pending, b""
+        lines = self._take_deferred()
         if rest and (self._every or any(h in rest for h in _HINTS)):
-            return [_text(rest)]
-        return []
+            lines.append(_text(rest))
+        return lines
+
+    def _take_deferred(self) -> list[str]:
+        deferred, self._deferred = self._deferred, b""
+        return _frames(deferred) if deferred else []
 
     def _lines(self, block: bytes) -> list[str]:
         if self._every:
             return [_text(line) for line in block.split(b"\n")[:-1]]
-        if len(block) > 4096 and sum(block.count(h) for h in _HINTS[:2]) > 2 * _PARSE_BUDGET:
-            return [text for a, b in _sampled_spans(block) for text in _frames(block[a:b])]
+        count = block.count(b"\n")
+        if count > _SMALL_READ and (count > 2 * _PARSE_BUDGET or self._throttled()):
+            return self._flood(block)
         spans: set[tuple[int, int]] = set()
         for hint in _HINTS:
             at = block.find(hint)
@@ -102,27 +118,44 @@ class HintedLines:
                 at = block.find(hint, end)
         return [text for a, b in sorted(spans) for text in _frames(block[a:b])]
 
+    def _throttled(self) -> bool:
+        return self._clock() - self._read_at < _FLOOD_EVERY_S
 
-def _sampled_spans(block: bytes) -> list[tuple[int, int]]:
-    """A flood: lines at evenly spaced offsets, the newest metric line, and the alarm lines."""
+    def _flood(self, block: bytes) -> list[str]:
+        """Metric samples leave at most ten a second anyway: read a flood sparingly."""
+        alarms = _alarm_spans(block)
+        at = max(block.rfind(h) for h in _HINTS)
+        newest = (block.rfind(b"\n", 0, at) + 1, block.find(b"\n", at)) if at >= 0 else None
+        if not alarms and self._throttled():
+            if newest is not None:
+                self._deferred = block[newest[0] : newest[1]]
+            return []
+        self._read_at = self._clock()
+        spans = alarms | ({newest} if newest else set())
+        step = len(block) // _FLOOD_SAMPLES
+        for offset in range(0, len(block) - 1, step):
+            start = block.rfind(b"\n", 0, offset) + 1
+            end = block.find(b"\n", offset)
+            if any(h in block[start:end] for h in _HINTS):
+                spans.add((start, end))
+        lines = self._take_deferred()
+        return lines + [text for a, b in sorted(spans) for text in _frames(block[a:b])]
+
+
+def _alarm_spans(block: bytes) -> set[tuple[int, int]]:
+    """The lines of ``block`` that could report a divergence (at most _MAX_ALARM_LINES)."""
     spans: set[tuple[int, int]] = set()
-    step = len(block) // _PARSE_BUDGET
-    for offset in range(0, len(block) - 1, step):
-        start = block.rfind(b"\n", 0, offset) + 1
-        spans.add((start, block.find(b"\n", offset)))
-    newest = max(block.rfind(h) for h in _HINTS)  # the newest metric line always counts
-    if newest >= 0:
-        spans.add((block.rfind(b"\n", 0, newest) + 1, block.find(b"\n", newest)))
     alarms = 0
+    low = block.lower()
     for word in _ALARMS:
-        at = block.find(word)
+        at = low.find(word)
         while at != -1 and alarms < _MAX_ALARM_LINES:
-            start = block.rfind(b"\n", 0, at) + 1
-            end = block.find(b"\n", at)
+            start = low.rfind(b"\n", 0, at) + 1
+            end = low.find(b"\n", at)
             spans.add((start, end))
             alarms += 1
-            at = block.find(word, end)
-    return sorted(spans)
+            at = low.find(word, end)
+    return spans
 
 
 def _frames(line: bytes) -> list[str]:
@@ -177,7 +210,7 @@ class Telemetry:
 
     def lines_for(self) -> HintedLines:
         """A line finder for one output stream of one run."""
-        return HintedLines(every_line=self._always_parse)
+        return HintedLines(every_line=self._always_parse, clock=self._mono)
 
     # --- metrics ------------------------------------------------------------------------------
 

@@ -64,3 +64,21 @@ def test_a_flood_of_metric_lines_is_sampled_but_never_hides_a_nan() -> None:
     assert [a.step for a in found] == [537]
     history = telemetry.watch.loss_history()
     assert len(history) < 100 and history[-1][0] == 999  # sampled, and the newest kept
+
+
+def test_a_flood_is_read_sparingly_but_every_nan_line_is_read() -> None:
+    now = [0.0]
+    finder = HintedLines(clock=lambda: now[0])
+    block = b"".join(f"step {i} loss=0.5 lr=3e-4\n".encode() for i in range(100))
+    first = finder.feed(block)
+    assert 2 <= len(first) <= 6 and first[-1] == "step 99 loss=0.5 lr=3e-4"
+    now[0] = 0.01  # 10 ms later, but a line could report a divergence: it is read
+    nan = block.replace(b"step 42 loss=0.5", b"step 42 loss=nan")
+    got = finder.feed(nan)
+    assert "step 42 loss=nan lr=3e-4" in got and got[-1] == "step 99 loss=0.5 lr=3e-4"
+    assert len(got) <= 7
+    now[0] = 0.02
+    assert finder.feed(block) == []  # skipped, its newest line deferred
+    assert finder.flush() == ["step 99 loss=0.5 lr=3e-4"]  # the newest value still arrives
+    small = b"step 1 loss 0.5\nstep 2 loss 0.4\n"
+    assert finder.feed(small) == ["step 1 loss 0.5", "step 2 loss 0.4"]  # small reads: all
