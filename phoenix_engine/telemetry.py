@@ -222,9 +222,17 @@ class Telemetry:
             reading = read_line(line, self._loss_re, self._step_re)
             if reading is None:
                 continue
+            segment = self.watch.segment
             events = self.watch.feed(
                 reading.sample, reading.raw_loss, now, bar=reading.bar, alarm=reading.alarm
             )
+            if self.watch.segment != segment:  # journaled, for whoever reports on the night
+                self._emit(
+                    ev.Notice(
+                        message=f"the step count went back to {reading.sample.step}: a new loss "
+                        f"history begins (segment {self.watch.segment + 1})"
+                    )
+                )
             if self.watch.sample is not None:
                 self._hold(self.watch.sample, now)
             for event in events:

@@ -247,3 +247,24 @@ def test_loss_history_text_never_has_unknown_step_rows() -> None:
     t.on_lines(["step 7 loss 0.2", "{'loss': 0.1}"])
     text = t.loss_history_text()
     assert "step ?" not in text and "step 7: 0.2\nstep 7: 0.1" in text
+
+
+def test_a_restart_from_scratch_starts_a_new_loss_segment(
+    make_settings: Make, recorder: Recorder
+) -> None:
+    # crashes at step 12, and the restart starts over at step 1 with a fresh model's loss
+    script = """
+from pathlib import Path
+again = Path("again").exists()
+Path("again").write_text("1")
+for i in range(1, 13 if not again else 4):
+    print(f"step {i} loss {8.0 if again else 1.0}", flush=True)
+if not again:
+    raise RuntimeError("crash")
+"""
+    s = make_settings(script, max_retries="1")
+    assert asyncio.run(Engine(s, env=os.environ, sinks=[recorder]).run()) == ExitCode.COMPLETED
+    assert not [a for a in recorder.of(ev.Anomaly) if a.kind == "spike"]
+    (notice,) = [n for n in recorder.of(ev.Notice) if "step count went back" in n.message]
+    assert "went back to 1" in notice.message and "segment 2" in notice.message
+    assert recorder.of(ev.MetricSample)[-1].segment == 1
