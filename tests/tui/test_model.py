@@ -165,3 +165,13 @@ def test_gpu_sample_turns_stale() -> None:
 )
 def test_duration(seconds: float, text: str) -> None:
     assert duration(seconds) == text
+
+
+def test_a_new_loss_segment_starts_the_sparkline_again() -> None:
+    loss = LossModel()
+    loss.add([ev.MetricSample(step=i, loss=1.0 / i) for i in range(1, 5)])
+    loss.add(
+        [ev.MetricSample(step=1, loss=9.0, segment=1), ev.MetricSample(step=2, loss=8.0, segment=1)]
+    )
+    assert list(loss.history) == [9.0, 8.0]  # the two runs are not glued together
+    assert loss.warning == "restarted: the step count began again at step 1"
