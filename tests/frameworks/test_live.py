@@ -45,11 +45,15 @@ def named(events: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
     return [e for e in events if e["event"] == name]
 
 
+def _project(path: Path) -> Path:
+    for script in TRAINERS.glob("*.py"):
+        shutil.copy(script, path / script.name)
+    return path
+
+
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    for script in TRAINERS.glob("*.py"):
-        shutil.copy(script, tmp_path / script.name)
-    return tmp_path
+    return _project(tmp_path)
 
 
 def free_port() -> int:
@@ -143,9 +147,18 @@ def torchrun(*args: str) -> list[str]:
     return [TORCHRUN, "--nproc_per_node", "2", "--master_port", port, "ddp_train.py", *args]
 
 
-def test_torchrun_rank_crash_progress_and_nothing_left(project: Path) -> None:
+@pytest.fixture(scope="module")
+def crashed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int, list[dict[str, Any]]]:
+    """One torchrun run whose rank 0 raises at step 8 (shared by the two tests below)."""
+    project = _project(tmp_path_factory.mktemp("torchrun_crash"))
     cmd = torchrun("--crash_rank", "0", "--at", "8")
-    code, events = phoenix(project, cmd, max_retries="0", notify_steps="2")
+    return project, *phoenix(project, cmd, max_retries="0", notify_steps="2")
+
+
+def test_torchrun_rank_crash_progress_and_nothing_left(
+    crashed: tuple[Path, int, list[dict[str, Any]]],
+) -> None:
+    project, code, events = crashed
     assert code == 1  # gave up: max_retries 0
     assert not named(events, "hang_detected")  # the banner did not end the start-up allowance
     assert [p["step"] for p in named(events, "progress")][-1] >= 4
@@ -159,9 +172,10 @@ def test_torchrun_rank_crash_progress_and_nothing_left(project: Path) -> None:
     reason="root-cause rank classification is issue 12 (helper 'triage'); drop this marker "
     "once that branch is merged",
 )
-def test_torchrun_rank_crash_is_classified_by_its_root_cause(project: Path) -> None:
-    cmd = torchrun("--crash_rank", "0", "--at", "8")
-    _, events = phoenix(project, cmd, max_retries="0")
+def test_torchrun_rank_crash_is_classified_by_its_root_cause(
+    crashed: tuple[Path, int, list[dict[str, Any]]],
+) -> None:
+    _, _, events = crashed
     (failure,) = named(events, "failure")
     assert failure["exc_type"] == "ValueError"  # rank 0's error, not rank 1's gloo fallout
     assert "bad batch on rank 0" in failure["summary"]
