@@ -22,6 +22,7 @@ journal).
 
 from __future__ import annotations
 
+import resource
 import shlex
 import sys
 import tempfile
@@ -183,13 +184,19 @@ def flood_vs_tee() -> None:
         phx_cmd = [phoenix_exe(), "--unattended", "-C", tmp, "--", sys.executable, "emit.py"]
         tee_times: list[float] = []
         phx_times: list[float] = []
+        tee_cpu: list[float] = []  # user + system seconds of the whole pipeline, emitter included
+        phx_cpu: list[float] = []
         missed = 0
         for _ in range(FLOOD_ROUNDS):
+            before = _children_cpu()
             wall, _, _ = run_measured(tee_cmd, cwd=project)
             tee_times.append(wall)
+            tee_cpu.append(_children_cpu() - before)
             journal = project / ".phoenix_cli" / "run.log"
             journal.unlink(missing_ok=True)
+            before = _children_cpu()
             wall, _, code = run_measured(phx_cmd, env=env, cwd=project)
+            phx_cpu.append(_children_cpu() - before)
             if code != 0:
                 raise SystemExit(f"phoenix exited {code}")
             phx_times.append(wall)
@@ -200,8 +207,17 @@ def flood_vs_tee() -> None:
         print(f"  tee      median {t_tee:.3f} s  {[round(t, 3) for t in tee_times]}")
         print(f"  phoenix  median {t_phx:.3f} s  {[round(t, 3) for t in phx_times]}")
         print(f"  ratio {ratio:.3f} (goal <= 1.15), NaN at step {NAN_AT} missed {missed}x")
+        c_tee, c_phx = median(tee_cpu), median(phx_cpu)
+        print(f"  CPU (user+sys, whole pipeline): tee {c_tee:.3f} s, phoenix {c_phx:.3f} s")
+        print(f"  CPU ratio {c_phx / c_tee:.3f} (on a loaded machine the steadier figure)")
         result("metric flood wall time vs tee", t_phx, t_tee, "<= 1.15x", ratio <= 1.15, "s")
+        result("metric flood CPU vs tee pipeline", c_phx, c_tee, "report", True, "s")
         result("metric flood NaN missed", missed, None, "0", missed == 0, "rounds")
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 if __name__ == "__main__":
