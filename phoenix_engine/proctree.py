@@ -1,0 +1,135 @@
+"""Process trees that cannot hide: marks, the child subreaper, and reaping adopted zombies.
+
+A process group and the parent chain both lose a daemon that calls ``setsid()`` and forks
+twice. Its environment does not: every command Phoenix starts (the training, a model command)
+carries ``PHOENIX_TREE_ID=<random>`` that all its descendants inherit, and :func:`marked`
+finds every process of ours that still carries it, even one started by a Phoenix that died
+(the mark is kept in ``state.json``). On Linux :func:`become_subreaper` also makes orphaned
+descendants Phoenix's own children (``prctl(PR_SET_CHILD_SUBREAPER)``), so even one that
+cleared its environment is found (:func:`adopted`) while Phoenix lives.
+
+A subreaper must reap what it adopts, but never a child somebody else waits for (asyncio's
+child watcher waits for the processes Phoenix started itself): those are registered with
+:func:`spawned` until they are waited for, and :func:`reap` only collects zombies among the
+pids it is given that are not registered.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "MARK_ENV",
+    "adopted",
+    "become_subreaper",
+    "kill_all",
+    "marked",
+    "new_mark",
+    "reap",
+    "spawned",
+    "waited",
+]
+
+import contextlib
+import ctypes
+import os
+import signal
+import sys
+import uuid
+from collections.abc import Iterable, Mapping
+
+import psutil
+
+MARK_ENV = "PHOENIX_TREE_ID"
+_PR_SET_CHILD_SUBREAPER = 36
+_CTIME_SLACK_S = 1.5  # create_time is whole boot seconds plus ticks; see supervisor
+
+_direct: set[int] = set()  # children Phoenix started and someone awaits (asyncio watchers)
+_subreaper = [False]
+
+
+def new_mark() -> str:
+    """A fresh mark for one command's environment."""
+    return uuid.uuid4().hex
+
+
+def marked(mark: str) -> dict[int, float]:
+    """pid -> create_time of every live process of this user whose environment has ``mark``."""
+    if not mark:
+        return {}
+    me, uid = os.getpid(), os.getuid()
+    found: dict[int, float] = {}
+    for proc in psutil.process_iter(["uids", "create_time"]):
+        uids, ctime = proc.info["uids"], proc.info["create_time"]
+        if proc.pid == me or uids is None or ctime is None or uid not in (0, uids.real):
+            continue
+        try:
+            if proc.environ().get(MARK_ENV) == mark:
+                found[proc.pid] = ctime
+        except psutil.Error:  # gone, a zombie, or not ours to read
+            continue
+    return found
+
+
+def become_subreaper() -> bool:
+    """Make orphaned descendants our children (Linux); False where that is not possible."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        ok = bool(libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
+    except (OSError, AttributeError):
+        ok = False
+    _subreaper[0] = ok
+    return ok
+
+
+def spawned(pid: int) -> None:
+    """``pid`` is a child that asyncio (or subprocess) waits for: never reap it here."""
+    _direct.add(pid)
+
+
+def waited(pid: int) -> None:
+    """``pid`` has been waited for by its owner."""
+    _direct.discard(pid)
+
+
+def adopted() -> dict[int, float]:
+    """Live orphans reparented to us as subreaper (empty when we are not one)."""
+    if not _subreaper[0]:
+        return {}
+    found: dict[int, float] = {}
+    try:
+        kids = psutil.Process().children()
+    except psutil.Error:
+        return found
+    for kid in kids:
+        with contextlib.suppress(psutil.Error):
+            if kid.pid not in _direct and kid.status() != psutil.STATUS_ZOMBIE:
+                found[kid.pid] = kid.create_time()
+    return found
+
+
+def reap(pids: Iterable[int]) -> int:
+    """Collect the exit status of zombies among ``pids`` that are our unregistered children."""
+    reaped = 0
+    for pid in set(pids) - _direct:
+        with contextlib.suppress(ChildProcessError, OSError):
+            done, _ = os.waitpid(pid, os.WNOHANG)  # ECHILD: not our child; 0: still running
+            reaped += done == pid
+    return reaped
+
+
+def kill_all(procs: Mapping[int, float]) -> int:
+    """SIGKILL every (pid, create_time) that is still that live process; how many were."""
+    killed = 0
+    for pid, ctime in procs.items():
+        try:
+            proc = psutil.Process(pid)
+            if abs(proc.create_time() - ctime) >= _CTIME_SLACK_S:
+                continue  # the pid was recycled: not ours
+            if proc.status() == psutil.STATUS_ZOMBIE or pid == os.getpid():
+                continue
+            os.kill(pid, signal.SIGKILL)
+            killed += 1
+        except (psutil.Error, ProcessLookupError, PermissionError):
+            continue
+    return killed
