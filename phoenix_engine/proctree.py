@@ -9,9 +9,9 @@ descendants Phoenix's own children (``prctl(PR_SET_CHILD_SUBREAPER)``), so even 
 cleared its environment is found (:func:`adopted`) while Phoenix lives.
 
 A subreaper must reap what it adopts, but never a child somebody else waits for (asyncio's
-child watcher waits for the processes Phoenix started itself): those are registered with
-:func:`spawned` until they are waited for, and :func:`reap` only collects zombies among the
-pids it is given that are not registered.
+child watcher waits for the processes Phoenix started itself): every process Phoenix starts is
+registered with :func:`spawned` until it is waited for, and :func:`reap` collects only the
+zombies among our other children.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ import os
 import signal
 import sys
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
 import psutil
 
@@ -108,13 +108,23 @@ def adopted() -> dict[int, float]:
     return found
 
 
-def reap(pids: Iterable[int]) -> int:
-    """Collect the exit status of zombies among ``pids`` that are our unregistered children."""
+def reap() -> int:
+    """As subreaper, collect the exit status of adopted orphans that ended (zombies); never a
+    registered child. How many were reaped."""
+    if not _subreaper[0]:
+        return 0
     reaped = 0
-    for pid in set(pids) - _direct:
-        with contextlib.suppress(ChildProcessError, OSError):
-            done, _ = os.waitpid(pid, os.WNOHANG)  # ECHILD: not our child; 0: still running
-            reaped += done == pid
+    try:
+        kids = psutil.Process().children()
+    except psutil.Error:
+        return 0
+    for kid in kids:
+        if kid.pid in _direct:
+            continue
+        with contextlib.suppress(psutil.Error, ChildProcessError, OSError):
+            if kid.status() == psutil.STATUS_ZOMBIE:
+                done, _ = os.waitpid(kid.pid, os.WNOHANG)
+                reaped += done == kid.pid
     return reaped
 
 

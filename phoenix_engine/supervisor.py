@@ -130,7 +130,7 @@ class Child:
         if report.survived == 0:
             with suppress(TimeoutError):
                 await asyncio.wait_for(self.wait(), _KILL_WAIT_S)
-        proctree.reap(p for p in known if p != self.pid)
+        proctree.reap()
         return report
 
     def kill_now(self) -> None:
@@ -143,7 +143,7 @@ class Child:
         """Remember the current descendants so a later stop can sweep them even if the
         child itself has died (orphans are reparented and no longer look like ours)."""
         _refresh(self._known, self.pgid, scan_marks=False)
-        proctree.reap(p for p in self._known if p != self.pid)
+        proctree.reap()
         return len(self._known)
 
     async def _finish(self) -> ExitInfo:
@@ -204,7 +204,7 @@ async def stop_tree(
     tree's processes that left both (double-forked daemons), even with the leader gone."""
     known: _Known = {}
     report = await _stop(pid, create_time, pgid, grace_s, known, mark)
-    proctree.reap(known)
+    proctree.reap()
     return report
 
 

@@ -106,7 +106,7 @@ def _killer(pid: int, mark: str) -> Callable[[], None]:
         _signal_group(pid)
         strays |= proctree.marked(mark)
         proctree.kill_all(strays)
-        proctree.reap(strays)
+        proctree.reap()
 
     return kill
 

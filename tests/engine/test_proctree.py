@@ -209,7 +209,7 @@ found = proctree.adopted()
 assert pid in found, (pid, found)
 proctree.kill_all(found)
 deadline = time.time() + 5
-while proctree.reap([pid]) == 0 and time.time() < deadline:
+while proctree.reap() == 0 and time.time() < deadline:
     time.sleep(0.01)
 try:
     os.kill(pid, 0)
