@@ -16,6 +16,9 @@ import psutil
 import pytest
 from cli_support import PHOENIX, phoenix, user_env
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "engine"))
+from fakes.llm_servers import Action, Hang, LoopbackServer, Seen, json_reply
+
 PY = sys.executable
 GRACE_S = 1.0
 pytestmark = pytest.mark.timeout(60)
@@ -154,6 +157,37 @@ def test_sigterm_during_a_slow_shadow_test(tmp_path: Path) -> None:
     wait_for(pidfile, proc)
     sigterm_and_check(proc, tmp_path, tmpdir)
     assert (project / "train.py").read_text() == TRAIN  # never applied
+
+
+def test_sigterm_during_a_hanging_http_model_call(tmp_path: Path) -> None:
+    def handle(seen: Seen) -> Action:
+        if seen.method == "GET":  # the model list
+            return json_reply({"object": "list", "data": [{"id": "local-7b"}]})
+        return Hang()
+
+    with LoopbackServer(handle) as server:
+        project, env, tmpdir = setup(tmp_path, "")
+        env.update(
+            PHOENIX_PRIMARY="openai",
+            PHOENIX_FALLBACK_LLM_URL=f"{server.url}/v1/chat/completions",
+            PHOENIX_LLM_TIMEOUT_SEC="120",
+        )
+        proc = start(project, env)
+        deadline = time.monotonic() + 40
+        while not [s for s in server.seen if s.method == "POST"]:
+            assert proc.poll() is None and time.monotonic() < deadline, "never asked the model"
+            time.sleep(0.05)
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        try:
+            code = proc.wait(timeout=GRACE_S + 15)
+        finally:
+            took = time.monotonic() - started
+            proc.kill()
+            proc.communicate()
+    assert code == 4
+    assert took < GRACE_S + 5, f"took {took:.1f}s to stop"
+    assert list(tmpdir.iterdir()) == []
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the subreaper is Linux only")
