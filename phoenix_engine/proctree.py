@@ -52,21 +52,43 @@ def new_mark() -> str:
 
 
 def marked(mark: str) -> dict[int, float]:
-    """pid -> create_time of every live process of this user whose environment has ``mark``."""
+    """pid -> create_time of every live process we may read whose environment has ``mark``."""
     if not mark:
         return {}
-    me, uid = os.getpid(), os.getuid()
+    pids = _marked_linux(mark) if os.path.isdir("/proc/self") else _marked_any(mark)
     found: dict[int, float] = {}
-    for proc in psutil.process_iter(["uids", "create_time"]):
-        uids, ctime = proc.info["uids"], proc.info["create_time"]
-        if proc.pid == me or uids is None or ctime is None or uid not in (0, uids.real):
+    for pid in pids - {os.getpid()}:
+        with contextlib.suppress(psutil.Error):
+            proc = psutil.Process(pid)
+            if proc.status() != psutil.STATUS_ZOMBIE:
+                found[pid] = proc.create_time()
+    return found
+
+
+def _marked_linux(mark: str) -> set[int]:
+    """Raw reads of /proc/<pid>/environ: ~10x faster than psutil (stops run on the loop)."""
+    entry = f"\0{MARK_ENV}={mark}\0".encode()
+    pids = set()
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
             continue
         try:
-            if proc.environ().get(MARK_ENV) == mark:
-                found[proc.pid] = ctime
-        except psutil.Error:  # gone, a zombie, or not ours to read
+            with open(f"/proc/{name}/environ", "rb") as fh:
+                data = fh.read()
+        except OSError:  # gone, or another user's
             continue
-    return found
+        if entry in b"\0" + data + b"\0":
+            pids.add(int(name))
+    return pids
+
+
+def _marked_any(mark: str) -> set[int]:
+    pids = set()
+    for proc in psutil.process_iter():
+        with contextlib.suppress(psutil.Error):
+            if proc.environ().get(MARK_ENV) == mark:
+                pids.add(proc.pid)
+    return pids
 
 
 def become_subreaper() -> bool:

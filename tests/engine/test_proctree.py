@@ -231,3 +231,18 @@ def test_as_subreaper_an_unmarked_orphan_is_adopted_found_and_reaped(tmp_path: P
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines()[-1] == "reaped"
+
+
+def test_only_the_exact_mark_matches(tmp_path: Path) -> None:
+    mark = proctree.new_mark()
+    near = {"X" + proctree.MARK_ENV: mark, proctree.MARK_ENV: mark + "0"}
+    proc = subprocess.Popen([PY, "-c", "import time; time.sleep(30)"], env=near)
+    try:
+        deadline = time.monotonic() + 5
+        while not proctree.marked(mark + "0") and time.monotonic() < deadline:
+            time.sleep(0.01)  # until the exec has given it its environment
+        assert set(proctree.marked(mark + "0")) == {proc.pid}
+        assert proctree.marked(mark) == {}
+    finally:
+        proc.kill()
+        proc.wait()
