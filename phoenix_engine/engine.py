@@ -250,11 +250,11 @@ class Engine:
         ledger, note = self._store.load()
         if note:
             self._notice(note)
+        await self._reap_orphan(ledger)  # first: nothing of the last run may still write
         for event in await asyncio.to_thread(
             recover_applies, self.settings.state_dir, self.settings.project_dir
         ):
             self.emit(event)
-        await self._reap_orphan(ledger)
         s = self.settings
         self.emit(
             ev.RunStarted(
