@@ -73,12 +73,14 @@ def wait_for(path: Path, proc: subprocess.Popen[str], timeout: float = 40) -> No
         time.sleep(0.05)
 
 
-def sigterm_and_check(proc: subprocess.Popen[str], tmp_path: Path, tmpdir: Path) -> str:
+def sigterm_and_check(
+    proc: subprocess.Popen[str], tmp_path: Path, tmpdir: Path, sig: int = signal.SIGTERM
+) -> str:
     time.sleep(0.3)  # let every process of the tree be in place
     before = ours(tmp_path)
     assert len(before) >= 2, before  # the slow process and its daemon
     started = time.monotonic()
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(sig)
     try:
         code = proc.wait(timeout=GRACE_S + 15)
     finally:
@@ -125,15 +127,16 @@ def setup(tmp_path: Path, model: str, **extra: str) -> tuple[Path, dict[str, str
     return project, env, tmpdir
 
 
-def test_sigterm_during_a_slow_model_call(tmp_path: Path) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_during_a_slow_model_call(tmp_path: Path, sig: signal.Signals) -> None:
     pidfile = tmp_path / "model.pid"
     slow = str(tmp_path / "slow.py")
     model = f"import runpy, sys\nsys.argv = ['slow', {str(pidfile)!r}]\nrunpy.run_path({slow!r})\n"
     project, env, tmpdir = setup(tmp_path, model)
     proc = start(project, env)
     wait_for(pidfile, proc)
-    err = sigterm_and_check(proc, tmp_path, tmpdir)
-    assert "SIGTERM" in err
+    err = sigterm_and_check(proc, tmp_path, tmpdir, sig)
+    assert sig.name in err
     journal = [json.loads(line) for line in (project / ".phoenix_cli/run.log").open()]
     assert journal[-1]["event"] == "stopped"
 
