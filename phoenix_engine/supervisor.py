@@ -250,10 +250,10 @@ async def _stop_group(pgid: int, *, grace_s: float, known: _Known, mark: str = "
         wait_s = _KILL_WAIT_S if sig == signal.SIGKILL else grace_s
         await _until(lambda: not _group_alive(pgid), wait_s)
     _refresh(known, pgid, mark)
-    escaped = [p for p, ct in known.items() if _pgid(p) != pgid and _kill_if_same(p, ct)]
+    escaped = proctree.kill_all({p: ct for p, ct in known.items() if _pgid(p) != pgid})
     await _until(lambda: not _survivors(known, pgid), _KILL_WAIT_S)
     return StopReport(
-        signals_sent=tuple(sent), escaped_killed=len(escaped), survived=len(_survivors(known, pgid))
+        signals_sent=tuple(sent), escaped_killed=escaped, survived=len(_survivors(known, pgid))
     )
 
 
@@ -297,15 +297,6 @@ def _members(pgid: int) -> set[int]:
 
 def _survivors(known: _Known, pgid: int) -> set[int]:
     return _members(pgid) | {p for p, ctime in known.items() if _alive(p, ctime)}
-
-
-def _kill_if_same(pid: int, ctime: float) -> bool:
-    """SIGKILL ``pid`` if it is still that live (non-zombie) process."""
-    with suppress(ProcessLookupError, PermissionError):
-        if _alive(pid, ctime):
-            os.kill(pid, signal.SIGKILL)
-            return True
-    return False
 
 
 def _alive(pid: int, ctime: float | None = None) -> bool:
