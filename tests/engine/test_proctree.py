@@ -246,3 +246,25 @@ def test_only_the_exact_mark_matches(tmp_path: Path) -> None:
     finally:
         proc.kill()
         proc.wait()
+
+
+NO_STEAL = """
+import subprocess, sys, time
+import psutil
+from phoenix_engine import proctree
+assert proctree.become_subreaper()
+proc = subprocess.Popen([sys.executable, '-c', 'raise SystemExit(7)'])
+proctree.spawned(proc.pid)  # its owner waits for it (asyncio's watcher, or here Popen)
+deadline = time.time() + 10
+while psutil.Process(proc.pid).status() != psutil.STATUS_ZOMBIE and time.time() < deadline:
+    time.sleep(0.01)
+print('reaped', proctree.reap())
+print('exit', proc.wait())
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl is Linux only")
+def test_the_subreaper_never_reaps_a_child_that_asyncio_waits_for() -> None:
+    out = subprocess.run([PY, "-c", NO_STEAL], capture_output=True, text=True, timeout=20)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["reaped", "0", "exit", "7"]
