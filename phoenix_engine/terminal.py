@@ -30,6 +30,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from phoenix_engine import proctree
 from phoenix_engine.supervisor import Child, SpawnError, _Protocol
 
 RICH_ENV = {"TTY_COMPATIBLE": "1", "TTY_INTERACTIVE": "1", "COLUMNS": "120"}
@@ -97,9 +98,10 @@ async def spawn_pty(
         raise SpawnError(argv[0], reason) from exc
     finally:
         os.close(slave)
+    proctree.spawned(transport.get_pid())
     reader: Any = os.fdopen(master, "rb", buffering=0)
     await loop.connect_read_pipe(lambda: _PtyReader(on_output, protocol), reader)
-    return Child(transport, protocol, started)
+    return Child(transport, protocol, started, env.get(proctree.MARK_ENV, ""))
 
 
 def _configure(fd: int) -> None:
