@@ -80,6 +80,8 @@ def test_steps_totals_and_losses(name: str, chunk: int) -> None:
     assert not never & set(steps)
     assert steps == sorted(steps)  # one run, steps never go back: a single segment
     assert {s.segment for s in seen} == {0}
+    progress = [e.step for e in events if isinstance(e, ev.Progress)]
+    assert progress == sorted(set(progress))  # one progress event per step, even at epoch ends
     assert seen[-1].total_steps == total or any(s.total_steps == total for s in seen)
     assert not [a for a in of(events, ev.Anomaly) if getattr(a, "kind", "") == "nan"]
     if loss is not None:
