@@ -7,7 +7,7 @@ sparingly, but a line that could report a divergence is never skipped.
 
 from __future__ import annotations
 
-__all__ = ["PARSE_BUDGET", "HintedLines"]
+__all__ = ["HintedLines"]
 
 import time
 from collections.abc import Callable
@@ -19,13 +19,10 @@ _HINTS = (b"oss", b"tep", b"it/s", b"s/it", b"finite", b"rad_norm")
 # flood is sampled.
 _ALARMS = (b"nan", b"inf", b"overflow", b"minimum")
 _MAX_LINE = 8192
-# A trainer prints a metric line a step; a read of more than twice this many lines is a flood
-# (and Telemetry parses at most this many of the lines it is handed, plus NaN/inf lines).
-PARSE_BUDGET = 16
 _MAX_ALARM_LINES = 64  # per read: a NaN flood needs its first lines, not all of them
 _FLOOD_SAMPLES = 4  # lines read at evenly spaced places of a flooded read, besides the newest
 _FLOOD_EVERY_S = 0.05  # a flooded read within this of the last one read: alarm lines only
-_SMALL_READ = 8  # a read of at most this many lines is always read in full
+_SMALL_READ = 64  # a read of at most this many lines is always read in full
 
 
 class HintedLines:
@@ -34,10 +31,10 @@ class HintedLines:
     Only complete lines are returned, ``\r`` applied (the last frame of a progress bar); a
     bar that redraws with ``\r`` and no newline yields its newest finished frame each time,
     so tqdm postfixes are read while the bar runs. ``every_line`` (a custom regex is set)
-    returns every line. A read of many lines (a flood) yields a few of them, the newest metric
-    line and every line that could report a divergence, in order; and within ``_FLOOD_EVERY_S``
-    of the last such read, only the divergence lines (the newest metric line waits for the
-    next read). The rest is never cut out or decoded.
+    returns every line. A read of more than ``_SMALL_READ`` lines (a flood) yields a few of
+    them, the newest metric line and every line that could report a divergence, in order; and
+    within ``_FLOOD_EVERY_S`` of the last such read, only the divergence lines (the newest
+    metric line waits for the next read). The rest is never cut out or decoded.
     """
 
     def __init__(
@@ -79,8 +76,7 @@ class HintedLines:
     def _lines(self, block: bytes) -> list[str]:
         if self._every:
             return [_text(line) for line in block.split(b"\n")[:-1]]
-        count = block.count(b"\n")
-        if count > _SMALL_READ and (count > 2 * PARSE_BUDGET or self._throttled()):
+        if block.count(b"\n") > _SMALL_READ:
             return self._flood(block)
         spans: set[tuple[int, int]] = set()
         for hint in _HINTS:

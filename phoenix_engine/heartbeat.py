@@ -100,7 +100,10 @@ class Heartbeat:
 
     def _first_words(self, stream: str, data: bytes, now: float) -> Notice | None:
         splitter = self._splitters.setdefault(stream, LineSplitter(max_line_chars=400))
-        for line in splitter.feed(data):
+        lines = splitter.feed(data)
+        if b"\r" in data and splitter.partial.strip():  # a progress bar redrawn in place
+            lines.append(splitter.partial)
+        for line in lines:
             if is_launcher_noise(line):
                 self._skipped += bool(line.strip())
                 continue

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from phoenix_engine import events as ev
-from phoenix_engine._hinted import PARSE_BUDGET, HintedLines
+from phoenix_engine._hinted import HintedLines
 from phoenix_engine.anomaly import Watch
 from phoenix_engine.config import Settings
 from phoenix_engine.gpu import GpuSampler
@@ -25,6 +25,8 @@ from phoenix_engine.host import HostReading, HostSampler
 from phoenix_engine.readings import read_line
 
 _SAMPLE_EVERY_S = 0.1  # metric samples are latest-value: at most ten a second leave
+# At most this many of the lines handed over at once are parsed, plus every NaN/inf line.
+PARSE_BUDGET = 16
 
 
 def _within_budget(lines: Sequence[str]) -> Sequence[str]:

@@ -116,3 +116,11 @@ def test_runview_shows_the_limit_in_force_eta_and_restarts() -> None:
     assert "step 20/100, loss 0.5, eta 3m10s" in view.summary()
     view.apply(ev.MetricSample(step=3, loss=4.0, segment=1))
     assert "(step count restarted 1x)" in view.summary()
+
+
+def test_a_progress_bar_redrawn_in_place_is_the_training_speaking() -> None:
+    beat = Heartbeat(heartbeat_min=1, startup_min=10, learn=False)
+    beat.output("stderr", b"W1202 08:54:37.843000 16477 torch/distributed/run.py:874] *****\n", 1.0)
+    assert not beat.spoke
+    beat.output("stderr", b"\r  0%|          | 0/40 [00:00<?, ?it/s]", 2.0)
+    assert beat.spoke and beat.limit == 60

@@ -69,7 +69,7 @@ def test_a_flood_of_metric_lines_is_sampled_but_never_hides_a_nan() -> None:
 def test_a_flood_is_read_sparingly_but_every_nan_line_is_read() -> None:
     now = [0.0]
     finder = HintedLines(clock=lambda: now[0])
-    block = b"".join(f"step {i} loss=0.5 lr=3e-4\n".encode() for i in range(100))
+    block = b"".join(f"step {i} loss=0.5 lr=3e-4\n".encode() for i in range(100))  # > 64 lines
     first = finder.feed(block)
     assert 2 <= len(first) <= 6 and first[-1] == "step 99 loss=0.5 lr=3e-4"
     now[0] = 0.01  # 10 ms later, but a line could report a divergence: it is read
