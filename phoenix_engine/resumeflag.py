@@ -23,7 +23,7 @@ from pathlib import Path
 
 from phoenix_engine.providers._proc import ProcFailure, run_command
 
-_HELP_TIMEOUT_S = 20.0
+_HELP_TIMEOUT_S = 45.0  # importing torch and transformers alone can take 15 s
 _QUICK_S = 60.0  # a usage error comes before any training
 _USAGE = (
     "unrecognized arguments",  # argparse
