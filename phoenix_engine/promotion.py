@@ -33,6 +33,9 @@ from phoenix_engine.checkpoints import newest_complete
 from phoenix_engine.config import Settings
 from phoenix_engine.errors import ExitCode, PhoenixError
 from phoenix_engine.evaluation import OutputRelay, evaluate, run_command, shown_path
+from phoenix_engine.serving import current as _current
+from phoenix_engine.serving import describe_in_service, in_service
+from phoenix_engine.serving import link as _link
 
 Emit = Callable[[ev.Event], None]
 _ROLLBACK_DEPTH = 2  # previous models whose copies are kept for `phoenix promote --rollback`
@@ -53,47 +56,6 @@ class _Context:
     stop: asyncio.Event
 
 
-def _link(s: Settings) -> Path | None:
-    return Path(s.project_dir, s.promote_path) if s.promote_path else None
-
-
-def _current(s: Settings) -> tuple[Path | None, store.Record | None]:
-    """What is in service (the link's target) and the history record that put it there."""
-    records, _ = store.load_history(s.state_dir)
-    link = _link(s)
-    if link is None:  # evaluation only: the last model that passed is the reference
-        return None, next((r for r in reversed(records) if r.get("target") is None), None)
-    target = store.link_target(link)
-    return target, store.record_for(records, target)
-
-
-def in_service(path: Path, settings: Settings) -> bool:
-    """True when ``path`` is the model in service, inside it or holds it: never move or
-    delete such a path (quarantine, rotation, clean-up)."""
-    target, _ = _current(settings)
-    if target is None:
-        return False
-    p, t = os.path.realpath(path), str(target)
-    return p == t or p.startswith(t + os.sep) or t.startswith(p.rstrip(os.sep) + os.sep)
-
-
-def describe_in_service(settings: Settings) -> str:
-    """One line: which model is in service, and why (for ``phoenix status``)."""
-    s = settings
-    target, record = _current(s)
-    link = _link(s)
-    if link is not None and target is None:
-        return f"in service: nothing ({s.promote_path} is not a link to a model)"
-    if link is None and record is None:
-        return "in service: no model has passed its evaluation yet" if s.eval_cmd else ""
-    where = f"{s.promote_path} -> {shown_path(target, s.project_dir)}" if target else "reference"
-    if record is None:
-        return f"in service: {where} (not promoted by phoenix)"
-    score = f", score {record['score']:.6g}" if isinstance(record.get("score"), float) else ""
-    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(float(record.get("ts", 0))))
-    return f"in service: {where} (from {record.get('candidate')}{score}, {record.get('by')} {when})"
-
-
 async def adopt(
     settings: Settings,
     *,
@@ -108,6 +70,9 @@ async def adopt(
     if not (s.eval_cmd or s.promote_path):
         return None
     ctx = _Context(settings=s, env=env, emit=emit, output=output, stop=stop)
+    _, note = store.load_history(s.state_dir)
+    if note:
+        emit(ev.Notice(message=note))
     pattern = s.candidate_glob or s.checkpoint_glob
     try:  # the training has exited and its tree was swept: nothing writes any more
         candidate = await newest_complete(s.project_dir, pattern, recheck_s=0.0)

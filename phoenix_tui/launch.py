@@ -12,6 +12,7 @@ __all__ = ["main"]
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
 import shlex
@@ -118,6 +119,12 @@ def _cmd_run(args: argparse.Namespace, train: Sequence[str], env: dict[str, str]
             settings.train_cmd,
             f"a runnable command: {problem}",
         )
+    if settings.eval_cmd:  # found now, not after a night of training
+        problem = command_problem(dataclasses.replace(settings, train_cmd=settings.eval_cmd), env)
+        if problem:
+            raise ConfigError(
+                setting_label(settings, "eval_cmd"), settings.eval_cmd, f"runnable: {problem}"
+            )
     if _wants_console(args):
         if _engine_running(settings):  # like tmux: open the console on that run
             from phoenix_tui.attached import run_attached
