@@ -60,9 +60,9 @@ def test_without_a_metric_exit_zero_passes_and_the_score_is_not_read() -> None:
     assert not failed.passed
 
 
-async def _run(code: str, *, timeout_s: float = 20, stop: asyncio.Event | None = None) -> tuple[
-    CommandRun, list[tuple[str, bytes]]
-]:
+async def _run(
+    code: str, *, timeout_s: float = 20, stop: asyncio.Event | None = None
+) -> tuple[CommandRun, list[tuple[str, bytes]]]:
     chunks: list[tuple[str, bytes]] = []
     run = await run_command(
         f"{PY} -c {code!r}",
@@ -86,7 +86,8 @@ async def test_the_last_score_printed_counts_and_output_is_relayed() -> None:
 
 async def test_a_hanging_evaluation_is_killed_at_its_timeout() -> None:
     started = time.monotonic()
-    run, _ = await _run("import time; print('eval_loss: 0.1', flush=True); time.sleep(60)", timeout_s=1)
+    code = "import time; print('eval_loss: 0.1', flush=True); time.sleep(60)"
+    run, _ = await _run(code, timeout_s=1)
     assert run.timed_out and not run.stopped
     assert time.monotonic() - started < 15
     assert not decide(run, previous=None, wants_score=True, timeout_s=1).passed

@@ -24,7 +24,8 @@ from phoenix_engine.serving import describe_in_service, doctor_lines, in_service
 
 Make = Callable[..., Settings]
 PY = sys.executable
-EVAL = "import sys, pathlib; print('eval_loss:', pathlib.Path(sys.argv[1], 'model.txt').read_text())"
+EVAL = ("import sys, pathlib; "\n"print('eval_loss:', pathlib.Path(sys.argv[1], 'model.txt').read_text())"
+)
 RELAY = OutputRelay(trainlog=None, redactor=Redactor([]))
 
 
@@ -54,7 +55,8 @@ def night(project: Path, loss: str) -> None:
 
 def run_adopt(s: Settings, recorder: Recorder) -> bool | None:
     async def go() -> bool | None:
-        return await adopt(s, env=os.environ, emit=recorder.emit, output=RELAY, stop=asyncio.Event())
+        stop = asyncio.Event()
+        return await adopt(s, env=os.environ, emit=recorder.emit, output=RELAY, stop=stop)
 
     return asyncio.run(go())
 
