@@ -24,7 +24,8 @@ from phoenix_engine.serving import describe_in_service, doctor_lines, in_service
 
 Make = Callable[..., Settings]
 PY = sys.executable
-EVAL = ("import sys, pathlib; "\n"print('eval_loss:', pathlib.Path(sys.argv[1], 'model.txt').read_text())"
+EVAL = (
+    "import sys, pathlib; print('eval_loss:', pathlib.Path(sys.argv[1], 'model.txt').read_text())"
 )
 RELAY = OutputRelay(trainlog=None, redactor=Redactor([]))
 
