@@ -440,7 +440,12 @@ class Engine:
             emit=self.emit if self.want_lines else None,
         )
         promoted = await adopt(
-            self.settings, env=self._env, emit=self.emit, output=relay, stop=self._stop
+            self.settings,
+            env=self._env,
+            emit=self.emit,
+            output=relay,
+            stop=self._stop,
+            track=lambda child: self._save(Ledger(child=child)),  # reaped if we are killed
         )
         if self._stop.is_set():
             return self._stopped()

@@ -9,7 +9,15 @@ bounded by a timeout and a stop request. :func:`evaluate` sequences the two into
 
 from __future__ import annotations
 
-__all__ = ["CommandRun", "OutputRelay", "Verdict", "decide", "evaluate", "run_command"]
+__all__ = [
+    "CommandRun",
+    "OutputRelay",
+    "Tracker",
+    "Verdict",
+    "decide",
+    "evaluate",
+    "run_command",
+]
 
 import asyncio
 import math
@@ -26,7 +34,10 @@ from phoenix_engine.engine import shell_argv
 from phoenix_engine.lines import LineSplitter
 from phoenix_engine.output import TrainLog
 from phoenix_engine.redact import Redactor
+from phoenix_engine.state import ChildRecord
 from phoenix_engine.supervisor import SpawnError, spawn
+
+Tracker = Callable[[ChildRecord | None], None]
 
 
 class OutputRelay:
@@ -93,8 +104,12 @@ async def run_command(
     output: Callable[[str, bytes], None],
     stop: asyncio.Event,
     metric: re.Pattern[str] | None = None,
+    track: Tracker | None = None,
 ) -> CommandRun:
-    """Run ``command`` (in a new session) to its end, its timeout or a stop request."""
+    """Run ``command`` (in a new session) to its end, its timeout or a stop request.
+
+    ``track`` is told the running child (and None after), so that a Phoenix killed meanwhile
+    leaves a record for the next one to stop it, as it does for a training."""
     splitters: dict[str, LineSplitter] = {}
     found: list[str] = []
 
@@ -114,17 +129,28 @@ async def run_command(
         child = await spawn(argv, cwd=cwd, env=env, on_output=on_output)
     except SpawnError as exc:
         return CommandRun(error=str(exc))
+    if track is not None:
+        track(
+            ChildRecord(
+                pid=child.pid, pgid=child.pgid, create_time=child.create_time, command=command
+            )
+        )
     waiter = asyncio.ensure_future(child.wait())
     stopper = asyncio.ensure_future(stop.wait())
     try:
         done, _ = await asyncio.wait(
             {waiter, stopper}, timeout=timeout_s, return_when="FIRST_COMPLETED"
         )
+    except BaseException:  # cancelled: the command must not run on unsupervised
+        child.kill_now()
+        raise
     finally:
         stopper.cancel()
     ended = waiter in done
     await child.stop(grace_s)  # after an exit: what it left behind
     info = await waiter
+    if track is not None:
+        track(None)
     for splitter in splitters.values():
         scan(splitter.flush())
     return CommandRun(
@@ -212,6 +238,7 @@ async def evaluate(
     emit: Callable[[ev.Event], None],
     output: OutputRelay,
     stop: asyncio.Event,
+    track: Tracker | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> Verdict:
     """Run PHOENIX_EVAL_CMD on ``candidate`` (``{checkpoint}``, ``PHOENIX_CANDIDATE``)."""
@@ -230,6 +257,7 @@ async def evaluate(
         output=output,
         stop=stop,
         metric=regex,
+        track=track,
     )
     output.flush()
     verdict = decide(

@@ -32,7 +32,7 @@ from phoenix_engine import events as ev
 from phoenix_engine.checkpoints import newest_complete
 from phoenix_engine.config import Settings
 from phoenix_engine.errors import ExitCode, PhoenixError
-from phoenix_engine.evaluation import OutputRelay, evaluate, run_command, shown_path
+from phoenix_engine.evaluation import OutputRelay, Tracker, evaluate, run_command, shown_path
 from phoenix_engine.serving import current as _current
 from phoenix_engine.serving import describe_in_service, in_service
 from phoenix_engine.serving import link as _link
@@ -54,6 +54,7 @@ class _Context:
     emit: Emit
     output: OutputRelay
     stop: asyncio.Event
+    track: Tracker | None = None
 
 
 async def adopt(
@@ -63,13 +64,14 @@ async def adopt(
     emit: Emit,
     output: OutputRelay,
     stop: asyncio.Event,
+    track: Tracker | None = None,
 ) -> bool | None:
     """After a clean completion: True promoted (or passed), False kept the model in service,
     None when neither PHOENIX_EVAL_CMD nor PHOENIX_PROMOTE_PATH is set."""
     s = settings
     if not (s.eval_cmd or s.promote_path):
         return None
-    ctx = _Context(settings=s, env=env, emit=emit, output=output, stop=stop)
+    ctx = _Context(settings=s, env=env, emit=emit, output=output, stop=stop, track=track)
     _, note = store.load_history(s.state_dir)
     if note:
         emit(ev.Notice(message=note))
@@ -115,6 +117,7 @@ async def _evaluate_and_promote(ctx: _Context, candidate: Path, *, by: str, forc
             emit=ctx.emit,
             output=ctx.output,
             stop=ctx.stop,
+            track=ctx.track,
         )
         if not verdict.passed:
             return _skip(ctx, verdict.reason, candidate)
@@ -214,6 +217,7 @@ async def _after_swap(ctx: _Context, target: Path) -> None:
         grace_s=s.kill_grace_sec,
         output=ctx.output,
         stop=ctx.stop,
+        track=ctx.track,
     )
     ctx.output.flush()
     if run.returncode != 0:

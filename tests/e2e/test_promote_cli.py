@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 from cli_support import PHOENIX, phoenix, user_env
 
@@ -25,10 +26,11 @@ pathlib.Path("out/final/model.txt").write_text(os.environ["LOSS"])
 print("step 1 loss", os.environ["LOSS"])
 """
 EVAL = """
-import sys, pathlib, time
+import os, sys, pathlib, time
 if pathlib.Path("eval_crashes").exists():
     raise RuntimeError("the evaluation crashed")
 if pathlib.Path("eval_hangs").exists():
+    pathlib.Path("eval.pid").write_text(str(os.getpid()))
     time.sleep(60)
 print("eval_loss:", pathlib.Path(sys.argv[1], "model.txt").read_text())
 """
@@ -98,6 +100,32 @@ def test_an_evaluation_that_crashes_or_times_out_is_not_promoted(tiny: Path) -> 
     out = night(tiny, "0.1", PHOENIX_EVAL_TIMEOUT_SEC="1")
     assert out.returncode == 5 and "the evaluation timed out after 1s" in out.stderr
     assert served(tiny) == "0.5" and len(history(tiny)) == 1
+
+
+def test_an_evaluation_left_by_a_killed_phoenix_is_stopped_by_the_next(tiny: Path) -> None:
+    (tiny / "eval_hangs").write_text("")
+    proc = subprocess.Popen(
+        [PHOENIX, "--unattended"],
+        cwd=tiny,
+        env=env(LOSS="0.5"),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not (tiny / "eval.pid").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        pid = int((tiny / "eval.pid").read_text())
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+    assert psutil.pid_exists(pid)  # the evaluation outlived phoenix
+    (tiny / "eval_hangs").unlink()
+    out = night(tiny, "0.5")
+    assert out.returncode == 0, out.stderr
+    assert f"PID {pid} left by an earlier phoenix" in out.stderr
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
 
 
 def test_rollback_status_and_promotion_by_hand(tiny: Path) -> None:
