@@ -13,9 +13,11 @@ is always what the link says, and its record is the newest one naming that targe
 from __future__ import annotations
 
 __all__ = [
+    "append_record",
     "copy_into_store",
     "link_target",
     "load_history",
+    "prune_kept",
     "prune_store",
     "record_for",
     "save_history",
@@ -98,6 +100,22 @@ def copy_into_store(candidate: Path, store: Path, now: float) -> Path:
     return Path(os.path.realpath(store / name))
 
 
+def prune_kept(link: Path, state_dir: Path, depth: int) -> list[str]:
+    """Keep the copy in service and the ``depth`` before it (for rollbacks), read afresh
+    from the link: the model in service is never removed."""
+    records, _ = load_history(state_dir)
+    keep: set[str] = set()
+    target = link_target(link)
+    wanted: str | None = str(target) if target is not None else None
+    for _ in range(depth + 1):
+        if not wanted or wanted in keep:
+            break
+        keep.add(wanted)
+        record = record_for(records, wanted)
+        wanted = record.get("previous") if record else None
+    return prune_store(store_dir(link), keep)
+
+
 def prune_store(store: Path, keep: Collection[str]) -> list[str]:
     """Remove copies (and partial ones) not in ``keep`` (real paths); returns their names."""
     removed: list[str] = []
@@ -140,6 +158,13 @@ def save_history(state_dir: Path, records: list[Record]) -> None:
     state_dir.mkdir(parents=True, exist_ok=True)
     body = {"version": 1, "promotions": records[-_KEEP_RECORDS:]}
     write_atomic(state_dir / HISTORY, (json.dumps(body, indent=1) + "\n").encode())
+
+
+def append_record(state_dir: Path, record: Record, now: float) -> None:
+    records, _ = load_history(state_dir)
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
+    records.append({"time": stamp, "ts": now, **record})
+    save_history(state_dir, records)
 
 
 def record_for(records: list[Record], target: Path | str | None) -> Record | None:

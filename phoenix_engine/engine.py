@@ -429,8 +429,8 @@ class Engine:
 
     async def _adopt(self) -> ExitCode:
         """The training completed: evaluate its model and put it in service (promotion.py)."""
-        from phoenix_engine.evaluation import OutputRelay
         from phoenix_engine.promotion import adopt
+        from phoenix_engine.usercmd import OutputRelay
 
         relay = OutputRelay(
             trainlog=self._trainlog,

@@ -32,10 +32,11 @@ from phoenix_engine import events as ev
 from phoenix_engine.checkpoints import newest_complete
 from phoenix_engine.config import Settings
 from phoenix_engine.errors import ExitCode, PhoenixError
-from phoenix_engine.evaluation import OutputRelay, Tracker, evaluate, run_command, shown_path
+from phoenix_engine.evaluation import evaluate, shown_path
 from phoenix_engine.serving import current as _current
 from phoenix_engine.serving import describe_in_service, in_service
 from phoenix_engine.serving import link as _link
+from phoenix_engine.usercmd import OutputRelay, Tracker, run_command
 
 Emit = Callable[[ev.Event], None]
 _ROLLBACK_DEPTH = 2  # previous models whose copies are kept for `phoenix promote --rollback`
@@ -148,7 +149,7 @@ def _promote_now(s: Settings, candidate: Path, score: float | None, by: str) -> 
     record = {"candidate": shown_path(candidate, s.project_dir), "target": str(copy)}
     _append(s, record | {"score": score, "previous": _text(before), "by": by})
     store.swap_link(link, copy)
-    _prune(s, link)
+    store.prune_kept(link, s.state_dir, _ROLLBACK_DEPTH)
     return ev.ModelPromoted(
         path=s.promote_path,
         candidate=record["candidate"],
@@ -235,25 +236,7 @@ def _skip(ctx: _Context, reason: str, candidate: Path | None = None) -> bool:
 
 
 def _append(s: Settings, record: dict[str, Any]) -> None:
-    records, _ = store.load_history(s.state_dir)
-    now = time.time()
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
-    records.append({"time": stamp, "ts": now, **record})
-    store.save_history(s.state_dir, records)
-
-
-def _prune(s: Settings, link: Path) -> None:
-    """Keep the copy in service and the ones a rollback may need; never the link's target."""
-    records, _ = store.load_history(s.state_dir)
-    keep: set[str] = set()
-    target: str | None = _text(store.link_target(link))
-    for _ in range(_ROLLBACK_DEPTH + 1):
-        if not target or target in keep:
-            break
-        keep.add(target)
-        record = store.record_for(records, target)
-        target = record.get("previous") if record else None
-    store.prune_store(store.store_dir(link), keep)
+    store.append_record(s.state_dir, record, time.time())
 
 
 def _text(path: Path | None) -> str | None:

@@ -12,10 +12,11 @@ import pytest
 from engine_support import Recorder
 
 from phoenix_engine import events as ev
-from phoenix_engine.evaluation import CommandRun, OutputRelay, decide, run_command
+from phoenix_engine.evaluation import decide
 from phoenix_engine.journal import RotatingFile
 from phoenix_engine.output import TrainLog
 from phoenix_engine.redact import Redactor
+from phoenix_engine.usercmd import CommandRun, OutputRelay, run_command
 
 PY = sys.executable
 OK = CommandRun(returncode=0, score_text="0.5")

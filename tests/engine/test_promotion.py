@@ -17,10 +17,10 @@ from phoenix_engine import events as ev
 from phoenix_engine._promote_store import store_dir, swap_link
 from phoenix_engine.config import Settings
 from phoenix_engine.errors import ConfigError
-from phoenix_engine.evaluation import OutputRelay
 from phoenix_engine.promotion import PromotionError, adopt, promote_by_hand, rollback
 from phoenix_engine.redact import Redactor
 from phoenix_engine.serving import describe_in_service, doctor_lines, in_service
+from phoenix_engine.usercmd import OutputRelay
 
 Make = Callable[..., Settings]
 PY = sys.executable
