@@ -398,7 +398,7 @@ SPECS: tuple[Spec, ...] = (
         "PHOENIX_EVAL_TOLERANCE",
         _float(0),
         "0",
-        "how much worse (relative, 0.02 = 2%) than the model in service still passes",
+        "how much worse than the model in service still passes (relative: 0.02 = 2 percent)",
     ),
     _s("promote_path", "PHOENIX_PROMOTE_PATH", _text, "", "symlink to the model in service"),
     _s("promote_cmd", "PHOENIX_PROMOTE_CMD", _command, "", "command run after a promotion"),

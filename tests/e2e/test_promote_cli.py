@@ -244,3 +244,9 @@ def test_kill_9_at_any_point_of_a_promotion_never_leaves_the_link_missing(tiny: 
     assert not any(versions.glob("*.partial"))
     assert not list((tiny / "models").glob(".current.phoenix-tmp-*"))
     assert len(list(versions.iterdir())) <= 3
+
+
+def test_promote_help_names_its_arguments() -> None:
+    out = subprocess.run([PHOENIX, "promote", "--help"], capture_output=True, text=True, check=True)
+    assert "--rollback" in out.stdout and "--force" in out.stdout
+    assert "PHOENIX_EVAL_TOLERANCE" not in out.stdout and "--eval-tolerance" in out.stdout
