@@ -89,7 +89,8 @@ def copy_into_store(candidate: Path, store: Path, now: float) -> Path:
     partial = store / f"{name}{_PARTIAL}"
     try:
         if candidate.is_dir():
-            shutil.copytree(candidate, partial, symlinks=True)
+            # Links are followed: what they point at may be rotated away too.
+            shutil.copytree(candidate, partial, ignore_dangling_symlinks=True)
         else:
             shutil.copy2(candidate, partial)
         os.rename(partial, store / name)

@@ -55,14 +55,16 @@ def describe_in_service(settings: Settings) -> str:
     target, record = current(s)
     if s.promote_path and target is None:
         return f"in service: nothing ({s.promote_path} is not a link to a model)"
-    if not s.promote_path and record is None:
+    if target is None and record is None:
         return "in service: no model has passed its evaluation yet" if s.eval_cmd else ""
-    where = f"{s.promote_path} -> {shown_path(target, s.project_dir)}" if target else "reference"
+    where = f"{s.promote_path} -> {shown_path(target, s.project_dir)}" if target else ""
     if record is None:
         return f"in service: {where} (not promoted by phoenix)"
-    score = f", score {record['score']:.6g}" if isinstance(record.get("score"), float) else ""
+    score = f"score {record['score']:.6g}, " if isinstance(record.get("score"), float) else ""
+    if target is None:  # evaluation only: the last model that passed is the reference
+        return f"in service: no link; the reference is {record.get('candidate')} ({score}passed)"
     when = time.strftime("%Y-%m-%d %H:%M", time.localtime(float(record.get("ts", 0))))
-    return f"in service: {where} (from {record.get('candidate')}{score}, {record.get('by')} {when})"
+    return f"in service: {where} (from {record.get('candidate')}, {score}{record.get('by')} {when})"
 
 
 def doctor_lines(settings: Settings, command_problem: Callable[[str], str]) -> list[DoctorLine]:

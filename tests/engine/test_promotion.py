@@ -174,6 +174,28 @@ def test_no_candidate_and_a_crashing_evaluation_are_not_promoted(
     assert not os.path.lexists(tmp_path / "models" / "current")
 
 
+def test_a_copy_that_fails_leaves_the_model_in_service_and_no_partial_copy(
+    make: Make, tmp_path: Path, recorder: Recorder
+) -> None:
+    s = make()
+    night(tmp_path, "0.5")
+    assert run_adopt(s, recorder) is True
+    first = os.path.realpath(tmp_path / "models" / "current")
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "model.txt").write_text("0.1")
+    os.mkfifo(broken / "pipe")  # copying a named pipe fails (shutil refuses, never blocks)
+    promoted = asyncio.run(
+        promote_by_hand(s, broken, force=True, env={}, emit=recorder.emit, output=RELAY)
+    )
+    assert promoted is False
+    assert "could not put broken in service" in recorder.of(ev.PromotionSkipped)[0].reason
+    assert os.path.realpath(tmp_path / "models" / "current") == first
+    assert served(tmp_path) == "0.5"
+    assert not list(store_dir(tmp_path / "models" / "current").glob("*.partial"))
+    assert len(history(s)) == 1
+
+
 def test_without_a_promote_path_the_last_passing_score_is_the_reference(
     make: Make, tmp_path: Path, recorder: Recorder
 ) -> None:
@@ -183,6 +205,10 @@ def test_without_a_promote_path_the_last_passing_score_is_the_reference(
         night(tmp_path, loss)
         assert run_adopt(s, recorder) is passed
     assert [e.previous_score for e in recorder.of(ev.EvaluationFinished)] == [None, 0.5, 0.5]
+    assert (
+        describe_in_service(s)
+        == "in service: no link; the reference is out/final (score 0.45, passed)"
+    )
     assert not (tmp_path / "models" / "current").exists()
 
 
