@@ -125,7 +125,11 @@ async def _evaluate_and_promote(ctx: _Context, candidate: Path, *, by: str, forc
         score = verdict.score
     shown = shown_path(candidate, s.project_dir)
     if not s.promote_path:
-        _append(s, {"candidate": shown, "target": None, "score": score, "by": by})
+        try:
+            _append(s, {"candidate": shown, "target": None, "score": score, "by": by})
+        except OSError as exc:
+            note = f"could not record the score in promotions.json: {exc.strerror or exc}"
+            ctx.emit(ev.Notice(message=note))
         return True
     try:
         event = await asyncio.to_thread(_promote_now, s, candidate, score, by)
@@ -177,18 +181,19 @@ async def rollback(
     if not os.path.exists(previous):
         raise PromotionError(f"the earlier model {previous} no longer exists")
     earlier = store.record_for(records, previous) or {}
-    _append(
-        s,
-        {
-            "candidate": earlier.get("candidate", previous),
-            "target": previous,
-            "score": earlier.get("score"),
-            "previous": earlier.get("previous"),  # a second rollback goes further back
-            "replaced": str(current),
-            "by": "rollback",
-        },
-    )
-    await asyncio.to_thread(store.swap_link, link, Path(previous))
+    record = {
+        "candidate": earlier.get("candidate", previous),
+        "target": previous,
+        "score": earlier.get("score"),
+        "previous": earlier.get("previous"),  # a second rollback goes further back
+        "replaced": str(current),
+        "by": "rollback",
+    }
+    try:
+        _append(s, record)
+        await asyncio.to_thread(store.swap_link, link, Path(previous))
+    except OSError as exc:
+        raise PromotionError(f"could not roll back: {exc.strerror or exc}") from exc
     event = ev.ModelPromoted(
         path=s.promote_path,
         candidate=str(earlier.get("candidate", previous)),

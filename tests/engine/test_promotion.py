@@ -149,6 +149,17 @@ def test_rollback_goes_back_one_model_at_a_time(
     assert run_adopt(s, recorder) is True and served(tmp_path) == "0.85"
 
 
+def test_a_single_file_model_is_promoted_as_a_file(
+    make: Make, tmp_path: Path, recorder: Recorder
+) -> None:
+    s = make(eval_cmd="", eval_metric_regex="", candidate_glob="out/final/*.txt")
+    night(tmp_path, "weights")
+    assert run_adopt(s, recorder) is True
+    link = tmp_path / "models" / "current"
+    assert link.is_file() and link.read_text() == "weights"
+    assert os.readlink(link).endswith("-model.txt")
+
+
 def test_a_real_folder_at_the_promote_path_is_never_replaced(
     make: Make, tmp_path: Path, recorder: Recorder
 ) -> None:
