@@ -56,6 +56,7 @@ class RunView:
         self.guards: dict[str, ev.GuardTripped] = {}
         self.anomaly: ev.Anomaly | None = None
         self.evaluation: ev.EvaluationFinished | None = None
+        self.evaluating = ""  # the candidate under evaluation
         self.model = ""  # which model is in service after this run, and why
 
     def apply(self, event: ev.Event) -> None:
@@ -124,6 +125,9 @@ class RunView:
     def _guard_cleared(self, e: ev.GuardCleared) -> None:
         self.guards.pop(e.guard, None)
 
+    def _evaluated(self, e: ev.EvaluationFinished) -> None:
+        self.evaluation, self.evaluating = e, ""
+
     def _promoted(self, e: ev.ModelPromoted) -> None:
         score = f", score {e.score:.6g}" if e.score is not None else ""
         self.model = f"{e.path} -> {e.candidate} ({e.by}{score})"
@@ -161,6 +165,8 @@ class RunView:
             lines.append(f"guard {guard.guard}: {guard.reading:g} over {guard.limit:g}")
         if self.anomaly is not None:
             lines.append(f"anomaly: {self.anomaly.kind} at step {self.anomaly.step}")
+        if self.evaluating:
+            lines.append(f"evaluating {self.evaluating} (PHOENIX_EVAL_CMD)")
         if self.model:
             lines.append(f"model in service: {self.model}")
         if self.pending:
@@ -232,7 +238,8 @@ _HANDLERS: dict[type[ev.Event], Callable[[RunView, Any], None]] = {
     ev.GuardTripped: lambda v, e: v.guards.__setitem__(e.guard, e),
     ev.GuardCleared: lambda v, e: v._guard_cleared(e),
     ev.Anomaly: lambda v, e: setattr(v, "anomaly", e),
-    ev.EvaluationFinished: lambda v, e: setattr(v, "evaluation", e),
+    ev.EvaluationStarted: lambda v, e: setattr(v, "evaluating", e.candidate),
+    ev.EvaluationFinished: RunView._evaluated,
     ev.ModelPromoted: RunView._promoted,
     ev.PromotionSkipped: RunView._not_promoted,
 }

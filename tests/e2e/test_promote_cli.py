@@ -117,6 +117,11 @@ def test_an_evaluation_left_by_a_killed_phoenix_is_stopped_by_the_next(tiny: Pat
         while not (tiny / "eval.pid").exists() and time.monotonic() < deadline:
             time.sleep(0.05)
         pid = int((tiny / "eval.pid").read_text())
+        status = phoenix("status", cwd=tiny, env=env())  # while it evaluates
+        assert status.returncode == 0, status.stderr
+        assert status.stdout.startswith("phase: completed")
+        assert "evaluating out/final (PHOENIX_EVAL_CMD)" in status.stdout
+        assert "in service: nothing (models/current is not a link to a model)" in status.stdout
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)

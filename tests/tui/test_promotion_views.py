@@ -51,8 +51,12 @@ def test_headless_lines() -> None:
 
 def test_status_says_which_model_is_in_service_and_why() -> None:
     view = RunView()
-    for event in (DONE, PASSED, PROMOTED):
+    view.apply(DONE)
+    view.apply(ev.EvaluationStarted(candidate="out/final", command="python eval.py"))
+    assert "evaluating out/final (PHOENIX_EVAL_CMD)" in view.summary()
+    for event in (PASSED, PROMOTED):
         view.apply(event)
+    assert "evaluating" not in view.summary()
     assert view.phase is Phase.COMPLETED
     assert "model in service: models/current -> out/final (phoenix, score 0.4)" in view.summary()
     kept = RunView()
