@@ -9,11 +9,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from engine_support import Recorder
+from fakes.discord_server import DiscordApp, DiscordServer
 
 from phoenix_engine import events as ev
 from phoenix_engine.config import Settings
 from phoenix_engine.engine import Engine
 from phoenix_engine.errors import ExitCode
+from phoenix_engine.notify import DiscordNotifier
+from phoenix_engine.redact import Redactor
 
 Make = Callable[..., Settings]
 PY = sys.executable
@@ -107,3 +110,28 @@ def test_without_evaluation_settings_nothing_changes(make_settings: Make, tmp_pa
     recorder = Recorder()
     assert night(s, "0.5", recorder) == ExitCode.COMPLETED
     assert recorder.names()[-1] == "run_completed"
+
+
+async def test_discord_last_message_names_the_model_kept_in_service(
+    make_settings: Make, tmp_path: Path
+) -> None:
+    s = settings(make_settings, tmp_path)
+    assert await Engine(s, env={**os.environ, "LOSS": "0.5"}).run() == ExitCode.COMPLETED
+    app = DiscordApp()
+    with DiscordServer(app) as server:
+        engine = Engine(s, env={**os.environ, "LOSS": "0.9"})
+        notifier = DiscordNotifier(server.webhook_url, redactor=Redactor(), emit=engine.emit)
+        engine.add_sink(notifier)
+        task = asyncio.create_task(notifier.run())
+        code = await engine.run()
+        await notifier.aclose()
+        await task
+    assert code == ExitCode.NOT_PROMOTED
+    embeds = [e for post in app.webhook_posts for e in post["embeds"]]
+    assert [e["title"] for e in embeds][-2:] == ["Training completed", "Not promoted: out/final"]
+    last = embeds[-1]
+    assert "0.4 (80.0%) worse than 0.5 in service" in last["description"]
+    (field,) = last["fields"]
+    assert field["name"] == "still in service"
+    assert field["value"].startswith("models/current -> models/.current.versions/")
+    assert "score 0.5" in field["value"]
