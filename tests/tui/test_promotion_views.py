@@ -3,6 +3,7 @@ console's model, ``phoenix status`` (RunView) and Discord's final embed."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from tui_support import make_app, until
@@ -11,6 +12,7 @@ from phoenix_engine import events as ev
 from phoenix_engine.errors import ExitCode
 from phoenix_engine.notify.embeds import embed_for
 from phoenix_engine.runview import Phase, RunView
+from phoenix_engine.wire import decode_event, encode_event
 from phoenix_tui._model import Phase as ConsolePhase
 from phoenix_tui._model import RunModel
 from phoenix_tui.headless import describe
@@ -105,3 +107,10 @@ async def test_console_status_bar_names_the_model_kept_in_service(tmp_path: Path
         await until(pilot, lambda: "kept in service" in str(app.query_one(StatusBar).render()))
         log = app.query_one(LogView)
         assert any("not promoted: score 0.6" in line for line in log.lines)
+
+
+def test_an_attached_console_receives_the_new_events_intact() -> None:
+    started = ev.EvaluationStarted(candidate="out/final", command="python eval.py out/final")
+    for event in (started, PASSED, PROMOTED, KEPT):
+        wire = json.loads(json.dumps(encode_event(event)))
+        assert decode_event(wire) == event
