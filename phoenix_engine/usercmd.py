@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from phoenix_engine import events as ev
+from phoenix_engine import proctree
 from phoenix_engine.engine import shell_argv
 from phoenix_engine.lines import LineSplitter
 from phoenix_engine.output import TrainLog
@@ -112,14 +113,21 @@ async def run_command(
             scan(splitters.setdefault(stream, LineSplitter()).feed(data))
 
     argv, _ = shell_argv(command)
+    mark = proctree.new_mark()  # its daemons are found and stopped like the training's
     try:
-        child = await spawn(argv, cwd=cwd, env=env, on_output=on_output)
+        child = await spawn(
+            argv, cwd=cwd, env={**env, proctree.MARK_ENV: mark}, on_output=on_output
+        )
     except SpawnError as exc:
         return CommandRun(error=str(exc))
     if track is not None:
         track(
             ChildRecord(
-                pid=child.pid, pgid=child.pgid, create_time=child.create_time, command=command
+                pid=child.pid,
+                pgid=child.pgid,
+                create_time=child.create_time,
+                command=command,
+                mark=mark,
             )
         )
     waiter = asyncio.ensure_future(child.wait())
