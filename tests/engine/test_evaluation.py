@@ -16,6 +16,7 @@ from phoenix_engine.evaluation import decide
 from phoenix_engine.journal import RotatingFile
 from phoenix_engine.output import TrainLog
 from phoenix_engine.redact import Redactor
+from phoenix_engine.state import ChildRecord
 from phoenix_engine.usercmd import CommandRun, OutputRelay, run_command
 
 PY = sys.executable
@@ -128,3 +129,22 @@ def test_relay_writes_train_log_echoes_and_emits_masked_lines(tmp_path: Path) ->
     assert b"".join(echoed).decode() == text
     lines = [line for e in recorder.of(ev.OutputLines) for line in e.lines]
     assert lines == ["eval_loss: 0.5 key=[REDACTED]", "part"]
+
+
+async def test_the_command_is_tracked_with_its_tree_mark_while_it_runs() -> None:
+    records: list[ChildRecord | None] = []
+    chunks: list[bytes] = []
+    run = await run_command(
+        f"{PY} -c \"import os; print(os.environ['PHOENIX_TREE_ID'])\"",
+        cwd=Path.cwd(),
+        env={"PATH": "/usr/bin:/bin"},
+        timeout_s=20,
+        grace_s=0.5,
+        output=lambda stream, data: chunks.append(data),
+        stop=asyncio.Event(),
+        track=records.append,
+    )
+    assert run.returncode == 0
+    first, last = records
+    assert first is not None and last is None  # recorded while it ran, cleared after
+    assert first.mark and b"".join(chunks).decode().strip() == first.mark
