@@ -324,3 +324,12 @@ def test_settings_name_what_is_missing_or_wrong(make_settings: Make) -> None:
         make_settings(None, eval_cmd="x", candidate_glob="o", eval_metric_regex="loss: (")
     s = make_settings(None, eval_cmd="x", checkpoint_glob="ckpt-*")  # that glob serves too
     assert s.eval_timeout_sec == 1800 and s.eval_goal == "min" and s.eval_tolerance == 0
+
+
+def test_phoenix_doctor_runs_the_promotion_checks(make: Make) -> None:
+    from phoenix_engine.doctor import run_checks
+
+    checks = {c.name: c for c in run_checks(make(eval_cmd="no-such-evaluator {checkpoint}"), {})}
+    assert checks["promote path"].ok
+    assert not checks["evaluation"].ok and not checks["evaluation"].warning
+    assert "`no-such-evaluator` was not found on PATH" in checks["evaluation"].detail
