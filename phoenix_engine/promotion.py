@@ -176,7 +176,9 @@ async def rollback(
     current = store.link_target(link)
     record = store.record_for(records, current)
     previous = record.get("previous") if record else None
-    if current is None or not previous:
+    if current is None:
+        raise PromotionError(f"{s.promote_path} is not a link to a model: nothing to roll back")
+    if not previous:
         raise PromotionError(f"no earlier model is recorded for {s.promote_path}")
     if not os.path.exists(previous):
         raise PromotionError(f"the earlier model {previous} no longer exists")

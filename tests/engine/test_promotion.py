@@ -132,12 +132,15 @@ def test_rollback_goes_back_one_model_at_a_time(
     make: Make, tmp_path: Path, recorder: Recorder
 ) -> None:
     s = make()
-    for loss in ("0.9", "0.8", "0.7"):
-        night(tmp_path, loss)
-        run_adopt(s, recorder)
 
     def back() -> ev.ModelPromoted:
         return asyncio.run(rollback(s, env=os.environ, emit=recorder.emit, output=RELAY))
+
+    with pytest.raises(PromotionError, match="not a link to a model: nothing to roll back"):
+        back()
+    for loss in ("0.9", "0.8", "0.7"):
+        night(tmp_path, loss)
+        run_adopt(s, recorder)
 
     assert back().by == "rollback" and served(tmp_path) == "0.8"
     assert back().score == 0.9 and served(tmp_path) == "0.9"
