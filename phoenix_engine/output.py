@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from phoenix_engine.journal import OnceIn, RotatingFile
 from phoenix_engine.lines import LineSplitter
+from phoenix_engine.readings import strip_control
 from phoenix_engine.redact import Redactor
 
 
@@ -100,7 +101,9 @@ class OutputTail:
         return out[-n:] if n > 0 else []
 
     def last_line(self) -> str:
+        """The last line with text, without terminal control sequences (a Rich bar's)."""
         for line in reversed(self.lines(50)):
-            if line.strip():
-                return line
+            shown = strip_control(line)
+            if shown.strip():
+                return shown
         return ""

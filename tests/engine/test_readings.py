@@ -205,3 +205,14 @@ def test_sample_carries_the_current_step_for_a_dict_line() -> None:
         watch, [" 50%|█████     | 20/40 [00:02<00:02, 9.1it/s]", "{'loss': '3.1', 'epoch': '0.5'}"]
     )
     assert watch.sample == MetricSample(step=20, loss=3.1, segment=0)
+
+
+def test_the_hang_line_shown_has_no_control_sequences() -> None:
+    from phoenix_engine.output import OutputTail
+
+    tail = OutputTail()
+    tail.add(
+        "stdout",
+        b"step 1\n\r\x1b[2K\x1b[1A\x1b[2KEpoch 0/1 \x1b[35m\xe2\x94\x81\x1b[0m 3/40\n\x1b[0m\n",
+    )
+    assert tail.last_line() == "Epoch 0/1 ━ 3/40"
