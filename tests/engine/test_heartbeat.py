@@ -124,3 +124,25 @@ def test_a_progress_bar_redrawn_in_place_is_the_training_speaking() -> None:
     assert not beat.spoke
     beat.output("stderr", b"\r  0%|          | 0/40 [00:00<?, ?it/s]", 2.0)
     assert beat.spoke and beat.limit == 60
+
+
+@pytest.mark.parametrize(
+    ("fixture", "first_words"),
+    [
+        ("accelerate_launch", "Map:"),  # accelerate's list of defaults is not the training
+        ("torchrun_hang", "step 1/30"),  # nor torchrun's banner
+        ("hf_trainer", "[transformers]"),  # the script's own library speaking counts
+        ("lightning_tqdm", "GPU available"),
+    ],
+)
+def test_first_words_in_recorded_runs(fixture: str, first_words: str) -> None:
+    beat = Heartbeat(heartbeat_min=1, startup_min=10, learn=True)
+    data = (FIXTURES / f"{fixture}.log").read_bytes()
+    spoke = None
+    for at in range(0, len(data), 64):
+        notice = beat.output("stdout", data[at : at + 64], 1.0 + at / 1000)
+        if notice is not None:
+            spoke = notice
+            break
+    assert spoke is not None and beat.spoke
+    assert f"({first_words}" in spoke.message.replace("'", "").replace('"', "")

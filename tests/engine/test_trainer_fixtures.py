@@ -64,6 +64,7 @@ HEALTHY = {
     "lightning_rich_forced": (80, 80, None, set()),
     "lightning_tqdm": (80, None, None, set()),
     "tqdm_loop": (60, 60, None, {200, 8}),  # the Map bar and the eval bar
+    "accelerate_launch": (20, 20, None, {200}),  # the same loop under `accelerate launch`
     "torchrun_crash": (8, 30, 3.2669, set()),  # 8: "ValueError: ... at step 8"
 }
 

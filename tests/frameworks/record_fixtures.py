@@ -27,6 +27,7 @@ OUT = HERE.parent / "fixtures" / "trainers"
 MAX_BYTES = 24_000
 PY = sys.executable
 TORCHRUN = str(Path(PY).with_name("torchrun"))
+ACCELERATE = str(Path(PY).with_name("accelerate"))
 DDP = ["--nproc_per_node", "2", "--master_port", "29561", str(TRAINERS / "ddp_train.py")]
 
 CASES: dict[str, tuple[list[str], dict[str, str], float]] = {
@@ -58,6 +59,11 @@ CASES: dict[str, tuple[list[str], dict[str, str], float]] = {
     ),
     "tqdm_loop": ([PY, str(TRAINERS / "tqdm_loop.py")], {}, 120),
     "tqdm_loop_nan": ([PY, str(TRAINERS / "tqdm_loop.py"), "--lr", "40"], {}, 120),
+    "accelerate_launch": (
+        [ACCELERATE, "launch", str(TRAINERS / "tqdm_loop.py"), "--steps", "20"],
+        {},
+        180,
+    ),
     "torchrun_crash": ([TORCHRUN, *DDP, "--crash_rank", "0", "--at", "8"], {}, 180),
     "torchrun_hang": ([TORCHRUN, *DDP, "--hang_rank", "1", "--at", "8"], {}, 20),
 }
