@@ -605,7 +605,8 @@ class Engine:
                 hook(stream, masked)
         if self.want_lines:
             splitter = self._splitters.setdefault(stream, LineSplitter())
-            lines = splitter.feed(self.redactor.redact_known_bytes(data))
+            # Whole lines are redacted, so a secret split across two reads is masked too.
+            lines = self.redactor.redact_lines(splitter.feed(data))
             if lines:
                 self.emit(ev.OutputLines(stream=stream, lines=tuple(lines)))
                 self._on_metric_lines(lines)
@@ -636,7 +637,7 @@ class Engine:
         if rest and self._tee is not None:
             self._tee(rest)
         for stream, splitter in self._splitters.items():
-            lines = splitter.flush()
+            lines = self.redactor.redact_lines(splitter.flush())
             if lines:
                 self.emit(ev.OutputLines(stream=stream, lines=tuple(lines)))
                 self._on_metric_lines(lines)
