@@ -123,7 +123,7 @@ class Engine:
         self._diverged: ev.Anomaly | None = None
         self._interrupt = asyncio.Event()  # NaN with PHOENIX_NAN_ACTION=repair
         self._next_cmd: str | None = None  # the command with resume arguments, after a failure
-        self._store = store or StateStore(settings.state_dir)
+        self._store = store or StateStore(settings.state_dir, redact=self.redactor.redact)
         self._save_failing = False
         self._stop = asyncio.Event()
         self._leave = asyncio.Event()

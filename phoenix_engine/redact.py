@@ -13,7 +13,7 @@ scans with the regular expression only the batches where the answer is yes.
 
 from __future__ import annotations
 
-__all__ = ["MASK", "SECRET_NAME", "Redactor"]
+__all__ = ["MASK", "SECRET_NAME", "Redactor", "mask_userinfo"]
 
 import re
 import string
@@ -52,6 +52,14 @@ _TOKEN_CHARS = frozenset((string.ascii_letters + string.digits + "_-").encode())
 _RUNS = bytes(
     ord("a") if c in _TOKEN_CHARS else ord(".") if c == ord(".") else ord(" ") for c in range(256)
 )
+
+
+_USERINFO = re.compile(r"(?<=://)[^\s/@]+(?=@)")
+
+
+def mask_userinfo(text: str) -> str:
+    """``https://user:pass@host`` -> ``https://[REDACTED]@host`` (settings shown to a person)."""
+    return _USERINFO.sub(MASK, text) if "@" in text else text
 
 
 class Redactor:

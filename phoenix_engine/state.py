@@ -2,7 +2,8 @@
 
 A Phoenix restarted by systemd continues the same budgets instead of starting over; a clean
 completion or ``phoenix reset`` clears them. The running child's PID and start time let the
-next Phoenix recognise (and stop) a training left behind by one that was killed -9.
+next Phoenix recognise (and stop) a training left behind by one that was killed -9. The
+file is 0600 and the training command in it is redacted (it only names the process).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ __all__ = ["ChildRecord", "Ledger", "StateStore"]
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,8 +60,11 @@ class Ledger:
 class StateStore:
     """Loads and atomically saves the ledger."""
 
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(
+        self, state_dir: Path, *, redact: Callable[[str], str] = lambda text: text
+    ) -> None:
         self.path = state_dir / "state.json"
+        self._redact = redact
 
     def load(self) -> tuple[Ledger, str]:
         """The ledger, and a note when a damaged file had to be set aside ('' otherwise)."""
@@ -81,9 +86,12 @@ class StateStore:
 
     def save(self, ledger: Ledger) -> None:
         tmp = self.path.with_name("state.json.tmp")
+        data = ledger.to_json()
+        if ledger.child is not None:
+            data["child"]["command"] = self._redact(ledger.child.command)
         try:
-            with tmp.open("w", encoding="utf-8") as fh:
-                json.dump(ledger.to_json(), fh, indent=1)
+            with open(tmp, "w", encoding="utf-8", opener=_private) as fh:
+                json.dump(data, fh, indent=1)
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp, self.path)
@@ -94,3 +102,7 @@ class StateStore:
         """What ``phoenix reset`` and a clean completion do; the child record is kept."""
         ledger, _ = self.load()
         self.save(Ledger(child=ledger.child))
+
+
+def _private(path: str, flags: int) -> int:
+    return os.open(path, flags, 0o600)
