@@ -150,7 +150,7 @@ def test_another_user_is_refused(make_settings: Make, recorder: Recorder, tmp_pa
         request_stop=lambda reason: None,
         desk=None,
         view=RunView(),
-        peer_uid=lambda sock: os.getuid() + 1,  # what SO_PEERCRED reports for someone else
+        peer=lambda sock: (1, os.getuid() + 1),  # what SO_PEERCRED reports for someone else
     )
 
     async def scenario() -> None:
