@@ -7,6 +7,7 @@ import asyncio
 import os
 import socket
 import stat
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -75,6 +76,9 @@ def test_attached_console_sees_the_run_and_its_accept_applies_the_patch(
     assert asyncio.run(scenario()) == ExitCode.COMPLETED
     applied = recorder.of(ev.PatchApplied)
     assert applied and "lerning_rate" not in (s.project_dir / "train.py").read_text()
+    assert applied[0].approved_by == f"attach:{os.getuid()}"  # from SO_PEERCRED
+    journal = (s.state_dir / "run.log").read_text()
+    assert f'"approved_by": "attach:{os.getuid()}"' in journal
     assert "run_completed" in seen.names() and "patch_applied" in seen.names()
     assert any("step 1 loss 0.9" in line for e in seen.of(ev.OutputLines) for line in e.lines)
     assert not socket_path(s.state_dir).exists()  # removed when the run ended
@@ -229,3 +233,54 @@ def test_a_project_too_deep_for_a_unix_socket_still_gets_one(
 
     assert asyncio.run(scenario()).startswith("phase: running")
     assert not [e for e in recorder.of(ev.Notice) if "background service" in e.message]
+
+
+APPROVER = """
+import json, socket, sys
+sock = socket.socket(socket.AF_UNIX)
+sock.connect(sys.argv[1])
+f = sock.makefile("rwb")
+said = [f.readline()]
+try:  # what a self-approving daemon would send
+    for message in ({"type": "hello", "version": 1},
+                    {"type": "command", "command": "accept", "patch_id": sys.argv[2]}):
+        f.write(json.dumps(message).encode() + b"\\n")
+        f.flush()
+        said.append(f.readline())
+except OSError:
+    pass
+print(b"".join(said).decode())
+"""
+
+
+def test_a_process_phoenix_started_cannot_approve_its_own_patch(
+    make_settings: Make, recorder: Recorder
+) -> None:
+    """What code from a run (the training, a shadow test, a daemon they left that Phoenix
+    inherited as subreaper) sees: the engine answers nothing but a refusal."""
+    s = make_settings(TYPO, patch_mode="auto", primary="builtin")
+    engine, desk = engine_with_socket(s, recorder)
+
+    async def scenario() -> str:
+        run = asyncio.create_task(engine.run())
+        await until(lambda: "approval_requested" in recorder.names(), "a patch waits")
+        (waiting,) = desk.pending
+        child = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            APPROVER,
+            str(socket_path(s.state_dir)),
+            waiting.id,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        out, _ = await asyncio.wait_for(child.communicate(), 20)
+        await asyncio.sleep(0.2)
+        assert desk.pending == [waiting] and not recorder.of(ev.PatchApplied)
+        assert desk.accept(waiting.id, by="console")  # the operator, in the console
+        await asyncio.wait_for(run, 30)
+        return out.decode()
+
+    said = asyncio.run(scenario())
+    assert "may not attach" in said and "snapshot" not in said
+    (applied,) = recorder.of(ev.PatchApplied)
+    assert applied.approved_by == "console"
