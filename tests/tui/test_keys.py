@@ -52,6 +52,7 @@ async def test_a_accepts_the_waiting_patch_from_any_pane(tmp_path: Path, focus: 
         assert decision.approved and decision.by == "console"
         app.flush()
         assert app.model.patches["de6e9b62acff"].state is PatchState.APPLIED
+        assert "approved by console" in detail_text(app)
         assert not app.screen.has_class("-awaiting")
 
 
