@@ -143,3 +143,26 @@ def test_clean_output_skips_the_full_scan() -> None:
     redactor = Redactor.from_env(ENV)
     assert not redactor.might_hold_secret("\n".join(lines).encode())
     assert redactor.redact_lines(lines) == lines
+
+
+def test_a_run_longer_than_a_webhook_token_is_not_one() -> None:
+    redactor = Redactor()
+    assert not redactor.might_hold_secret(b"000000001 " + b"x" * 88 + b"\n")
+    assert redactor.might_hold_secret(b"000000001 " + WEBHOOK_TOKEN.encode() + b"\n")
+
+
+def test_text_fields_of_an_event_are_redacted_and_a_clean_one_is_kept() -> None:
+    from phoenix_engine import events as ev
+    from phoenix_engine.redact import redact_fields
+
+    redactor = Redactor.from_env(ENV)
+    proposed = ev.PatchProposed(
+        id="p1",
+        provider="builtin",
+        signature="s",
+        paths=("train.py",),
+        diff="-k = 'hunter2hunter2'",
+    )
+    clean = redact_fields(proposed, redactor.redact)
+    assert clean.diff == f"-k = '{MASK}'" and clean.id == "p1" and clean.paths == ("train.py",)
+    assert redact_fields(clean, redactor.redact) is clean
