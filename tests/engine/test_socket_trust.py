@@ -175,3 +175,39 @@ def test_status_does_not_believe_another_users_socket(tmp_path: Path) -> None:
         os.chown(path, 0, 0, follow_symlinks=False)  # the file looks ours: the peer does not
         with pytest.raises(AttachError, match=f"listening there .* belongs to uid {NOBODY}"):
             asyncio.run(query_status(path))
+
+
+DAEMON = """
+import ctypes, os, sys, time
+if sys.argv[1] == "subreaper":
+    ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+r, w = os.pipe()
+first = os.fork()
+if first == 0:  # the classic daemon: fork, setsid, fork again, the middle one exits
+    os.setsid()
+    if os.fork() == 0:
+        os.write(w, str(os.getpid()).encode())
+        time.sleep(20)
+    os._exit(0)
+os.waitpid(first, 0)
+daemon = int(os.read(r, 20))
+time.sleep(0.2)
+from phoenix_engine.engine_socket import started_by
+print(started_by(daemon, os.getpid()), flush=True)
+os.kill(daemon, 9)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl is Linux-only")
+def test_a_double_forked_daemon_is_still_a_descendant_of_a_child_subreaper() -> None:
+    """The check that keeps run code from attaching relies on Phoenix being the child
+    subreaper of what it starts; without it a double fork escapes to init."""
+
+    def found(mode: str) -> str:
+        out = subprocess.run(
+            [sys.executable, "-c", DAEMON, mode], capture_output=True, text=True, timeout=30
+        )
+        return out.stdout.strip() or out.stderr
+
+    assert found("subreaper") == "True"
+    assert found("plain") == "False"
