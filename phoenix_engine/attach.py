@@ -43,7 +43,7 @@ _RECENT_EVENTS = 400
 _RECENT_LINES = 500
 _HELLO_TIMEOUT_S = 5.0
 
-Peer = Callable[[socket.socket], "tuple[int, int] | None"]
+Peer = Callable[[socket.socket], tuple[int, int] | None]  # (pid, uid) of the other end
 
 
 class AttachServer:
@@ -62,9 +62,8 @@ class AttachServer:
         raw_bytes: int = 4 << 20,
         redactor: Redactor | None = None,
         peer: Peer = peer_credentials,
-        path: Path | None = None,
     ) -> None:
-        self.path = path or socket_path(state_dir)
+        self.path = socket_path(state_dir)
         self._emit, self._stop = emit, request_stop
         self._desk, self._view = desk, view
         self._recent_lines = recent_lines
