@@ -3,7 +3,8 @@
 The OS releases the lock when its holder dies (even by kill -9), so a lock is never stale;
 ``train.lock.owner`` beside it says who holds it, for the message a second Phoenix prints.
 Taking the lock also makes the state directory private: it holds the training's output, the
-journal and backups of the user's code, so it is 0700 and its files 0600 (older ones too).
+journal and backups of the user's code, so it is 0700 and its files 0600 (older ones too);
+releasing it does the same for what the run wrote with other modes (manifests).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ class ProjectLock:
 
     def release(self) -> None:
         if self._lock.is_locked:
+            make_private(self.state_dir)  # what the run wrote there (manifests, backups) too
             try:
                 self.owner_path.unlink(missing_ok=True)
             except OSError:

@@ -79,8 +79,9 @@ def test_attached_console_sees_the_run_and_its_accept_applies_the_patch(
     assert applied[0].approved_by == f"attach:{os.getuid()}"  # from SO_PEERCRED
     journal = (s.state_dir / "run.log").read_text()
     assert f'"approved_by": "attach:{os.getuid()}"' in journal
-    copies = [p for p in (s.state_dir / "backups").rglob("train.py")]
-    assert copies and all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in copies)
+    copies = list((s.state_dir / "backups").rglob("train.py"))  # the user's code, kept
+    modes = {str(p): stat.S_IMODE(p.stat().st_mode) for p in s.state_dir.rglob("*")}
+    assert copies and {p: m for p, m in modes.items() if m not in (0o600, 0o700)} == {}
     assert "run_completed" in seen.names() and "patch_applied" in seen.names()
     assert any("step 1 loss 0.9" in line for e in seen.of(ev.OutputLines) for line in e.lines)
     assert not socket_path(s.state_dir).exists()  # removed when the run ended
