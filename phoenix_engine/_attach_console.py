@@ -42,6 +42,7 @@ class Console:
         self.wake = asyncio.Event()
         self.skipped = 0
         self.too_slow = False
+        self.mid_line: set[str] = set()  # streams whose next bytes continue a dropped line
 
     def offer(self, event: ev.Event) -> None:
         """Never blocks: the engine calls this for every event."""
@@ -58,13 +59,29 @@ class Console:
         self.raw.append((stream, data))
         self.raw_size += len(data)
         while self.raw_size > self.raw_cap and len(self.raw) > 1:
-            _, old = self.raw.popleft()
+            dropped, old = self.raw.popleft()
             self.raw_size -= len(old)
             self.skipped += old.count(b"\n")
-            self.splitters.clear()  # the next line starts mid-way: better cut than spliced
+            self.splitters.pop(dropped, None)  # its line lost its middle: cut, never spliced
+            if not old.endswith(b"\n"):
+                self.mid_line.add(dropped)  # and the rest of that line is never shown alone
         self.wake.set()
 
     def next_batch(self) -> list[ev.Event]:
+        output: list[ev.Event] = []
+        while self.raw:
+            stream, data = self.raw.popleft()
+            if stream in self.mid_line:  # the tail of a line whose head was dropped
+                end = data.find(b"\n")
+                if end < 0:
+                    continue
+                data = data[end + 1 :]
+                self.mid_line.discard(stream)
+                self.skipped += 1
+            lines = self.splitters.setdefault(stream, LineSplitter()).feed(data)
+            lines = self.redactor.redact_lines(lines)  # whole lines: a split secret is whole
+            if lines:
+                output.append(ev.OutputLines(stream=stream, lines=tuple(lines)))
         batch = [*self.latest.values()]
         self.latest.clear()
         while not self.queue.empty():
@@ -73,12 +90,6 @@ class Console:
             text = f"… {self.skipped} lines skipped for this console (all are in train.log)"
             batch.append(ev.OutputLines(stream="phoenix", lines=(text,)))
             self.skipped = 0
-        while self.raw:
-            stream, data = self.raw.popleft()
-            lines = self.splitters.setdefault(stream, LineSplitter()).feed(data)
-            lines = self.redactor.redact_lines(lines)  # whole lines: a split secret is whole
-            if lines:
-                batch.append(ev.OutputLines(stream=stream, lines=tuple(lines)))
         self.raw_size = 0
         self.wake.clear()
-        return batch
+        return batch + output

@@ -287,3 +287,28 @@ def test_a_process_phoenix_started_cannot_approve_its_own_patch(
     assert "may not attach" in said and "snapshot" not in said
     (applied,) = recorder.of(ev.PatchApplied)
     assert applied.approved_by == "console"
+
+
+def test_output_dropped_for_a_slow_console_never_leaves_half_a_secret() -> None:
+    from phoenix_engine.attach import _Console
+    from phoenix_engine.redact import Redactor
+
+    secret = "sekrit-value-123456"
+    console = _Console(
+        writer=None,  # type: ignore[arg-type]
+        size=10,
+        raw_bytes=64,
+        redactor=Redactor([secret]),
+    )
+    console.offer_output("stderr", b"err: key=" + secret[:6].encode())  # a partial line...
+    assert console.next_batch() == []  # ...its head waits in the splitter
+    console.offer_output("stdout", b"out: key=" + secret[:9].encode())  # dropped below
+    console.offer_output("stdout", secret[9:].encode() + b" rest\n" + b"y" * 30 + b"\n")
+    console.offer_output("stderr", secret[6:].encode() + b"\n")
+    lines = [
+        line for e in console.next_batch() if isinstance(e, ev.OutputLines) for line in e.lines
+    ]
+    shown = "\n".join(lines)
+    assert "y" * 30 in lines and "err: key=[REDACTED]" in lines
+    assert secret[9:] not in shown and secret[6:] not in shown.replace("[REDACTED]", "")
+    assert "lines skipped for this console" in lines[0]
