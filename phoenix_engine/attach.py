@@ -36,7 +36,15 @@ from phoenix_engine.approval import ApprovalDesk
 from phoenix_engine.engine_socket import peer_credentials, serving_problem, socket_path, started_by
 from phoenix_engine.redact import Redactor
 from phoenix_engine.runview import RunView
-from phoenix_engine.wire import MAX_LINE, VERSION, WireError, decode_event, encode_event, pack
+from phoenix_engine.wire import (
+    MAX_LINE,
+    VERSION,
+    WireError,
+    check_command,
+    decode_event,
+    encode_event,
+    pack,
+)
 from phoenix_engine.wire import parse_message as parse
 
 _RECENT_EVENTS = 400
@@ -203,9 +211,7 @@ class AttachServer:
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, who: str
     ) -> None:
         while line := await reader.readline():
-            message = parse(line)
-            if message["type"] != "command":
-                raise WireError(f"unexpected message type {message['type']!r}")
+            message = check_command(parse(line))
             ok, text = self._command(message, who)
             await _send(writer, {"type": "reply", "id": message.get("id"), "ok": ok, "text": text})
 
@@ -217,18 +223,17 @@ class AttachServer:
         if name == "stop":
             self._stop(str(message.get("reason") or f"stopped from an attached console ({who})"))
             return True, "stopping the training"
-        if name in ("accept", "reject") and self._desk is not None:
-            patch = str(message.get("patch_id", ""))
+        if name in ("accept", "reject"):
+            if self._desk is None:
+                return False, "this engine asks nobody for approval"
+            patch = str(message["patch_id"])
             if name == "accept":
                 done = self._desk.accept(patch, by=who)
             else:
                 done = self._desk.reject(patch, by=who, reason=str(message.get("reason", "")))
             return done, f"{name}ed {patch}" if done else f"no patch {patch!r} is waiting"
         if name == "record":
-            data = message.get("event")
-            if not isinstance(data, dict):
-                raise WireError("record needs an 'event' object")
-            event = decode_event(data)  # every field checked against its type
+            event = decode_event(message["event"])  # every field checked against its type
             if not isinstance(event, ev.RolledBack | ev.Notice):
                 raise WireError(f"a console may not record {event.name}")
             self._emit(dataclasses.replace(event, ts=0.0))  # the engine's clock stamps it

@@ -7,7 +7,16 @@ dataclasses on the other side, nested values (GPU readings) included.
 
 from __future__ import annotations
 
-__all__ = ["VERSION", "WireError", "decode_event", "encode_event", "pack", "parse_message"]
+__all__ = [
+    "COMMANDS",
+    "VERSION",
+    "WireError",
+    "check_command",
+    "decode_event",
+    "encode_event",
+    "pack",
+    "parse_message",
+]
 
 import dataclasses
 import json
@@ -24,6 +33,14 @@ MAX_LINE = 1 << 20  # a message larger than 1 MiB is garbage, not a message
 _BY_NAME: dict[str, type[ev.Event]] = {kind.name: kind for kind in ev.ALL_EVENTS}
 _NESTED = {"GpuReading": ev.GpuReading, "GpuProcess": ev.GpuProcess}
 _SCALARS: dict[Any, type | tuple[type, ...]] = {str: str, int: int, float: (int, float), bool: bool}
+COMMANDS = ("status", "stop", "accept", "reject", "record")
+_ARGUMENTS: dict[str, type | tuple[type, ...]] = {
+    "id": (int, str, type(None)),
+    "who": (str, int),
+    "patch_id": str,
+    "reason": str,
+    "event": dict,
+}
 _LATEST_TS = 1e11  # seconds since the epoch: the year 5138; beyond is not a time
 
 
@@ -45,6 +62,29 @@ def parse_message(line: bytes) -> dict[str, Any]:
     if not isinstance(message, dict) or not isinstance(message.get("type"), str):
         raise WireError("a message must be a JSON object with a string 'type'")
     return message
+
+
+def check_command(message: dict[str, Any]) -> dict[str, Any]:
+    """A console's command, checked before the engine acts on it: a known name and, for each
+    argument it carries, the right type (an ``event`` to record is checked by decode_event)."""
+    if message.get("type") != "command":
+        raise WireError(f"unexpected message type {message.get('type')!r}")
+    name = message.get("command")
+    if name not in COMMANDS:
+        raise WireError(f"unknown command {name!r}")
+    for key, kinds in _ARGUMENTS.items():
+        if key in message and not isinstance(message[key], kinds):
+            raise WireError(f"{name}: {key!r} must be {_kind_names(kinds)}")
+    if name in ("accept", "reject") and not message.get("patch_id"):
+        raise WireError(f"{name} needs a patch_id")
+    if name == "record" and not isinstance(message.get("event"), dict):
+        raise WireError("record needs an 'event' object")
+    return message
+
+
+def _kind_names(kinds: type | tuple[type, ...]) -> str:
+    names = [k.__name__ for k in (kinds if isinstance(kinds, tuple) else (kinds,))]
+    return " or ".join(names)
 
 
 def encode_event(event: ev.Event) -> dict[str, Any]:

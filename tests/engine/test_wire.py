@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from phoenix_engine import events as ev
-from phoenix_engine.wire import WireError, decode_event, encode_event
+from phoenix_engine.wire import WireError, check_command, decode_event, encode_event
 
 
 def test_events_round_trip_with_nested_values_and_non_finite_metrics() -> None:
@@ -44,3 +44,31 @@ def test_events_round_trip_with_nested_values_and_non_finite_metrics() -> None:
 def test_malformed_events_are_refused_with_the_field_named(data: dict[str, Any], why: str) -> None:
     with pytest.raises(WireError, match=why):
         decode_event(data)
+
+
+@pytest.mark.parametrize(
+    ("message", "why"),
+    [
+        ({"type": "event"}, "unexpected message type 'event'"),
+        ({"type": "command", "command": "format_disk"}, "unknown command 'format_disk'"),
+        ({"type": "command", "command": ["stop"]}, "unknown command"),
+        ({"type": "command", "command": "accept"}, "accept needs a patch_id"),
+        ({"type": "command", "command": "accept", "patch_id": 7}, "'patch_id' must be str"),
+        ({"type": "command", "command": "stop", "reason": {"a": 1}}, "'reason' must be str"),
+        ({"type": "command", "command": "status", "id": [1]}, "'id' must be int or str"),
+        ({"type": "command", "command": "record", "event": "notice"}, "'event' must be dict"),
+        ({"type": "command", "command": "record"}, "record needs an 'event' object"),
+    ],
+)
+def test_malformed_commands_are_refused(message: dict[str, Any], why: str) -> None:
+    with pytest.raises(WireError, match=why):
+        check_command(message)
+
+
+def test_well_formed_commands_pass_as_they_are() -> None:
+    for message in (
+        {"type": "command", "id": 1, "command": "status", "who": "123"},
+        {"type": "command", "id": 2, "command": "reject", "patch_id": "ab12", "reason": "no"},
+        {"type": "command", "command": "record", "event": {"event": "notice", "message": "x"}},
+    ):
+        assert check_command(message) is message
