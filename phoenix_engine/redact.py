@@ -45,13 +45,11 @@ _SHAPES = (
     r"(?<=://)[A-Za-z0-9_\-]{20,}(?=@)",  # https://TOKEN@host
 )
 
-# The cheap pre-check: a literal every shape starts with or contains (on lower-cased bytes),
-# or a run of token characters as long as the shapes without a literal need.
-_ANCHORS = (
-    *(b"sk-", b"hf_", b"aiza", b"bearer", b"bot ", b"bot\t"),
-    *(b"key=", b"token=", b"x-goog", b"://"),
-)
-_GITHUB = (b"ghp_", b"gho_", b"ghu_", b"ghs_", b"ghr_")
+# The cheap pre-check. Shapes whose secret part may be short need their label (on lower-cased
+# bytes); every other shape holds 16 token characters in a row, and only output with such a
+# run is searched for their prefixes.
+_LABELS = (b"key", b"token=", b"bearer")  # ?key= api_key= x-goog-api-key ?token= Bearer
+_PREFIXES = (b"sk-", b"hf_", b"aiza", b"bot", b"ghp_", b"gho_", b"ghu_", b"ghs_", b"ghr_")
 _TOKEN_CHARS = frozenset((string.ascii_letters + string.digits + "_-").encode())
 _RUN_OF_68 = re.compile(rb"(?<!a)a{68}(?!a)")
 _RUNS = bytes(
@@ -111,11 +109,15 @@ class Redactor:
         if any(v in data for v in self._value_bytes):
             return True
         low = data.lower()
-        if any(a in low for a in _ANCHORS):
+        if any(label in low for label in _LABELS):
             return True
-        if b"gh" in low and any(prefix in low for prefix in _GITHUB):
+        if (b"@" in data or b"discord" in low) and b"://" in data:  # user:pass@, webhook URLs
             return True
         runs = data.translate(_RUNS)
+        if b"a" * 16 not in runs:
+            return False
+        if any(prefix in low for prefix in _PREFIXES):
+            return True
         if b"a" * 24 + b"." in runs:  # a Discord bot token's first part
             return True
         return b"a" * 68 in runs and _RUN_OF_68.search(runs) is not None  # a webhook token
