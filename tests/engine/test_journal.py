@@ -109,3 +109,13 @@ def test_unopenable_journal_is_reported(tmp_path: Path) -> None:
     )
     sink.emit(ev.Notice(ts=1, message="x"))
     assert reasons and "cannot open the journal" in reasons[0]
+
+
+def test_url_userinfo_and_bare_webhook_tokens_never_reach_the_journal(tmp_path: Path) -> None:
+    token = "Xy7" + "aB3_-cD9eF" * 6 + "Zq1w2"
+    sink = JournalSink(tmp_path / "run.log", redactor=Redactor(), max_bytes=0)
+    sink.emit(ev.Notice(ts=1.0, message=f"fallback https://bob:pw12345@llm.example/v1 {token}"))
+    sink.close()
+    text = (tmp_path / "run.log").read_text()
+    assert "pw12345" not in text and token not in text
+    assert "https://[REDACTED]@llm.example/v1 [REDACTED]" in text
