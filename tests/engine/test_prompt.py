@@ -257,3 +257,15 @@ def test_terminal_control_sequences_never_reach_the_prompt() -> None:
     assert "\x1b" not in prompt
     assert " 45%|####5     | 45/100 [00:12<00:15]" in _untrusted(prompt)
     assert "Recent training losses" in prompt
+
+
+def test_a_bare_webhook_token_and_url_userinfo_never_reach_the_prompt() -> None:
+    # The token of /api/webhooks/<id>/<token>, printed without its URL, and a password in a URL.
+    token = "Xy7" + "aB3_-cD9eF" * 6 + "Zq1w2"
+    assert len(token) == 68
+    prompt = _prompt(
+        tail=[f"webhook token {token}", "GET https://bob:hunter2pass@llm.example/v1 failed"],
+        extra=f"saw {token}",
+    )
+    assert token not in prompt and token[:40] not in prompt
+    assert "hunter2pass" not in prompt and "https://[REDACTED]@llm.example/v1" in prompt
