@@ -1,0 +1,239 @@
+"""The class table: every kind of failure, how its text is recognised, and what Phoenix does.
+
+One row per cause: the ``kind`` it belongs to (``failure.kind``), a pattern over the root
+cause's text (the last traceback and what follows it, or the whole tail without one), the
+``action`` (what an engineer on call would do), a one-sentence ``advice`` template and a
+``specificity``: when several rows match, the most specific cause wins (an ECC error that also
+killed the NCCL watchdog is a GPU fault). Messages common to several classes ("CUDA kernel
+errors might be asynchronously reported", "consider passing CUDA_LAUNCH_BLOCKING=1") are in no
+row, so they decide nothing. Patterns join words with ``\\s+``: a message wrapped over several
+lines (rich tracebacks) still matches. Pure: :func:`match` reads text, nothing else.
+"""
+
+from __future__ import annotations
+
+__all__ = ["RULES", "Action", "FailureKind", "Found", "Rule", "describe_classes", "match"]
+
+import enum
+import re
+from dataclasses import dataclass
+
+
+class FailureKind(enum.StrEnum):
+    EXCEPTION = "exception"  # a Python traceback whose cause is in the project's code
+    OOM = "oom"  # CUDA/torch out of memory (GPU)
+    HOST_OOM = "host_oom"  # killed by SIGKILL we did not send (kernel OOM killer), MemoryError
+    HANG = "hang"  # silence past the heartbeat; we stopped it
+    SIGNAL = "signal"  # died of another signal (SIGSEGV, SIGABRT, ...)
+    EXIT_CODE = "exit_code"  # non-zero exit without a traceback
+    LAUNCH = "launch"  # the command could not be started (not found, not executable)
+    DIVERGED = "diverged"  # the loss became NaN/inf and PHOENIX_NAN_ACTION=repair
+    DISK_FULL = "disk_full"  # no space / quota while writing
+    CORRUPT_CHECKPOINT = "corrupt_checkpoint"  # loading a checkpoint failed: truncated, bad header
+    COLLECTIVE_TIMEOUT = "collective_timeout"  # NCCL/gloo watchdog, rendezvous, a peer died
+    GPU_FAULT = "gpu_fault"  # ECC, lost device, driver mismatch, launch failure
+    DEVICE_ASSERT = "device_assert"  # a CUDA kernel assertion (index out of bounds...)
+    ENVIRONMENT = "environment"  # a missing module or shared library, an ABI mismatch
+
+
+class Action(enum.StrEnum):
+    REPAIR = "repair"  # ask the providers for a patch (the only action that does)
+    RESTART = "restart"  # restart as is (from the newest checkpoint when resuming is set up)
+    RESUME_PREVIOUS = "resume_previous"  # quarantine the checkpoint, resume from the one before
+    DEBUG_RERUN = "debug_rerun"  # rerun once with CUDA_LAUNCH_BLOCKING=1 for a precise traceback
+    WAIT = "wait"  # wait for disk space or for other processes' GPU memory, then restart
+    STOP = "stop"  # nothing automatic can help: a person must act
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Rule:
+    kind: FailureKind
+    cause: str  # short and stable: it is part of the signature of a failure without traceback
+    pattern: re.Pattern[str]
+    action: Action
+    advice: str  # {detail}: what the pattern's ``detail`` group (or the match) says
+    specificity: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Found:
+    rule: Rule
+    text: str  # the matched text, one line
+    detail: str  # the pattern's ``detail`` group, or ''
+
+
+def _r(kind: FailureKind, cause: str, pattern: str, action: Action, advice: str, spec: int) -> Rule:
+    compiled = re.compile(pattern.replace(" ", r"\s+"), re.IGNORECASE | re.MULTILINE)
+    return Rule(
+        kind=kind, cause=cause, pattern=compiled, action=action, advice=advice, specificity=spec
+    )
+
+
+K, A = FailureKind, Action
+_RESTART_ONCE = "restarting once; if it comes back without progress Phoenix stops"
+# fmt: off
+RULES: tuple[Rule, ...] = (
+    _r(K.GPU_FAULT, "ecc",
+       r"uncorrectable ECC error|ECC error encountered|ECC_UNCORRECTABLE",
+       A.STOP,
+       "the GPU reported an uncorrectable ECC error: it needs a reset or a reboot "
+       "(check nvidia-smi -q -d ECC) before training can go on",
+       95),
+    _r(K.GPU_FAULT, "lost_device",
+       r"GPU has fallen off the bus|NVRM: Xid|\bXid \(PCI:",
+       A.STOP,
+       "the GPU fell off the bus or reported an Xid error: the machine needs a person "
+       "(dmesg, nvidia-smi, likely a reboot)",
+       94),
+    _r(K.GPU_FAULT, "driver",
+       r"Driver/library version mismatch|CUDA driver version is "
+       r"insufficient|no CUDA-capable device is detected|NVML_ERROR_DRIVER_NOT_LOADED",
+       A.STOP,
+       "the CUDA driver cannot be used ({detail}): a driver update needs a reboot or a driver fix",
+       93),
+    _r(K.GPU_FAULT, "launch_failure",
+       r"unspecified launch failure|an illegal memory access was "
+       r"encountered|illegal instruction was encountered|cudaErrorLaunchFailure",
+       A.RESTART,
+       "a CUDA kernel failed ({detail}); " + _RESTART_ONCE,
+       85),
+    _r(K.DISK_FULL, "no_space",
+       r"(?P<detail>\[Errno 28\] No space left on device[^\n]*)"
+       r"|No space left on device|kind: StorageFull|\[Errno 122\] Disk quota exceeded"
+       r"|Disk quota exceeded|PytorchStreamWriter failed writing file[^\n]*"
+       r"|write\(\): fd \d+ failed with (?:Input/output error|No space left)"
+       r"|inline_container\.cc:\d+\] \. unexpected pos \d+ vs \d+",
+       A.WAIT,
+       "the disk filled up while writing: free space, Phoenix restarts once there is "
+       "room (no patch can fix a full disk)",
+       80),
+    _r(K.CORRUPT_CHECKPOINT, "truncated",
+       r"PytorchStreamReader failed reading"
+       r"|unexpected EOF, expected \d+ more bytes|MetadataIncompleteBuffer|HeaderTooLarge"
+       r"|Error while deserializing header|Unable to load weights from pytorch checkpoint file"
+       r"|pickle data was truncated|invalid load key"
+       r"|EOFError: Ran out of input",
+       A.RESUME_PREVIOUS,
+       "a checkpoint could not be loaded (truncated or corrupt): it goes to "
+       ".phoenix_cli/quarantine/ and the run resumes from the one before",
+       75),
+    _r(K.DEVICE_ASSERT, "assert",
+       r"device-side assert triggered|cuda runtime error \((?:59|710)\)"
+       r"|cudaErrorAssert|\.cu:\d+: [^\n]*Assertion [^\n]* failed",
+       A.DEBUG_RERUN,
+       "a CUDA kernel assertion failed; rerunning once with CUDA_LAUNCH_BLOCKING=1 "
+       "so the traceback points at the real line, then repairing from that traceback",
+       70),
+    _r(K.ENVIRONMENT, "library",
+       r"(?P<detail>[\w.+-]+\.so[\w.]*): cannot open shared object file"
+       r"|cannot open shared object file|undefined symbol: (?P<symbol>\S+)"
+       r"|version `GLIBC\w*_[\d.]+' not found",
+       A.STOP,
+       "a shared library is missing or does not match ({detail}): reinstall the package "
+       "that provides it for this CUDA/torch version",
+       62),
+    _r(K.ENVIRONMENT, "module",
+       r"No module named '?(?P<detail>[\w.]+)'?"
+       r"|requires the (?P<library>[\w-]+) library but it was not found",
+       A.STOP,
+       "the module {detail} is not installed in the training environment{pip}",
+       60),
+    _r(K.ENVIRONMENT, "wrapped_import",
+       r"Failed to import (?P<detail>[\w.]+) because of the "
+       r"following error",
+       A.STOP,
+       "{detail} cannot be imported in the training environment "
+       "(a missing or mismatched dependency, see the error above it): reinstall it",
+       58),
+    _r(K.ENVIRONMENT, "shm",
+       r"insufficient shared memory \(shm\)",
+       A.STOP,
+       "a DataLoader worker hit the shared-memory limit: give the container more "
+       "/dev/shm (docker --shm-size) or use fewer workers",
+       61),
+    _r(K.OOM, "gpu",
+       r"(?:CUDA|HIP)(?: error:)? out of memory|MPS backend out of memory"
+       r"|Cuda failure 'out of memory'|CUBLAS_STATUS_ALLOC_FAILED|CUDNN_STATUS_ALLOC_FAILED"
+       r"|cudaErrorMemoryAllocation|OutOfMemoryError|total capacty of",
+       A.REPAIR,
+       "the GPU ran out of memory: Phoenix tries one fix (a smaller batch)",
+       50),
+    _r(K.HOST_OOM, "host",
+       r"DefaultCPUAllocator: (?:can't allocate memory|not enough memory)"
+       r"|is killed by signal: Killed|^Killed$|std::bad_alloc|MemoryError",
+       A.RESTART,
+       "the machine ran out of RAM (OOM killer or allocator): restarting; if it comes "
+       "back without progress Phoenix asks for a fix",
+       45),
+    _r(K.COLLECTIVE_TIMEOUT, "collective",
+       r"Watchdog caught collective operation timeout"
+       r"|NCCL communicator was aborted|Some NCCL operations have failed or timed out"
+       r"|ProcessGroupNCCL's watchdog|Socket Timeout|RendezvousTimeoutError"
+       r"|Connection closed by peer|Connection reset by peer|DistStoreError[^\n]*Timed out"
+       r"|ncclRemoteError|NCCL error[^\n]*(?:remote process exited|unhandled system error)",
+       A.RESTART,
+       "a collective operation timed out or a peer rank died: restarting (from the "
+       "newest checkpoint when resuming is set up); no patch",
+       30),
+)
+# fmt: on
+# One pass over the text: each row is a named alternative (its own groups made anonymous).
+_ANY = re.compile(
+    "|".join(
+        f"(?P<r{i}>{re.sub(r'[(][?]P<[a-z]+>', '(?:', r.pattern.pattern)})"
+        for i, r in enumerate(RULES)
+    ),
+    re.IGNORECASE | re.MULTILINE,
+)
+
+_PIP = {
+    "cv2": "opencv-python", "PIL": "pillow", "sklearn": "scikit-learn", "yaml": "pyyaml",
+    "flash_attn": "flash-attn", "apex": "apex (built from source)", "bs4": "beautifulsoup4",
+    "google.protobuf": "protobuf", "sentencepiece": "sentencepiece", "Crypto": "pycryptodome",
+}  # fmt: skip
+
+
+def match(text: str) -> Found | None:
+    """The most specific row matching ``text`` (the root cause's lines); of equals, the last."""
+    best: tuple[int, re.Match[str]] | None = None
+    for m in _ANY.finditer(text):
+        group = m.lastgroup
+        assert group is not None
+        index = int(group[1:])
+        if best is None or RULES[index].specificity >= RULES[best[0]].specificity:
+            best = (index, m)
+    if best is None:
+        return None
+    rule = RULES[best[0]]
+    # The combined pattern drops the named groups: read them again from the matched line.
+    start = text.rfind("\n", 0, best[1].start()) + 1
+    end = text.find("\n", best[1].end())
+    line = text[start : end if end >= 0 else len(text)]
+    again = rule.pattern.search(text, best[1].start())
+    groups = {k: v for k, v in (again.groupdict() if again else {}).items() if v}
+    detail = next(iter(groups.values()), "") or best[1].group(0)
+    return Found(rule=rule, text=line.strip(), detail=detail.strip())
+
+
+def advice_for(found: Found) -> str:
+    """The owner's sentence for a matched row."""
+    top = found.detail.split(".")[0]
+    package = _PIP.get(found.detail) or _PIP.get(top) or ""
+    pip = ""
+    if found.rule.cause == "module":
+        pip = f" (pip install {package or top.replace('_', '-')})"
+    return found.rule.advice.format(detail=found.detail, pip=pip)
+
+
+def describe_classes() -> list[tuple[str, str, str]]:
+    """(kind, action, advice) per row, and the kinds that are not text rows, for doctor."""
+    rows = [(r.kind.value, r.action.value, r.advice.format(detail="...", pip="")) for r in RULES]
+    return [
+        ("exception", "repair", "a traceback in the project's code: ask the providers for a fix"),
+        *rows,
+        ("hang", "repair", "no output for the heartbeat period: stopped, then repaired"),
+        ("signal", "repair", "died of a signal (SIGSEGV...); SIGINT/SIGTERM from outside: stop"),
+        ("exit_code", "repair", "a non-zero exit without a traceback; exit 75: restart"),
+        ("launch", "stop", "the command cannot start: fix PHOENIX_TRAIN_CMD"),
+        ("diverged", "repair", "the loss became NaN/inf (PHOENIX_NAN_ACTION=repair)"),
+    ]
