@@ -37,6 +37,12 @@ class Ledger:
     tried: dict[str, list[str]] = field(default_factory=dict)  # proposal ids per signature
     fallback_uses: int = 0
     child: ChildRecord | None = None
+    # Issue 12: progress marks [step or -1, checkpoint mtime] per signature and for the run,
+    # restarts in a row without progress, and a training command Phoenix changed (OOM fix).
+    marks: dict[str, list[float]] = field(default_factory=dict)
+    best: list[float] = field(default_factory=list)
+    no_progress: int = 0
+    command: dict[str, str] = field(default_factory=dict)  # original, command, why
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -52,6 +58,10 @@ class Ledger:
             tried={str(k): [str(i) for i in v] for k, v in dict(data.get("tried", {})).items()},
             fallback_uses=int(data.get("fallback_uses", 0)),
             child=ChildRecord(**child) if isinstance(child, dict) else None,
+            marks={str(k): [float(x) for x in v] for k, v in dict(data.get("marks", {})).items()},
+            best=[float(x) for x in data.get("best", [])],
+            no_progress=int(data.get("no_progress", 0)),
+            command={str(k): str(v) for k, v in dict(data.get("command", {})).items()},
         )
 
 

@@ -1,0 +1,356 @@
+"""After a failure: measure, decide, journal, act. The engine calls :meth:`Recovery.handle`.
+
+The class table gave an action; what the machine looks like now (free disk, who holds the GPU)
+and the run's history (a failure that came back without progress) may change it; the budgets
+(:mod:`phoenix_engine.budget`) allow it or give up, naming their rule. Then the action runs:
+``repair`` (the only one that asks a provider; an OOM whose batch size is on the command line is
+fixed there), ``restart``, ``resume_previous`` (quarantine, resume from the one before),
+``debug_rerun`` (``CUDA_LAUNCH_BLOCKING=1`` for one attempt), ``wait`` (disk space, other
+processes' GPU memory) and ``stop``. It is also an event sink: it follows the attempt's best step.
+"""
+
+from __future__ import annotations
+
+__all__ = ["DEBUG_ENV", "Recovery", "project_modules"]
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from phoenix_engine import _waits as waits
+from phoenix_engine import events as ev
+from phoenix_engine._waits import project_modules
+from phoenix_engine.budget import History, Limits, Mark, Plan, escalate, plan
+from phoenix_engine.checkpoints import newest_complete, quarantine
+from phoenix_engine.config import Settings
+from phoenix_engine.errors import ExitCode
+from phoenix_engine.providers._batch_flag import halve_batch_flag
+from phoenix_engine.signature import Action, Classified, FailureKind
+from phoenix_engine.state import Ledger
+
+DEBUG_ENV = {"CUDA_LAUNCH_BLOCKING": "1", "TORCH_USE_CUDA_DSA": "1"}
+_DISK_FALLBACK_GB = 1.0  # the disk_full wait's limit when PHOENIX_MIN_FREE_DISK_GB is off
+
+
+class Recovery:
+    """One per engine; ``use(ledger)`` at the start of each supervision."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        emit: Callable[[ev.Event], None],
+        save: Callable[[Ledger], None],
+        stop: asyncio.Event,
+        resume_point: Callable[[], Awaitable[str | None]],
+        repair: Callable[[Classified, Ledger], Awaitable[str]],
+        disk_usage: waits.DiskUsage | None = None,
+        alive: Callable[[int], bool] = waits.pid_alive,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self._emit, self._save, self._stop = emit, save, stop
+        self._resume_point, self._repair = resume_point, repair
+        self._usage, self._alive, self._mono = disk_usage, alive, monotonic
+        self.ledger = Ledger()
+        self._step: int | None = None  # the best step of the running attempt
+        self._gpu: ev.GpuStatus | None = None
+        self._env: dict[str, str] = {}
+        self._debug_ran = False
+        self._resumed_from = ""
+
+    # --- what the engine asks ------------------------------------------------------------------
+
+    def emit(self, event: ev.Event) -> None:
+        """As a sink: the attempt's best step, the latest GPU sample."""
+        if isinstance(event, ev.MetricSample) and event.step is not None:
+            self._step = max(event.step, self._step if self._step is not None else event.step)
+        elif isinstance(event, ev.GpuStatus):
+            self._gpu = event
+        elif isinstance(event, ev.ProcessStarted):
+            self._step = None
+
+    def use(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+
+    @property
+    def command(self) -> str:
+        """The training command: the user's, or the one an OOM fix changed (same original)."""
+        fix = self.ledger.command
+        if fix.get("original") == self.settings.train_cmd and fix.get("command"):
+            return fix["command"]
+        return self.settings.train_cmd
+
+    def take_env(self) -> dict[str, str]:
+        """Extra environment for the attempt about to start (the debug rerun's), once."""
+        env, self._env = self._env, {}
+        self._debug_ran = bool(env)
+        return env
+
+    async def handle(self, failure: Classified, ledger: Ledger) -> ExitCode | None:
+        """Decide and act; an exit code ends the run, None restarts it."""
+        self.ledger = ledger
+        s = self.settings
+        mark = await self._mark()
+        action, advice = await self._measure(failure)
+        h = self._history(failure, action, ledger)
+        action, why = escalate(failure, action, h)
+        if why:
+            advice = f"{advice.rstrip('.')}; {why}" if advice else why
+        h = self._history(failure, action, ledger)
+        limits = Limits(
+            max_retries=s.max_retries,
+            max_restarts=s.max_restarts,
+            max_no_progress=s.max_no_progress_restarts,
+            cooldown_s=s.cooldown_seconds,
+        )
+        p = plan(failure, action, h, mark, limits)
+        self._emit(_failure_event(failure, p.action, advice))
+        self._remember(ledger, failure, mark, p)
+        if not p.ok:
+            return self._give_up(failure, p.reason, p.rule)
+        ledger.attempts[_key(failure, p.action)] = p.attempt
+        ledger.restarts += 1
+        self._save(ledger)
+        reason = await self._act(failure, p.action, ledger)
+        if isinstance(reason, ExitCode):
+            return reason
+        if self._stop.is_set():
+            return None
+        checkpoint = await self._resume_point()
+        self._resumed_from = checkpoint or ""
+        self._emit(_restarting(p, ledger, s.max_restarts, reason, checkpoint))
+        try:
+            await asyncio.wait_for(self._stop.wait(), timeout=p.cooldown_s)
+        except TimeoutError:
+            return None
+        return None
+
+    # --- deciding ---------------------------------------------------------------------------
+
+    async def _mark(self) -> Mark:
+        s = self.settings
+        stamp = 0.0
+        if s.checkpoint_glob:
+            try:
+                newest = await newest_complete(s.project_dir, s.checkpoint_glob, recheck_s=0)
+                stamp = newest.stat().st_mtime if newest is not None else 0.0
+            except OSError:
+                stamp = 0.0
+        return Mark(step=self._step, checkpoint=stamp)
+
+    def _history(self, failure: Classified, action: Action, ledger: Ledger) -> History:
+        s = self.settings
+        return History(
+            attempts=ledger.attempts.get(_key(failure, action), 0),
+            restarts=ledger.restarts,
+            no_progress=ledger.no_progress,
+            seen_at=_mark(ledger.marks.get(failure.signature)),
+            best=_mark(ledger.best),
+            observable=bool(ledger.best and ledger.best[0] >= 0) or bool(s.checkpoint_glob),
+            debug_ran=self._debug_ran
+            or f"{failure.signature}:{Action.DEBUG_RERUN}" in ledger.attempts,
+        )
+
+    def _remember(self, ledger: Ledger, failure: Classified, mark: Mark, p: Plan) -> None:
+        sig = failure.signature
+        if p.reset:
+            for key in [k for k in ledger.attempts if k == sig or k.startswith(f"{sig}:")]:
+                del ledger.attempts[key]
+        best = _mark(ledger.best) or Mark()
+        merged = Mark(
+            step=max(x for x in (best.step, mark.step, -1) if x is not None),
+            checkpoint=max(best.checkpoint, mark.checkpoint),
+        )
+        ledger.best = [float(merged.step if merged.step is not None else -1), merged.checkpoint]
+        ledger.marks[sig] = list(ledger.best)
+        ledger.no_progress = p.no_progress
+
+    async def _measure(self, failure: Classified) -> tuple[Action, str]:
+        """The table's action and advice, checked against the machine as it is now."""
+        if failure.kind is FailureKind.DISK_FULL:
+            return self._disk_advice(failure)
+        if failure.kind is FailureKind.OOM and failure.action is Action.REPAIR:
+            others = waits.gpu_others(failure.holders, self._gpu, self._alive)
+            held = sum(gib for _, gib in others)
+            total = failure.capacity_gib or waits.gpu_capacity(self._gpu)
+            total = total or sum(gib for _, gib in failure.holders)
+            if others and total and held >= total / 2:
+                who = ", ".join(f"{waits.describe_pid(p)} {g:.1f} GiB" for p, g in others[:3])
+                return Action.WAIT, (
+                    f"GPU memory is held by another process ({who} of {total:.1f} GiB): "
+                    f"waiting up to {self.settings.max_wait_min:g} min for it to be freed, "
+                    "then restarting (the batch size stays)"
+                )
+        return failure.action, failure.advice
+
+    def _disk_probe(self, failure: Classified) -> waits.DiskProbe:
+        s = self.settings
+        dirs = waits.watched_dirs(
+            s.project_dir, s.state_dir, s.checkpoint_glob, f"{failure.message} {failure.summary}"
+        )
+        return waits.DiskProbe(dirs, self._usage) if self._usage else waits.DiskProbe(dirs)
+
+    def _disk_limit(self) -> float:
+        return self.settings.min_free_disk_gb or _DISK_FALLBACK_GB
+
+    def _disk_advice(self, failure: Classified) -> tuple[Action, str]:
+        free = self._disk_probe(failure).free_gb()
+        self._emit(ev.Notice(message=f"disk full: {waits.DiskProbe.shown(free)}"))
+        low = {d: gb for d, gb in free.items() if gb < self._disk_limit()}
+        if low:
+            where, gb = min(low.items(), key=lambda kv: kv[1])
+            return Action.WAIT, f"disk full on {where} ({gb:.1f} GB free): waiting for space"
+        return Action.RESTART, (
+            f"the disk was full while writing; now {waits.DiskProbe.shown(free)}: restarting"
+        )
+
+    def _give_up(self, failure: Classified, reason: str, rule: str) -> ExitCode:
+        self._emit(ev.GaveUp(reason=reason, signature=failure.signature, rule=rule))
+        self._save(self.ledger)
+        return ExitCode.USAGE if failure.kind is FailureKind.LAUNCH else ExitCode.GAVE_UP
+
+    # --- acting -----------------------------------------------------------------------------
+
+    async def _act(self, failure: Classified, action: Action, ledger: Ledger) -> str | ExitCode:
+        if action is Action.REPAIR:
+            return self._fix_command(failure, ledger) or await self._repair(failure, ledger)
+        if action is Action.DEBUG_RERUN:
+            self._env = dict(DEBUG_ENV)
+            shown = " ".join(f"{k}={v}" for k, v in DEBUG_ENV.items())
+            self._emit(ev.Notice(message=f"debug rerun with {shown}: {failure.summary}"))
+            return f"debug rerun with {shown} so the traceback points at the failing line"
+        if action is Action.RESUME_PREVIOUS:
+            return await self._quarantine(failure)
+        if action is Action.WAIT:
+            if failure.kind is FailureKind.DISK_FULL:
+                return await self._wait_for_disk(failure)
+            return await self._wait_for_gpu(failure)
+        return "restart without changes"
+
+    def _fix_command(self, failure: Classified, ledger: Ledger) -> str:
+        s = self.settings
+        if failure.kind is not FailureKind.OOM or s.patch_mode == "restart-only":
+            return ""
+        fix = halve_batch_flag(self.command)
+        if fix is None:
+            return ""
+        if s.patch_mode == "analyze-only" or s.dry_run:
+            self._emit(ev.Notice(message=f"out of memory: would halve {fix.shown} (not applied)"))
+            return f"out of memory: {fix.shown} suggested, command unchanged"
+        why = f"out of memory: batch size halved on the command line ({fix.shown})"
+        ledger.command = {"original": s.train_cmd, "command": fix.command, "why": why}
+        self._save(ledger)
+        self._emit(ev.Notice(message=f"{why}; the training command is now: {fix.command}"))
+        return why
+
+    async def _quarantine(self, failure: Classified) -> str | ExitCode:
+        s = self.settings
+        if not s.checkpoint_glob:
+            why = "a checkpoint failed to load and PHOENIX_CHECKPOINT_GLOB is not set"
+            return self._give_up(failure, why, "class corrupt_checkpoint: stop")
+        found = waits.checkpoint_candidates(s.project_dir, s.checkpoint_glob)
+        target = _named(found, f"{failure.message} {failure.summary}", s.project_dir)
+        target = target or _named(found, self._resumed_from, s.project_dir)
+        target = target or (found[0] if found else None)
+        if target is None:
+            why = f"a checkpoint failed to load and none matches {s.checkpoint_glob}"
+            return self._give_up(failure, why, "class corrupt_checkpoint: stop")
+        try:
+            moved = quarantine(target, s.state_dir, stamp=time.strftime("%Y%m%d-%H%M%S"))
+        except OSError as exc:
+            why = f"could not quarantine {target}: {exc.strerror or exc}"
+            return self._give_up(failure, why, "class corrupt_checkpoint: stop")
+        self._emit(ev.Notice(message=f"quarantined {target} as {moved} (kept, not deleted)"))
+        try:
+            left = await newest_complete(s.project_dir, s.checkpoint_glob, recheck_s=0)
+        except OSError:
+            left = None
+        if left is None:
+            why = f"{target.name} failed to load and no complete checkpoint is left (kept: {moved})"
+            return self._give_up(failure, why, "class corrupt_checkpoint: stop")
+        return f"{target.name} quarantined: resuming from the checkpoint before it"
+
+    async def _wait_for_disk(self, failure: Classified) -> str:
+        s = self.settings
+        probe, need = self._disk_probe(failure), self._disk_limit() + s.guard_resume_margin
+        good, started = 0, self._mono()
+        while good < s.guard_samples:
+            if await self._pause(s.gpu_interval_sec):
+                return "stopped while waiting for disk space"
+            free = probe.free_gb()
+            good = good + 1 if free and min(free.values()) >= need else 0
+        waited = (self._mono() - started) / 60
+        return (
+            f"disk space is back ({waits.DiskProbe.shown(probe.free_gb())}) after {waited:.1f} min"
+        )
+
+    async def _wait_for_gpu(self, failure: Classified) -> str:
+        s = self.settings
+        deadline = self._mono() + s.max_wait_min * 60
+        while self._mono() < deadline:
+            others = waits.gpu_others(failure.holders, self._gpu, self._alive)
+            if not others:
+                return "the other processes freed the GPU memory: restart"
+            if await self._pause(s.gpu_interval_sec):
+                return "stopped while waiting for GPU memory"
+        return f"waited {s.max_wait_min:g} min (PHOENIX_MAX_WAIT_MIN): restarting anyway"
+
+    async def _pause(self, seconds: float) -> bool:
+        """Sleep unless a stop comes first; True when stopped."""
+        try:
+            await asyncio.wait_for(self._stop.wait(), timeout=seconds)
+        except TimeoutError:
+            return False
+        return True
+
+
+def _key(failure: Classified, action: Action) -> str:
+    """The attempts of a repair count per signature (as always); other actions per action."""
+    return failure.signature if action is Action.REPAIR else f"{failure.signature}:{action}"
+
+
+def _mark(raw: list[float] | None) -> Mark | None:
+    if not raw:
+        return None
+    step = int(raw[0])
+    return Mark(step=step if step >= 0 else None, checkpoint=raw[1] if len(raw) > 1 else 0.0)
+
+
+def _named(found: list[Path], text: str, project_dir: Path) -> Path | None:
+    """The checkpoint ``text`` names (it, or a file inside it), as a path or relative to it."""
+    for path in found:
+        rel = str(path.relative_to(project_dir)) if path.is_relative_to(project_dir) else ""
+        if str(path) in text or (rel and rel in text):
+            return path
+    return None
+
+
+def _failure_event(failure: Classified, action: Action, advice: str) -> ev.Failure:
+    return ev.Failure(
+        kind=failure.kind,
+        signature=failure.signature,
+        summary=failure.summary,
+        exc_type=failure.exc_type,
+        location=failure.location,
+        repairable=failure.repairable,
+        action=action,
+        advice=advice,
+    )
+
+
+def _restarting(
+    p: Plan, ledger: Ledger, max_restarts: int, reason: str, checkpoint: str | None
+) -> ev.Restarting:
+    return ev.Restarting(
+        attempt=p.attempt,
+        max_attempts=p.max_attempts,
+        restarts_used=ledger.restarts,
+        max_restarts=max_restarts,
+        cooldown_s=p.cooldown_s,
+        reason=reason,
+        checkpoint=checkpoint,
+        action=p.action,
+        budget=p.budget,
+    )
