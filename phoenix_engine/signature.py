@@ -49,6 +49,8 @@ from phoenix_engine._traceback import (
 from phoenix_engine.triage import Action, FailureKind, Found, advice_for, match
 
 _SECONDARY = (FailureKind.COLLECTIVE_TIMEOUT,)
+_WRAPPERS = frozenset({"ChildFailedError", "CalledProcessError"})
+_NOT_PRIMARY = _WRAPPERS | {"KeyboardInterrupt", "SignalException"}
 
 
 def classify(
@@ -95,8 +97,11 @@ def _from_text(
 ) -> Classified | None:
     """A table row over the last traceback and what follows it, else that traceback."""
     tb = last_traceback(ranked, project_dir)
+    if tb is not None and signum is not None and _name(tb) in _WRAPPERS:
+        tb = None  # torchrun's own traceback; the rank it names died of a signal
     window = ranked[tb.start :] if tb is not None else ranked
-    found = _usable(match("\n".join(text for _, text in window)), local)
+    before = "\n".join(text for _, text in ranked[: tb.start]) if tb is not None else ""
+    found = _usable(match("\n".join(text for _, text in window), before), local)
     if found is not None and found.rule.kind in _SECONDARY and tb is not None:
         own = _usable(match(f"{tb.exc_type}: {tb.message}"), local)
         if own is None or own.rule.kind not in _SECONDARY:
@@ -115,12 +120,18 @@ def _primary(
 ) -> Classified | None:
     """A traceback of some rank that is not itself a secondary error, the earliest first."""
     for tb in tracebacks(ranked, project_dir):
+        if _name(tb) in _NOT_PRIMARY:
+            continue
         found = _usable(match(f"{tb.exc_type}: {tb.message}"), local)
-        if found is None and tb.frames and any(f.relpath for f in tb.frames):
+        if found is None:
             return _from_traceback(tb)
         if found is not None and found.rule.kind not in _SECONDARY:
             return _from_row(found, tb, [(tb.rank, f"{tb.exc_type}: {tb.message}")])
     return None
+
+
+def _name(tb: Traceback) -> str:
+    return tb.exc_type.rsplit(".", 1)[-1]
 
 
 def _usable(found: Found | None, local: Collection[str]) -> Found | None:
@@ -137,6 +148,8 @@ def _from_row(found: Found, tb: Traceback | None, window: Sequence[Ranked]) -> C
     sig_message = rule.cause if rule.cause != "module" else f"module {found.detail}"
     if tb is not None:
         base = _from_traceback(tb, rule.kind, sig_message)
+        if not rule.pattern.search(base.summary):  # the evidence is in another line
+            base = replace(base, summary=clip(f"{found.text} — {base.summary}", SUMMARY_CHARS))
     else:
         base = Classified(
             kind=rule.kind,

@@ -53,6 +53,7 @@ class Rule:
     action: Action
     advice: str  # {detail}: what the pattern's ``detail`` group (or the match) says
     specificity: int
+    anywhere: bool  # evidence of the machine (ECC, Xid, driver): counts before the traceback too
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -65,11 +66,18 @@ class Found:
 def _r(kind: FailureKind, cause: str, pattern: str, action: Action, advice: str, spec: int) -> Rule:
     compiled = re.compile(pattern.replace(" ", r"\s+"), re.IGNORECASE | re.MULTILINE)
     return Rule(
-        kind=kind, cause=cause, pattern=compiled, action=action, advice=advice, specificity=spec
+        kind=kind,
+        cause=cause,
+        pattern=compiled,
+        action=action,
+        advice=advice,
+        specificity=spec,
+        anywhere=cause in _MACHINE,
     )
 
 
 K, A = FailureKind, Action
+_MACHINE = frozenset({"ecc", "lost_device", "driver"})
 _RESTART_ONCE = "restarting once; if it comes back without progress Phoenix stops"
 # fmt: off
 RULES: tuple[Rule, ...] = (
@@ -146,7 +154,7 @@ RULES: tuple[Rule, ...] = (
        "(a missing or mismatched dependency, see the error above it): reinstall it",
        58),
     _r(K.ENVIRONMENT, "shm",
-       r"insufficient shared memory \(shm\)",
+       r"insufficient shared memory \(shm\)|workers are out of shared memory",
        A.STOP,
        "a DataLoader worker hit the shared-memory limit: give the container more "
        "/dev/shm (docker --shm-size) or use fewer workers",
@@ -177,15 +185,21 @@ RULES: tuple[Rule, ...] = (
        30),
 )
 # fmt: on
-# One pass over the text: each row is a named alternative (its own groups made anonymous).
-_ANY = re.compile(
-    "|".join(
-        f"(?P<r{i}>{re.sub(r'[(][?]P<[a-z]+>', '(?:', r.pattern.pattern)})"
-        for i, r in enumerate(RULES)
-    ),
-    re.IGNORECASE | re.MULTILINE,
-)
 
+
+def _combined(rules: tuple[Rule, ...]) -> re.Pattern[str]:
+    """One pass over the text: each row a named alternative (its own groups made anonymous)."""
+    return re.compile(
+        "|".join(
+            f"(?P<r{RULES.index(r)}>{re.sub(r'[(][?]P<[a-z]+>', '(?:', r.pattern.pattern)})"
+            for r in rules
+        ),
+        re.IGNORECASE | re.MULTILINE,
+    )
+
+
+_ANY = _combined(RULES)
+_MACHINE_ROWS = _combined(tuple(r for r in RULES if r.anywhere))
 _PIP = {
     "cv2": "opencv-python", "PIL": "pillow", "sklearn": "scikit-learn", "yaml": "pyyaml",
     "flash_attn": "flash-attn", "apex": "apex (built from source)", "bs4": "beautifulsoup4",
@@ -193,18 +207,21 @@ _PIP = {
 }  # fmt: skip
 
 
-def match(text: str) -> Found | None:
-    """The most specific row matching ``text`` (the root cause's lines); of equals, the last."""
-    best: tuple[int, re.Match[str]] | None = None
-    for m in _ANY.finditer(text):
+def match(text: str, before: str = "") -> Found | None:
+    """The most specific row matching ``text`` (the root cause's lines); of equals, the last.
+    ``before`` (the lines before the traceback) counts for the machine's own evidence only."""
+    best: tuple[int, re.Match[str], str] | None = None
+    hits = [(m, before) for m in _MACHINE_ROWS.finditer(before)] if before else []
+    hits += [(m, text) for m in _ANY.finditer(text)]
+    for m, where in hits:
         group = m.lastgroup
         assert group is not None
         index = int(group[1:])
         if best is None or RULES[index].specificity >= RULES[best[0]].specificity:
-            best = (index, m)
+            best = (index, m, where)
     if best is None:
         return None
-    rule = RULES[best[0]]
+    rule, text = RULES[best[0]], best[2]
     # The combined pattern drops the named groups: read them again from the matched line.
     start = text.rfind("\n", 0, best[1].start()) + 1
     end = text.find("\n", best[1].end())
