@@ -25,7 +25,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from phoenix_engine._classified import SUMMARY_CHARS, Classified
+from phoenix_engine._classified import LAST_LINE_CHARS, SUMMARY_CHARS, Classified
 from phoenix_engine._endings import (
     SIGKILL,
     exit_code,
@@ -149,7 +149,8 @@ def _from_row(found: Found, tb: Traceback | None, window: Sequence[Ranked]) -> C
     if tb is not None:
         base = _from_traceback(tb, rule.kind, sig_message)
         if not rule.pattern.search(base.summary):  # the evidence is in another line
-            base = replace(base, summary=clip(f"{found.text} — {base.summary}", SUMMARY_CHARS))
+            evidence = found.text if len(found.text) <= LAST_LINE_CHARS else found.detail
+            base = replace(base, summary=clip(f"{evidence} — {base.summary}", SUMMARY_CHARS))
     else:
         base = Classified(
             kind=rule.kind,
