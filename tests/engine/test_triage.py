@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import sys
 from collections import Counter
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "fixtures"))
 from failure_corpus import CORPUS, Case
 
 from phoenix_engine.signature import Action, FailureKind, classify

@@ -9,19 +9,16 @@ import dataclasses
 import os
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import pytest
 from engine_support import Recorder
+from failure_corpus import CORPUS, Case
 
 from phoenix_engine import events as ev
 from phoenix_engine.config import Settings
 from phoenix_engine.engine import Engine
 from phoenix_engine.errors import ExitCode
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "fixtures"))
-from failure_corpus import CORPUS, Case
 
 Make = Callable[..., Settings]
 
