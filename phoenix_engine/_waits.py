@@ -16,11 +16,15 @@ __all__ = [
     "describe_pid",
     "gpu_capacity",
     "gpu_others",
+    "pause",
     "pid_alive",
     "project_modules",
+    "wait_for_disk",
+    "wait_for_gpu",
     "watched_dirs",
 ]
 
+import asyncio
 import os
 import re
 import shutil
@@ -122,3 +126,48 @@ def checkpoint_candidates(project_dir: Path, pattern: str) -> list[Path]:
     from phoenix_engine.checkpoints import candidates
 
     return candidates(project_dir, pattern) if pattern else []
+
+
+async def pause(stop: asyncio.Event, seconds: float) -> bool:
+    """Sleep unless a stop comes first; True when stopped."""
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    except TimeoutError:
+        return False
+    return True
+
+
+async def wait_for_disk(
+    probe: DiskProbe,
+    need_gb: float,
+    samples: int,
+    interval_s: float,
+    stop: asyncio.Event,
+    monotonic: Callable[[], float],
+) -> str:
+    """Until every watched filesystem has ``need_gb`` free for ``samples`` readings in a row."""
+    good, started = 0, monotonic()
+    while good < samples:
+        if await pause(stop, interval_s):
+            return "stopped while waiting for disk space"
+        free = probe.free_gb()
+        good = good + 1 if free and min(free.values()) >= need_gb else 0
+    waited = (monotonic() - started) / 60
+    return f"disk space is back ({DiskProbe.shown(probe.free_gb())}) after {waited:.1f} min"
+
+
+async def wait_for_gpu(
+    others: Callable[[], list[tuple[int, float]]],
+    max_min: float,
+    interval_s: float,
+    stop: asyncio.Event,
+    monotonic: Callable[[], float],
+) -> str:
+    """Until the other processes holding GPU memory are gone, at most ``max_min`` minutes."""
+    deadline = monotonic() + max_min * 60
+    while monotonic() < deadline:
+        if not others():
+            return "the other processes freed the GPU memory: restart"
+        if await pause(stop, interval_s):
+            return "stopped while waiting for GPU memory"
+    return f"waited {max_min:g} min (PHOENIX_MAX_WAIT_MIN): restarting anyway"

@@ -117,11 +117,17 @@ def escalate(failure: Classified, action: Action, h: History) -> tuple[Action, s
     """The table's action adjusted by history: recurring without progress asks for more."""
     again = h.seen_at is not None and not (h.best or Mark()).beyond(h.seen_at)
     if failure.kind is FailureKind.DEVICE_ASSERT and (h.debug_ran or h.attempts > 0):
-        return Action.REPAIR, "after the CUDA_LAUNCH_BLOCKING=1 rerun: repair its traceback"
+        return Action.REPAIR, (
+            "the CUDA kernel assertion again, now with CUDA_LAUNCH_BLOCKING=1: asking for a fix "
+            "from this traceback"
+        )
     if failure.kind is FailureKind.HOST_OOM and action is Action.RESTART and again:
-        return Action.REPAIR, "came back without progress: ask for a fix"
+        return Action.REPAIR, "the machine ran out of RAM again without progress: asking for a fix"
     if failure.cause == "launch_failure" and again:
-        return Action.STOP, "the CUDA kernel failure came back without progress: needs a person"
+        return Action.STOP, (
+            "the CUDA kernel failure came back without progress: it needs a person "
+            "(nvidia-smi, a GPU reset or a reboot)"
+        )
     return action, ""
 
 

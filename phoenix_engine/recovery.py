@@ -20,6 +20,7 @@ from pathlib import Path
 
 from phoenix_engine import _waits as waits
 from phoenix_engine import events as ev
+from phoenix_engine._measure import Machine
 from phoenix_engine._waits import project_modules
 from phoenix_engine.budget import History, Limits, Mark, Plan, escalate, plan
 from phoenix_engine.checkpoints import newest_complete, quarantine
@@ -30,7 +31,6 @@ from phoenix_engine.signature import Action, Classified, FailureKind
 from phoenix_engine.state import Ledger
 
 DEBUG_ENV = {"CUDA_LAUNCH_BLOCKING": "1", "TORCH_USE_CUDA_DSA": "1"}
-_DISK_FALLBACK_GB = 1.0  # the disk_full wait's limit when PHOENIX_MIN_FREE_DISK_GB is off
 
 
 class Recovery:
@@ -52,10 +52,11 @@ class Recovery:
         self.settings = settings
         self._emit, self._save, self._stop = emit, save, stop
         self._resume_point, self._repair = resume_point, repair
-        self._usage, self._alive, self._mono = disk_usage, alive, monotonic
+        self.machine = Machine(
+            settings, emit=emit, disk_usage=disk_usage, alive=alive, monotonic=monotonic
+        )
         self.ledger = Ledger()
         self._step: int | None = None  # the best step of the running attempt
-        self._gpu: ev.GpuStatus | None = None
         self._env: dict[str, str] = {}
         self._debug_ran = False
         self._resumed_from = ""
@@ -67,7 +68,7 @@ class Recovery:
         if isinstance(event, ev.MetricSample) and event.step is not None:
             self._step = max(event.step, self._step if self._step is not None else event.step)
         elif isinstance(event, ev.GpuStatus):
-            self._gpu = event
+            self.machine.gpu = event
         elif isinstance(event, ev.ProcessStarted):
             self._step = None
 
@@ -93,11 +94,10 @@ class Recovery:
         self.ledger = ledger
         s = self.settings
         mark = await self._mark()
-        action, advice = await self._measure(failure)
+        action, advice = self.machine.measure(failure)
         h = self._history(failure, action, ledger)
         action, why = escalate(failure, action, h)
-        if why:
-            advice = f"{advice.rstrip('.')}; {why}" if advice else why
+        advice = why or advice
         h = self._history(failure, action, ledger)
         limits = Limits(
             max_retries=s.max_retries,
@@ -167,45 +167,6 @@ class Recovery:
         ledger.marks[sig] = list(ledger.best)
         ledger.no_progress = p.no_progress
 
-    async def _measure(self, failure: Classified) -> tuple[Action, str]:
-        """The table's action and advice, checked against the machine as it is now."""
-        if failure.kind is FailureKind.DISK_FULL:
-            return self._disk_advice(failure)
-        if failure.kind is FailureKind.OOM and failure.action is Action.REPAIR:
-            others = waits.gpu_others(failure.holders, self._gpu, self._alive)
-            held = sum(gib for _, gib in others)
-            total = failure.capacity_gib or waits.gpu_capacity(self._gpu)
-            total = total or sum(gib for _, gib in failure.holders)
-            if others and total and held >= total / 2:
-                who = ", ".join(f"{waits.describe_pid(p)} {g:.1f} GiB" for p, g in others[:3])
-                return Action.WAIT, (
-                    f"GPU memory is held by another process ({who} of {total:.1f} GiB): "
-                    f"waiting up to {self.settings.max_wait_min:g} min for it to be freed, "
-                    "then restarting (the batch size stays)"
-                )
-        return failure.action, failure.advice
-
-    def _disk_probe(self, failure: Classified) -> waits.DiskProbe:
-        s = self.settings
-        dirs = waits.watched_dirs(
-            s.project_dir, s.state_dir, s.checkpoint_glob, f"{failure.message} {failure.summary}"
-        )
-        return waits.DiskProbe(dirs, self._usage) if self._usage else waits.DiskProbe(dirs)
-
-    def _disk_limit(self) -> float:
-        return self.settings.min_free_disk_gb or _DISK_FALLBACK_GB
-
-    def _disk_advice(self, failure: Classified) -> tuple[Action, str]:
-        free = self._disk_probe(failure).free_gb()
-        self._emit(ev.Notice(message=f"disk full: {waits.DiskProbe.shown(free)}"))
-        low = {d: gb for d, gb in free.items() if gb < self._disk_limit()}
-        if low:
-            where, gb = min(low.items(), key=lambda kv: kv[1])
-            return Action.WAIT, f"disk full on {where} ({gb:.1f} GB free): waiting for space"
-        return Action.RESTART, (
-            f"the disk was full while writing; now {waits.DiskProbe.shown(free)}: restarting"
-        )
-
     def _give_up(self, failure: Classified, reason: str, rule: str) -> ExitCode:
         self._emit(ev.GaveUp(reason=reason, signature=failure.signature, rule=rule))
         self._save(self.ledger)
@@ -224,9 +185,7 @@ class Recovery:
         if action is Action.RESUME_PREVIOUS:
             return await self._quarantine(failure)
         if action is Action.WAIT:
-            if failure.kind is FailureKind.DISK_FULL:
-                return await self._wait_for_disk(failure)
-            return await self._wait_for_gpu(failure)
+            return await self.machine.wait(failure, self._stop)
         return "restart without changes"
 
     def _fix_command(self, failure: Classified, ledger: Ledger) -> str:
@@ -271,39 +230,6 @@ class Recovery:
             why = f"{target.name} failed to load and no complete checkpoint is left (kept: {moved})"
             return self._give_up(failure, why, "class corrupt_checkpoint: stop")
         return f"{target.name} quarantined: resuming from the checkpoint before it"
-
-    async def _wait_for_disk(self, failure: Classified) -> str:
-        s = self.settings
-        probe, need = self._disk_probe(failure), self._disk_limit() + s.guard_resume_margin
-        good, started = 0, self._mono()
-        while good < s.guard_samples:
-            if await self._pause(s.gpu_interval_sec):
-                return "stopped while waiting for disk space"
-            free = probe.free_gb()
-            good = good + 1 if free and min(free.values()) >= need else 0
-        waited = (self._mono() - started) / 60
-        return (
-            f"disk space is back ({waits.DiskProbe.shown(probe.free_gb())}) after {waited:.1f} min"
-        )
-
-    async def _wait_for_gpu(self, failure: Classified) -> str:
-        s = self.settings
-        deadline = self._mono() + s.max_wait_min * 60
-        while self._mono() < deadline:
-            others = waits.gpu_others(failure.holders, self._gpu, self._alive)
-            if not others:
-                return "the other processes freed the GPU memory: restart"
-            if await self._pause(s.gpu_interval_sec):
-                return "stopped while waiting for GPU memory"
-        return f"waited {s.max_wait_min:g} min (PHOENIX_MAX_WAIT_MIN): restarting anyway"
-
-    async def _pause(self, seconds: float) -> bool:
-        """Sleep unless a stop comes first; True when stopped."""
-        try:
-            await asyncio.wait_for(self._stop.wait(), timeout=seconds)
-        except TimeoutError:
-            return False
-        return True
 
 
 def _key(failure: Classified, action: Action) -> str:

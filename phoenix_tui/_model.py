@@ -76,6 +76,8 @@ class RunModel:
         self.provider = provider
         self.providers: tuple[str, ...] = ()
         self.final_reason = ""
+        self.triage = ""  # "kind → action" of the last failure
+        self.advice = ""
         self.guards: dict[str, ev.GuardTripped] = {}
         self.patches: dict[str, PatchEntry] = {}
         self.awaiting: str | None = None
@@ -112,6 +114,7 @@ class RunModel:
     def _failure(self, e: ev.Failure) -> None:
         self._set_phase(Phase.FAILED)
         self.final_reason = e.summary
+        self.triage, self.advice = f"{e.kind} → {e.action}", e.advice
 
     def _repair(self, e: ev.RepairRequested) -> None:
         self._set_phase(Phase.DIAGNOSING)
