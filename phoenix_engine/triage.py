@@ -12,7 +12,7 @@ lines (rich tracebacks) still matches. Pure: :func:`match` reads text, nothing e
 
 from __future__ import annotations
 
-__all__ = ["RULES", "Action", "FailureKind", "Found", "Rule", "describe_classes", "match"]
+__all__ = ["RULES", "Action", "FailureKind", "Found", "Rule", "advice_for", "match"]
 
 import enum
 import re
@@ -240,17 +240,3 @@ def advice_for(found: Found) -> str:
     if found.rule.cause == "module":
         pip = f" (pip install {package or top.replace('_', '-')})"
     return found.rule.advice.format(detail=found.detail, pip=pip)
-
-
-def describe_classes() -> list[tuple[str, str, str]]:
-    """(kind, action, advice) per row, and the kinds that are not text rows, for doctor."""
-    rows = [(r.kind.value, r.action.value, r.advice.format(detail="...", pip="")) for r in RULES]
-    return [
-        ("exception", "repair", "a traceback in the project's code: ask the providers for a fix"),
-        *rows,
-        ("hang", "repair", "no output for the heartbeat period: stopped, then repaired"),
-        ("signal", "repair", "died of a signal (SIGSEGV...); SIGINT/SIGTERM from outside: stop"),
-        ("exit_code", "repair", "a non-zero exit without a traceback; exit 75: restart"),
-        ("launch", "stop", "the command cannot start: fix PHOENIX_TRAIN_CMD"),
-        ("diverged", "repair", "the loss became NaN/inf (PHOENIX_NAN_ACTION=repair)"),
-    ]

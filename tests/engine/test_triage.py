@@ -9,7 +9,8 @@ import pytest
 from failure_corpus import CORPUS, Case
 
 from phoenix_engine.signature import Action, FailureKind, classify
-from phoenix_engine.triage import RULES, describe_classes, match
+from phoenix_engine.triage import RULES, match
+from phoenix_engine.triage_doctor import describe_classes
 
 PROJECT = Path("/home/nobody/project")
 
