@@ -39,6 +39,8 @@ class RootCause:
 
 def root_cause(lines: Sequence[str]) -> RootCause | None:
     """torchrun's last "Root Cause" block, or None."""
+    if not any("Root Cause" in line for line in lines):
+        return None
     start = next((i for i in range(len(lines) - 1, -1, -1) if _BLOCK.search(lines[i])), None)
     if start is None:
         return None

@@ -60,8 +60,8 @@ class Traceback:
 
 
 def strip_prefix(line: str) -> Ranked:
-    text = ANSI.sub("", line).rstrip("\r\n")
-    match = _RANK.match(text)
+    text = (ANSI.sub("", line) if "\x1b" in line else line).rstrip("\r\n")
+    match = _RANK.match(text) if text[:1] == "[" else None
     if match is None:
         return None, text
     return match.group(1), text[match.end() :]
@@ -96,7 +96,7 @@ def tracebacks(ranked: Sequence[Ranked], project_dir: Path) -> list[Traceback]:
 
 
 def _starts(ranked: Sequence[Ranked]) -> list[int]:
-    starts = [i for i, (_, text) in enumerate(ranked) if _HEADER.match(text)]
+    starts = [i for i, (_, t) in enumerate(ranked) if "Traceback (" in t and _HEADER.match(t)]
     if not starts:
         first = next((i for i, (_, text) in enumerate(ranked) if _FRAME.match(text)), None)
         starts = [] if first is None else [first]

@@ -54,6 +54,7 @@ class Rule:
     advice: str  # {detail}: what the pattern's ``detail`` group (or the match) says
     specificity: int
     anywhere: bool  # evidence of the machine (ECC, Xid, driver): counts before the traceback too
+    keys: tuple[str, ...]  # lower-case words one of which every match contains (a cheap filter)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -73,11 +74,37 @@ def _r(kind: FailureKind, cause: str, pattern: str, action: Action, advice: str,
         advice=advice,
         specificity=spec,
         anywhere=cause in _MACHINE,
+        keys=_KEYS[cause],
     )
 
 
 K, A = FailureKind, Action
 _MACHINE = frozenset({"ecc", "lost_device", "driver"})
+# Per row, words (lower case, never wrapped by rich) that any text the row matches contains:
+# only windows around them are searched, so a tail costs a few substring scans.
+_KEYS = {
+    "ecc": ("ecc error", "ecc_uncorrectable"),
+    "lost_device": ("fallen off", "xid"),
+    "driver": ("mismatch", "insufficient", "cuda-capable", "driver_not_loaded"),
+    "launch_failure": ("launch failure", "illegal memory", "illegal instruction", "launchfailure"),
+    "no_space": ("no space", "storagefull", "quota", "streamwriter", "write():", "unexpected pos"),
+    "truncated": (
+        "streamreader", "unexpected eof", "metadataincomplete", "headertoolarge",
+        "deserializing header", "unable to load weights", "truncated", "load key", "out of input",
+    ),
+    "assert": ("assert", "runtime error (59)", "runtime error (710)"),
+    "library": ("shared object", "undefined symbol", "glibc"),
+    "module": ("no module named", "library but it was not found"),
+    "wrapped_import": ("failed to import",),
+    "shm": ("shared memory",),
+    "gpu": ("out of memory", "outofmemory", "alloc_failed", "memoryallocation", "capacty"),
+    "host": ("allocate memory", "not enough memory", "killed", "bad_alloc", "memoryerror"),
+    "collective": (
+        "watchdog", "communicator was aborted", "nccl operations", "socket timeout",
+        "rendezvoustimeout", "by peer", "diststoreerror", "ncclremoteerror", "nccl error",
+    ),
+}  # fmt: skip
+_WINDOW = 300  # characters searched on each side of a key (a wrapped message stays inside)
 _RESTART_ONCE = "restarting once; if it comes back without progress Phoenix stops"
 # fmt: off
 RULES: tuple[Rule, ...] = (
@@ -187,19 +214,7 @@ RULES: tuple[Rule, ...] = (
 # fmt: on
 
 
-def _combined(rules: tuple[Rule, ...]) -> re.Pattern[str]:
-    """One pass over the text: each row a named alternative (its own groups made anonymous)."""
-    return re.compile(
-        "|".join(
-            f"(?P<r{RULES.index(r)}>{re.sub(r'[(][?]P<[a-z]+>', '(?:', r.pattern.pattern)})"
-            for r in rules
-        ),
-        re.IGNORECASE | re.MULTILINE,
-    )
-
-
-_ANY = _combined(RULES)
-_MACHINE_ROWS = _combined(tuple(r for r in RULES if r.anywhere))
+_MACHINE_ROWS = tuple(r for r in RULES if r.anywhere)
 _PIP = {
     "cv2": "opencv-python", "PIL": "pillow", "sklearn": "scikit-learn", "yaml": "pyyaml",
     "flash_attn": "flash-attn", "apex": "apex (built from source)", "bs4": "beautifulsoup4",
@@ -210,26 +225,41 @@ _PIP = {
 def match(text: str, before: str = "") -> Found | None:
     """The most specific row matching ``text`` (the root cause's lines); of equals, the last.
     ``before`` (the lines before the traceback) counts for the machine's own evidence only."""
-    best: tuple[int, re.Match[str], str] | None = None
-    hits = [(m, before) for m in _MACHINE_ROWS.finditer(before)] if before else []
-    hits += [(m, text) for m in _ANY.finditer(text)]
-    for m, where in hits:
-        group = m.lastgroup
-        assert group is not None
-        index = int(group[1:])
-        if best is None or RULES[index].specificity >= RULES[best[0]].specificity:
-            best = (index, m, where)
+    best: tuple[int, int, Rule, re.Match[str], str] | None = None  # (spec, at, rule, m, text)
+    for where, rows in ((before, _MACHINE_ROWS), (text, RULES)):
+        if not where:
+            continue
+        low = where.lower()
+        for rule in rows:
+            for m in _hits(rule, where, low):
+                at = m.start() + (len(before) if where is text else 0)
+                if best is None or (rule.specificity, at) >= best[:2]:
+                    best = (rule.specificity, at, rule, m, where)
     if best is None:
         return None
-    rule, text = RULES[best[0]], best[2]
-    # The combined pattern drops the named groups: read them again from the matched line.
-    start = text.rfind("\n", 0, best[1].start()) + 1
-    end = text.find("\n", best[1].end())
-    line = text[start : end if end >= 0 else len(text)]
-    again = rule.pattern.search(text, best[1].start())
-    groups = {k: v for k, v in (again.groupdict() if again else {}).items() if v}
-    detail = next(iter(groups.values()), "") or best[1].group(0)
+    _, _, rule, m, where = best
+    start = where.rfind("\n", 0, m.start()) + 1
+    end = where.find("\n", m.end())
+    line = where[start : end if end >= 0 else len(where)]
+    groups = [v for v in m.groupdict().values() if v]
+    detail = groups[0] if groups else m.group(0)
     return Found(rule=rule, text=line.strip(), detail=detail.strip())
+
+
+def _hits(rule: Rule, text: str, low: str) -> list[re.Match[str]]:
+    """Matches of ``rule`` in windows (whole lines) around each occurrence of its keys."""
+    found: list[re.Match[str]] = []
+    for key in rule.keys:
+        at = low.find(key)
+        while at != -1:
+            start = text.rfind("\n", 0, max(0, at - _WINDOW)) + 1
+            end = text.find("\n", at + _WINDOW)
+            m = rule.pattern.search(text, start, end if end >= 0 else len(text))
+            while m is not None:
+                found.append(m)
+                m = rule.pattern.search(text, m.end(), end if end >= 0 else len(text))
+            at = low.find(key, end if end >= 0 else len(text))
+    return found
 
 
 def advice_for(found: Found) -> str:
