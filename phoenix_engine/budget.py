@@ -1,9 +1,17 @@
-"""May Phoenix try again? Pure decisions over the ledger's counts.
+"""May Phoenix try again? Pure decisions over the ledger's counts and the run's progress.
 
 An attempt is a restart after a failure (with or without a repair). Each failure signature
-gets ``PHOENIX_MAX_RETRIES`` attempts, an out-of-memory failure exactly one (retrying the
-same allocation only heats the GPU), and all causes together at most ``PHOENIX_MAX_RESTARTS``,
-so that alternating failures cannot loop forever.
+gets ``PHOENIX_MAX_RETRIES`` attempts (a repair counts per signature; a restart, wait, rerun or
+resume per signature and action), an out-of-memory repair exactly one (retrying the same
+allocation only heats the GPU), and all causes together at most ``PHOENIX_MAX_RESTARTS``.
+
+Issue 12, budgets that fit a night (:func:`plan`): progress (a higher step, or a newer complete
+checkpoint, than when the same failure last happened) starts its count again; once steps or
+checkpoints can be seen, ``PHOENIX_MAX_NO_PROGRESS_RESTARTS`` restarts in a row without progress
+give up; the same transient failure backs off (the cooldown doubles, up to five minutes).
+:func:`escalate` turns a recurring failure without progress into the next action (a host OOM
+into a repair, a kernel launch failure into a stop, a device assert after its rerun into a
+repair). Every verdict names its rule and numbers.
 """
 
 from __future__ import annotations

@@ -222,3 +222,29 @@ def test_an_oom_with_the_batch_size_on_the_command_line_is_fixed_there(
     again = Recorder()
     assert run(Engine(s, env=os.environ, sinks=[again])) == ExitCode.COMPLETED
     assert [p.command for p in again.of(ev.ProcessStarted)] == [commands[1]]
+
+
+LAUNCHER_HANG = """
+import os, signal, sys, time
+def shutdown(signum, frame):
+    # what torchrun prints once Phoenix's SIGINT arrives: never the hang itself
+    print(f"Received Signals.SIGINT death signal, shutting down workers", flush=True)
+    print(f"torch.distributed.elastic.multiprocessing.api.SignalException: "
+          f"Process {os.getpid()} got signal: 2", flush=True)
+    sys.exit(1)
+signal.signal(signal.SIGINT, shutdown)
+print("step 5/100 loss 0.7", flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_hang_is_summarised_by_the_last_line_before_the_silence(
+    make_settings: Make, recorder: Recorder
+) -> None:
+    s = make_settings(LAUNCHER_HANG, heartbeat_min="0.01", max_retries="1")
+    assert run(Engine(s, env=os.environ, sinks=[recorder])) == ExitCode.GAVE_UP
+    hangs = recorder.of(ev.Failure)
+    assert [f.kind for f in hangs] == ["hang", "hang"]
+    assert all(f.summary.endswith("last line: step 5/100 loss 0.7") for f in hangs)
+    assert hangs[0].signature == hangs[1].signature  # the PID after the SIGINT changes nothing
+    assert "got signal: 2" in (s.state_dir / "train.log").read_text()

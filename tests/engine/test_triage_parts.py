@@ -1,0 +1,87 @@
+"""Small parts of issue 12: the batch flag on the command line, quarantine, the ledger fields."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from phoenix_engine.checkpoints import candidates, quarantine
+from phoenix_engine.providers._batch_flag import halve_batch_flag
+from phoenix_engine.state import Ledger, StateStore
+
+
+@pytest.mark.parametrize(
+    ("command", "expected", "shown"),
+    [
+        ("python train.py --batch_size 8", "python train.py --batch_size 4", "--batch_size 8 -> 4"),
+        (
+            "torchrun --nproc_per_node 2 run.py --per_device_train_batch_size 8 "
+            "--per_device_eval_batch_size 16",
+            "torchrun --nproc_per_node 2 run.py --per_device_train_batch_size 4 "
+            "--per_device_eval_batch_size 16",
+            "--per_device_train_batch_size 8 -> 4",
+        ),
+        (
+            "python t.py --batch-size=9 2>&1 | tee log",
+            "python t.py --batch-size=4 2>&1 | tee log",
+            "--batch-size 9 -> 4",
+        ),
+        (
+            "accelerate launch t.py --train_batch_size 64",
+            "accelerate launch t.py --train_batch_size 32",
+            "--train_batch_size 64 -> 32",
+        ),
+    ],
+)
+def test_the_training_batch_flag_is_halved_on_the_command_line(
+    command: str, expected: str, shown: str
+) -> None:
+    fix = halve_batch_flag(command)
+    assert fix is not None and (fix.command, fix.shown) == (expected, shown)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "python train.py",  # the batch size lives in the code: the offline doctor edits it there
+        "python train.py --eval_batch_size 8",  # evaluation only
+        "python train.py --batch_size 1",  # cannot be halved
+        "python train.py --batch_size_file sizes.txt",
+    ],
+)
+def test_no_command_line_fix_without_a_training_batch_flag(command: str) -> None:
+    assert halve_batch_flag(command) is None
+
+
+def test_quarantine_moves_the_checkpoint_out_of_the_globs_reach_and_keeps_it(
+    tmp_path: Path,
+) -> None:
+    ckpt = tmp_path / "ckpt"
+    ckpt.mkdir()
+    (ckpt / "step_10.pt").write_bytes(b"good")
+    bad = ckpt / "step_20.pt"
+    bad.write_bytes(b"trunc")
+    state = tmp_path / ".phoenix_cli"
+    moved = quarantine(bad, state, stamp="20260101-000000")
+    assert moved == state / "quarantine" / "20260101-000000-step_20.pt"
+    assert moved.read_bytes() == b"trunc" and not bad.exists()
+    assert candidates(tmp_path, "ckpt/*.pt") == [ckpt / "step_10.pt"]
+    assert candidates(tmp_path, "**/*.pt") == [ckpt / "step_10.pt"]  # hidden dirs are skipped
+
+
+def test_the_ledger_keeps_marks_progress_counts_and_a_changed_command(tmp_path: Path) -> None:
+    store = StateStore(tmp_path)
+    ledger = Ledger(
+        attempts={"abc": 1, "abc:restart": 2},
+        restarts=3,
+        marks={"abc": [40.0, 1.5]},
+        best=[60.0, 2.5],
+        no_progress=1,
+        command={"original": "python t.py --batch_size 8", "command": "python t.py --batch_size 4"},
+    )
+    store.save(ledger)
+    assert store.load() == (ledger, "")
+    old = '{"attempts": {"abc": 1}, "restarts": 2, "version": 1}'  # a state.json before issue 12
+    (tmp_path / "state.json").write_text(old)
+    assert store.load() == (Ledger(attempts={"abc": 1}, restarts=2), "")
