@@ -221,7 +221,11 @@ class Recovery:
         except OSError as exc:
             why = f"could not quarantine {target}: {exc.strerror or exc}"
             return self._give_up(failure, why, "class corrupt_checkpoint: stop")
-        self._emit(ev.Notice(message=f"quarantined {target} as {moved} (kept, not deleted)"))
+        shown = [
+            str(p.relative_to(s.project_dir)) if p.is_relative_to(s.project_dir) else str(p)
+            for p in (target, moved)
+        ]
+        self._emit(ev.Notice(message=f"quarantined {shown[0]} as {shown[1]} (kept, not deleted)"))
         try:
             left = await newest_complete(s.project_dir, s.checkpoint_glob, recheck_s=0)
         except OSError:
