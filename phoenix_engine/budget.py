@@ -171,7 +171,7 @@ def plan(failure: Classified, action: Action, h: History, mark: Mark, lim: Limit
         )
         return replace(no, reason=why, rule="PHOENIX_MAX_NO_PROGRESS_RESTARTS")
     if attempts >= limit:
-        what = "out-of-memory failures get one repair" if one_shot else ""
+        what = "out-of-memory failures get one attempt" if one_shot else ""
         budget = what or f"PHOENIX_MAX_RETRIES={lim.max_retries}"
         why = f"the same failure came back after {attempts} attempt(s) ({budget}): "
         return replace(no, reason=why + failure.summary, rule=per_failure)

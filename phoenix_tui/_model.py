@@ -114,7 +114,8 @@ class RunModel:
     def _failure(self, e: ev.Failure) -> None:
         self._set_phase(Phase.FAILED)
         self.final_reason = e.summary
-        self.triage, self.advice = f"{e.kind} → {e.action}", e.advice
+        plain = e.action == "repair" and not e.advice  # the repair phases say the rest
+        self.triage, self.advice = ("" if plain else f"{e.kind} → {e.action}"), e.advice
 
     def _repair(self, e: ev.RepairRequested) -> None:
         self._set_phase(Phase.DIAGNOSING)

@@ -37,8 +37,10 @@ def _restarting(e: ev.Restarting) -> str:
 
 
 def _failure(e: ev.Failure) -> str:
-    advice = f": {e.advice}" if e.advice else ""
-    return f"failure [{e.kind} → {e.action}] {e.summary} (signature {e.signature}){advice}"
+    line = f"failure [{e.kind}] {e.summary} (signature {e.signature})"
+    if e.action == "repair" and not e.advice:  # a bug in the code: the repair steps follow
+        return line
+    return f"{line} -> {e.action}" + (f": {e.advice}" if e.advice else "")
 
 
 def _data_changed(e: ev.DataChanged) -> str:

@@ -19,8 +19,8 @@ def test_the_failure_line_has_kind_action_and_advice() -> None:
     described = describe(failure)
     assert described is not None
     assert described[1] == (
-        "failure [disk_full → wait] OSError: [Errno 28] No space left on device "
-        "(signature 0123456789abcdef): disk full on /data (0.2 GB free): waiting for space"
+        "failure [disk_full] OSError: [Errno 28] No space left on device "
+        "(signature 0123456789abcdef) -> wait: disk full on /data (0.2 GB free): waiting for space"
     )
 
 
