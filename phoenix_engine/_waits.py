@@ -98,12 +98,16 @@ def gpu_capacity(gpu: ev.GpuStatus | None) -> float | None:
 
 
 def describe_pid(pid: int) -> str:
+    """``PID 4242 (python serve.py)``: the program and its script, never its arguments (a
+    command line may carry a token)."""
     try:
         proc = psutil.Process(pid)
-        words = " ".join(proc.cmdline()[:3]) or proc.name()
+        argv = proc.cmdline()
+        name = proc.name()
     except psutil.Error:
         return f"PID {pid}"
-    return f"PID {pid} ({words[:60]})"
+    script = next((os.path.basename(a) for a in argv[1:2] if not a.startswith("-")), "")
+    return f"PID {pid} ({' '.join(x for x in (name, script) if x)[:60]})"
 
 
 def pid_alive(pid: int) -> bool:
