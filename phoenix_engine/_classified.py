@@ -23,7 +23,7 @@ class Classified:
     frames: tuple[Frame, ...] = ()  # outermost first, as in the traceback
     location: str = ""  # "relpath:function" of the innermost project frame, or ""
     line: int | None = None  # line number of that frame
-    repairable: bool = True  # False when no code change can help (launch errors, our own stop)
+    repairable: bool = True  # False when no code change can help (a full disk, our own stop)
     action: Action = Action.REPAIR  # what the class table says to do (the engine may adjust)
     advice: str = ""  # one sentence for the owner
     cause: str = ""  # the class table's row, e.g. "ecc"; '' for a plain traceback

@@ -157,7 +157,7 @@ def plan(failure: Classified, action: Action, h: History, mark: Mark, lim: Limit
         reset=reset,
         no_progress=no_progress,
     )
-    if action is Action.STOP or not failure.repairable:
+    if action is Action.STOP or (action is Action.REPAIR and not failure.repairable):
         why = failure.advice or f"{failure.summary}: no restart or code change can fix this"
         return replace(no, reason=why, rule=f"class {failure.kind}: stop")
     if h.restarts >= lim.max_restarts:

@@ -312,7 +312,7 @@ class Engine:
         s = self.settings
         if ledger.restarts >= s.max_restarts:
             reason = f"a guard tripped and the restart cap is reached ({s.max_restarts})"
-            self.emit(ev.GaveUp(reason=reason))
+            self.emit(ev.GaveUp(reason=reason, rule="PHOENIX_MAX_RESTARTS"))
             return ExitCode.GAVE_UP
         cleared = asyncio.ensure_future(self.telemetry.cleared.wait())
         stop = asyncio.ensure_future(self._stop.wait())
@@ -335,6 +335,7 @@ class Engine:
                 cooldown_s=0,
                 reason="the guard cleared",
                 checkpoint=checkpoint,
+                budget=f"restart {ledger.restarts} of {s.max_restarts} (PHOENIX_MAX_RESTARTS)",
             )
         )
         return None

@@ -50,6 +50,8 @@ from phoenix_engine.triage import Action, FailureKind, Found, advice_for, match
 
 _SECONDARY = (FailureKind.COLLECTIVE_TIMEOUT,)
 _WRAPPERS = frozenset({"ChildFailedError", "CalledProcessError"})
+# Table rows a code change may fix (a smaller batch, a fixed index); the others never get a patch.
+_CODE_CAN_HELP = frozenset({FailureKind.OOM, FailureKind.HOST_OOM, FailureKind.DEVICE_ASSERT})
 _NOT_PRIMARY = _WRAPPERS | {"KeyboardInterrupt", "SignalException"}
 
 
@@ -166,7 +168,7 @@ def _from_row(found: Found, tb: Traceback | None, window: Sequence[Ranked]) -> C
         detail=found.detail,
         holders=holders,
         capacity_gib=capacity,
-        repairable=True,
+        repairable=rule.kind in _CODE_CAN_HELP,
     )
 
 

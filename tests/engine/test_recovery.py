@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from pathlib import Path
 
-from failure_corpus import CORPUS
+import pytest
+from failure_corpus import CORPUS, Case
 
 from phoenix_engine import events as ev
 from phoenix_engine.budget import History, Limits, Mark, escalate, plan
@@ -202,3 +204,37 @@ def test_progress_resets_the_count_and_names_it() -> None:
 def test_a_newer_checkpoint_is_progress_too() -> None:
     assert Mark(step=None, checkpoint=2.0).beyond(Mark(step=None, checkpoint=1.0))
     assert not Mark(step=None, checkpoint=1.0).beyond(Mark(step=None, checkpoint=1.0))
+
+
+@pytest.mark.parametrize("c", CORPUS, ids=[c.name for c in CORPUS])
+def test_every_corpus_case_asks_a_provider_only_when_its_action_is_repair(
+    make_settings: Make, tmp_path: Path, c: Case
+) -> None:
+    s = make_settings("pass\n", gpu_interval_sec="0.25", guard_samples="1")
+    failure = classify(
+        returncode=c.returncode,
+        signal=c.signal,
+        tail=list(c.lines),
+        project_dir=tmp_path,
+        hang=c.end == "hang",
+        local_modules=c.local,
+    )
+    events: list[ev.Event] = []
+    began = time.monotonic()
+
+    def usage(path: str) -> tuple[int, int, int]:  # full when measured, free again soon after
+        return (10**12, 0, 10**8 if time.monotonic() - began < 0.2 else 10**12)
+
+    rec = recovery(s, events, alive=lambda pid: False, disk_usage=usage)
+    asked: list[str] = []
+
+    async def repair(f: Classified, ledger: Ledger) -> str:
+        asked.append(f.kind)
+        return "patched"
+
+    rec._repair = repair
+    asyncio.run(rec.handle(failure, Ledger()))
+    (f,) = [e for e in events if isinstance(e, ev.Failure)]
+    action = c.action
+    assert (f.kind, f.action) == (c.kind, action)
+    assert asked == ([c.kind] if action == "repair" else [])

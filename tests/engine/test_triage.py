@@ -41,6 +41,16 @@ def test_each_case_has_its_kind_and_action(case: Case) -> None:
     assert case.summary in got.summary  # type: ignore[attr-defined]
     if got.action is not Action.REPAIR:  # type: ignore[attr-defined]
         assert got.advice, "every action but a plain repair explains itself"  # type: ignore[attr-defined]
+    code_can_help = case.kind in {
+        "exception",
+        "oom",
+        "host_oom",
+        "device_assert",
+        "hang",
+        "signal",
+        "exit_code",
+    }
+    assert got.repairable is code_can_help, "no patch is ever asked for a full disk or an ECC error"  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("case", CORPUS, ids=[c.name for c in CORPUS])
