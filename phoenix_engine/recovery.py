@@ -14,6 +14,7 @@ from __future__ import annotations
 __all__ = ["DEBUG_ENV", "Recovery", "project_modules"]
 
 import asyncio
+import re
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -59,7 +60,7 @@ class Recovery:
         self._step: int | None = None  # the best step of the running attempt
         self._env: dict[str, str] = {}
         self._debug_ran = False
-        self._resumed_from = ""
+        self._command_ran = ""  # the command of the attempt that failed (resume arguments)
 
     # --- what the engine asks ------------------------------------------------------------------
 
@@ -70,7 +71,7 @@ class Recovery:
         elif isinstance(event, ev.GpuStatus):
             self.machine.gpu = event
         elif isinstance(event, ev.ProcessStarted):
-            self._step = None
+            self._step, self._command_ran = None, event.command
 
     def use(self, ledger: Ledger) -> None:
         self.ledger = ledger
@@ -119,7 +120,6 @@ class Recovery:
         if self._stop.is_set():
             return None
         checkpoint = await self._resume_point()
-        self._resumed_from = checkpoint or ""
         self._emit(_restarting(p, ledger, s.max_restarts, reason, checkpoint))
         try:
             await asyncio.wait_for(self._stop.wait(), timeout=p.cooldown_s)
@@ -211,7 +211,7 @@ class Recovery:
             return self._give_up(failure, why, "class corrupt_checkpoint: stop")
         found = waits.checkpoint_candidates(s.project_dir, s.checkpoint_glob)
         target = _named(found, f"{failure.message} {failure.summary}", s.project_dir)
-        target = target or _named(found, self._resumed_from, s.project_dir)
+        target = target or _named(found, self._command_ran, s.project_dir)
         target = target or (found[0] if found else None)
         if target is None:
             why = f"a checkpoint failed to load and none matches {s.checkpoint_glob}"
@@ -252,7 +252,8 @@ def _named(found: list[Path], text: str, project_dir: Path) -> Path | None:
     """The checkpoint ``text`` names (it, or a file inside it), as a path or relative to it."""
     for path in found:
         rel = str(path.relative_to(project_dir)) if path.is_relative_to(project_dir) else ""
-        if str(path) in text or (rel and rel in text):
+        names = "|".join(re.escape(n) for n in (str(path), rel) if n)
+        if re.search(rf"(?<![\w.-])(?:{names})(?![\w.-])", text):  # not step_2 in step_20
             return path
     return None
 
