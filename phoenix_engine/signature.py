@@ -86,7 +86,8 @@ def classify(
     if result is not None and result.kind in _SECONDARY:
         if signum == SIGKILL:  # a rank was killed (OOM killer); the others lost their peer
             return killed(result.summary)
-        result = _primary(ranked, project_dir, local_modules) or result
+        several = root is not None or any(r is not None for r, _ in ranked)
+        result = (several and _primary(ranked, project_dir, local_modules)) or result
     if result is not None:
         return result
     if signum is not None:
@@ -104,10 +105,12 @@ def _from_text(
     window = ranked[tb.start :] if tb is not None else ranked
     before = "\n".join(text for _, text in ranked[: tb.start]) if tb is not None else ""
     found = _usable(match("\n".join(text for _, text in window), before), local)
-    if found is not None and found.rule.kind in _SECONDARY and tb is not None:
+    # A rank that exited on its own traceback: that is its error, the timeout came after it.
+    # (A watchdog's abort, a signal, means the traceback before it was not what ended it.)
+    if found is not None and found.rule.kind in _SECONDARY and tb is not None and not signum:
         own = _usable(match(f"{tb.exc_type}: {tb.message}"), local)
         if own is None or own.rule.kind not in _SECONDARY:
-            found = own  # the traceback is the rank's own error; the timeout came after it
+            found = own
     if found is not None:
         if found.rule.kind is FailureKind.HOST_OOM and signum == SIGKILL and tb is None:
             return killed("")
@@ -120,7 +123,8 @@ def _from_text(
 def _primary(
     ranked: Sequence[Ranked], project_dir: Path, local: Collection[str]
 ) -> Classified | None:
-    """A traceback of some rank that is not itself a secondary error, the earliest first."""
+    """A traceback of some rank (several processes printed) that is not itself a secondary
+    error, the earliest first."""
     for tb in tracebacks(ranked, project_dir):
         if _name(tb) in _NOT_PRIMARY:
             continue

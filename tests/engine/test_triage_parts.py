@@ -85,3 +85,15 @@ def test_the_ledger_keeps_marks_progress_counts_and_a_changed_command(tmp_path: 
     old = '{"attempts": {"abc": 1}, "restarts": 2, "version": 1}'  # a state.json before issue 12
     (tmp_path / "state.json").write_text(old)
     assert store.load() == (Ledger(attempts={"abc": 1}, restarts=2), "")
+
+
+def test_the_checkpoint_to_quarantine_is_the_one_named_not_a_prefix_of_it() -> None:
+    from phoenix_engine.recovery import _named
+
+    root = Path("/p")
+    found = [root / "out/checkpoint-500", root / "out/checkpoint-50"]
+    error = "Unable to load weights from pytorch checkpoint file for 'out/checkpoint-50/model.bin'"
+    assert _named(found, error, root) == root / "out/checkpoint-50"
+    assert _named(found, "python t.py --resume out/checkpoint-500", root) == found[0]
+    assert _named(found, "python t.py --resume /p/out/checkpoint-50", root) == found[1]
+    assert _named(found, "python t.py", root) is None
