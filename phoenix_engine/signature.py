@@ -114,6 +114,8 @@ def _from_text(
     if found is not None:
         if found.rule.kind is FailureKind.HOST_OOM and signum == SIGKILL and tb is None:
             return killed("")
+        if tb is not None and signum and not found.rule.pattern.search(_head(tb)):
+            tb = None  # a signal ended it after the traceback: the evidence is what followed
         return _from_row(found, tb, window)
     if tb is not None:
         return _from_traceback(tb)
@@ -134,6 +136,10 @@ def _primary(
         if found is not None and found.rule.kind not in _SECONDARY:
             return _from_row(found, tb, [(tb.rank, f"{tb.exc_type}: {tb.message}")])
     return None
+
+
+def _head(tb: Traceback) -> str:
+    return f"{tb.exc_type}: {tb.message}"
 
 
 def _name(tb: Traceback) -> str:

@@ -151,3 +151,9 @@ def test_every_row_and_kind_is_listed_for_doctor() -> None:
     listed = {kind for kind, _, _ in describe_classes()}
     assert listed == {k.value for k in FailureKind}
     assert all(r.advice for r in RULES)
+
+
+def test_a_traceback_caught_before_a_watchdog_abort_is_not_the_evidence() -> None:
+    (case,) = [c for c in CORPUS if c.name == "nccl_watchdog_after_caught_warning"]
+    got = classify(returncode=-6, signal=6, tail=list(case.lines), project_dir=Path("/home/s/ddp"))
+    assert (got.kind, got.exc_type, got.location) == (FailureKind.COLLECTIVE_TIMEOUT, "", "")
