@@ -22,7 +22,7 @@ _DISK_FALLBACK_GB = 1.0  # the disk_full wait's limit when PHOENIX_MIN_FREE_DISK
 
 
 class Machine:
-    """Measures for :class:`phoenix_engine.recovery.Recovery`; follows the GPU samples."""
+    """Measures for :class:`~phoenix_engine.triage_actions.FailureHandler`; follows GPU samples."""
 
     def __init__(
         self,

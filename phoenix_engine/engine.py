@@ -25,8 +25,8 @@ import httpx
 import psutil
 
 from phoenix_engine import events as ev
+from phoenix_engine import proctree
 from phoenix_engine.approval import ApprovalDesk
-from phoenix_engine.backups import find_interrupted
 from phoenix_engine.checkpoints import newest_complete, resume_command
 from phoenix_engine.config import Settings
 from phoenix_engine.datacheck import verify
@@ -37,12 +37,13 @@ from phoenix_engine.journal import JournalSink, OnceIn, RotatingFile
 from phoenix_engine.lines import LineSplitter
 from phoenix_engine.lock import ProjectLock
 from phoenix_engine.output import OutputTail, TrainLog
-from phoenix_engine.recovery import Recovery, project_modules
+from phoenix_engine.recovery import recover_applies
 from phoenix_engine.redact import Redactor
 from phoenix_engine.signature import Classified, FailureKind, classify
 from phoenix_engine.state import ChildRecord, Ledger, StateStore
 from phoenix_engine.supervisor import Child, ExitInfo, SpawnError, StopReport, spawn, stop_tree
 from phoenix_engine.telemetry import HintedLines, Telemetry
+from phoenix_engine.triage_actions import FailureHandler, project_modules
 
 Spawner = Callable[..., Awaitable[Child]]
 Stopper = Callable[..., Awaitable[StopReport]]
@@ -142,7 +143,7 @@ class Engine:
         self._last_output = 0.0
         self._seen_output = False
         self._hang_tail: list[str] = []
-        self.recovery = Recovery(
+        self.triage = FailureHandler(
             settings,
             emit=self.emit,
             save=self._save,
@@ -150,7 +151,7 @@ class Engine:
             resume_point=self._resume_point,
             repair=self._repair,
         )
-        self._sinks.append(self.recovery)
+        self._sinks.append(self.triage)
 
     # --- public -----------------------------------------------------------------------------
 
@@ -259,8 +260,11 @@ class Engine:
         ledger, note = self._store.load()
         if note:
             self._notice(note)
-        self._report_interrupted_applies()
-        await self._reap_orphan(ledger)
+        await self._reap_orphan(ledger)  # first: nothing of the last run may still write
+        for event in await asyncio.to_thread(
+            recover_applies, self.settings.state_dir, self.settings.project_dir
+        ):
+            self.emit(event)
         s = self.settings
         self.emit(
             ev.RunStarted(
@@ -282,7 +286,7 @@ class Engine:
             self._save(ledger)
 
     async def _attempts(self, ledger: Ledger) -> ExitCode:
-        self.recovery.use(ledger)
+        self.triage.use(ledger)
         started = self._mono()
         attempt = 1
         while True:
@@ -295,7 +299,7 @@ class Engine:
                 return self._stopped()
             if outcome == "completed":
                 self.emit(ev.RunCompleted(duration_s=self._mono() - started, restarts=attempt - 1))
-                self._save(Ledger(command=ledger.command))  # an OOM fix stays (see recovery)
+                self._save(Ledger(command=ledger.command))  # an OOM fix stays (triage_actions)
                 return ExitCode.COMPLETED
             if outcome == "guard":
                 code = await self._wait_for_guard(ledger)
@@ -355,7 +359,7 @@ class Engine:
         if found is None:
             self._notice(f"no complete checkpoint matches {s.checkpoint_glob}: starting over")
             return None
-        self._next_cmd = resume_command(self.recovery.command, s.resume_args, found, s.project_dir)
+        self._next_cmd = resume_command(self.triage.command, s.resume_args, found, s.project_dir)
         try:
             return str(found.relative_to(s.project_dir))
         except ValueError:
@@ -383,8 +387,8 @@ class Engine:
         return True
 
     async def _after_failure(self, failure: Classified, ledger: Ledger) -> ExitCode | None:
-        """Triage decides and acts (recovery.py); an exit code ends the run, None restarts."""
-        code = await self.recovery.handle(failure, ledger)
+        """Triage decides and acts (triage_actions.py); an exit code ends the run, None restarts."""
+        code = await self.triage.handle(failure, ledger)
         return self._stopped() if code is None and self._stop.is_set() else code
 
     async def _repair(self, failure: Classified, ledger: Ledger) -> str:
@@ -395,12 +399,31 @@ class Engine:
         try:
             extra = self.telemetry.loss_history_text()
             tail = self.tail.lines(s.tail)
-            reason = await self.repairer.repair(failure, tail, ledger, extra=extra)
+            reason = await self._repair_unless_stopped(failure, tail, ledger, extra)
         except Exception as exc:  # a bug in one repair must not end the night's run
             self._notice(f"the repair step failed unexpectedly: {type(exc).__name__}: {exc}")
             reason = "repair step failed: restart without changes"
         self._save(ledger)
         return reason
+
+    async def _repair_unless_stopped(
+        self, failure: Classified, tail: Sequence[str], ledger: Ledger, extra: str
+    ) -> str:
+        """The repair, cancelled the moment a stop is requested (a model call, a shadow test:
+        their process trees are killed on cancellation)."""
+        assert self.repairer is not None
+        repair = asyncio.ensure_future(self.repairer.repair(failure, tail, ledger, extra=extra))
+        stop = asyncio.ensure_future(self._stop.wait())
+        try:
+            await asyncio.wait({repair, stop}, return_when="FIRST_COMPLETED")
+        finally:
+            stop.cancel()
+            if not repair.done():
+                repair.cancel()
+                await asyncio.wait({repair}, timeout=self.settings.kill_grace_sec + 10)
+        if repair.cancelled() or not repair.done():
+            return "stopped during the repair"
+        return repair.result()
 
     def _stopped(self) -> ExitCode:
         self.emit(ev.Stopped(reason=self._stop_reason or "stop requested"))
@@ -409,7 +432,7 @@ class Engine:
     async def _run_child(self, ledger: Ledger, attempt: int) -> tuple[str, Classified | None]:
         """One run of the training command: ("completed" | "stopped" | "guard", None) or
         ("failed", its failure)."""
-        command = self._next_cmd or self.recovery.command
+        command = self._next_cmd or self.triage.command
         argv, via_shell = shell_argv(command)
         self.telemetry.watch.restart()
         self._diverged = None
@@ -422,11 +445,12 @@ class Engine:
         relay: list[Callable[[str, bytes], None]] = [
             lambda stream, data: early.append((stream, data))
         ]
+        mark = proctree.new_mark()  # finds the training's daemons even after a double fork
         try:
             child = await self._spawn(
                 argv,
                 cwd=self.settings.project_dir,
-                env={**self._env, **self.recovery.take_env()},
+                env={**self._env, **self.triage.take_env(), proctree.MARK_ENV: mark},
                 on_output=lambda stream, data: relay[0](stream, data),
             )
         except SpawnError as exc:
@@ -437,6 +461,7 @@ class Engine:
             pgid=child.pgid,
             create_time=child.create_time,
             command=command,
+            mark=mark,
         )
         self._save(ledger)
         self.emit(ev.ProcessStarted(pid=child.pid, command=command, attempt=attempt))
@@ -652,15 +677,6 @@ class Engine:
             env=self._env,
         )
 
-    def _report_interrupted_applies(self) -> None:
-        """A Phoenix killed while applying left a backup 'prepared': say so, offer rollback."""
-        for record in find_interrupted(self.settings.state_dir):
-            self._notice(
-                f"an earlier phoenix stopped while applying patch {record.proposal_id} to "
-                f"{', '.join(record.paths)}; each file is either before or after the patch. "
-                f"To restore them all: phoenix rollback {record.id}"
-            )
-
     async def _reap_orphan(self, ledger: Ledger) -> None:
         """Stop a training left running by a Phoenix that died (never two on one GPU)."""
         record = ledger.child
@@ -671,6 +687,7 @@ class Engine:
             grace_s=self.settings.kill_grace_sec,
             create_time=record.create_time,
             pgid=record.pgid,
+            mark=record.mark,
         )
         if report.signals_sent or report.escaped_killed:
             self.emit(ev.OrphanReaped(pid=record.pid, command=record.command))

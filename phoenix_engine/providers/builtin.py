@@ -5,7 +5,7 @@
   frame's file, then the traceback's other project files, then entry and config files at the root.
   When the training command passes the batch size (``--batch_size 8``) that flag overrides any
   default here, so the command itself is changed instead and this doctor is not asked
-  (``providers/_batch_flag.py``, applied by ``recovery.py``).
+  (``providers/_batch_flag.py``, applied by ``triage_actions.py``).
 - Python's own "Did you mean: 'x'?" for NameError, AttributeError and ImportError: rename on
   the failing line only.
 

@@ -1,240 +1,97 @@
-"""Recovery's waits and decisions with fakes at the boundary (disk usage, process liveness)."""
+"""Start-up recovery: an interrupted apply is undone wholly, Phoenix's leftovers are removed."""
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Callable
+import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from failure_corpus import CORPUS, Case
 
 from phoenix_engine import events as ev
-from phoenix_engine.budget import History, Limits, Mark, escalate, plan
-from phoenix_engine.config import Settings
-from phoenix_engine.errors import ExitCode
-from phoenix_engine.recovery import Recovery
-from phoenix_engine.signature import Action, Classified, FailureKind, classify
-from phoenix_engine.state import Ledger
-
-Make = Callable[..., Settings]
+from phoenix_engine.atomic import write_atomic
+from phoenix_engine.backups import BackupState, create_backup, list_backups
+from phoenix_engine.recovery import recover_applies, remove_leftovers
 
 
-def case(name: str, project: Path) -> Classified:
-    (c,) = [c for c in CORPUS if c.name == name]
-    return classify(
-        returncode=c.returncode, signal=c.signal, tail=list(c.lines), project_dir=project
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Change:
+    path: str
+    before: bytes | None
+    after: bytes
+    mode: int | None = None
+
+
+CHANGES = [
+    Change(path="train.py", before=b"lr = -1\n", after=b"lr = 1\n"),
+    Change(path="pkg/model.py", before=b"x = 1\n", after=b"x = 2\n"),
+    Change(path="pkg/new.py", before=None, after=b"y = 3\n"),  # created by the patch
+]
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    root = tmp_path / "proj"
+    (root / "pkg").mkdir(parents=True)
+    (root / "train.py").write_bytes(b"lr = -1\n")
+    os.chmod(root / "train.py", 0o750)
+    (root / "pkg" / "model.py").write_bytes(b"x = 1\n")
+    return root
+
+
+def prepared(project: Path) -> str:
+    record = create_backup(
+        project / ".phoenix_cli",
+        project,
+        CHANGES,
+        proposal_id="abcdef123456",
+        provider="test",
+        signature="sig",
+        diagnosis="d",
     )
+    return record.id
 
 
-def recovery(settings: Settings, events: list[ev.Event], **kw: object) -> Recovery:
-    async def nowhere() -> str | None:
-        return None
-
-    async def no_repair(failure: Classified, ledger: Ledger) -> str:
-        raise AssertionError("no provider may be asked")
-
-    return Recovery(
-        settings,
-        emit=events.append,
-        save=lambda ledger: None,
-        stop=asyncio.Event(),
-        resume_point=nowhere,
-        repair=no_repair,
-        **kw,  # type: ignore[arg-type]
-    )
+def files(project: Path) -> dict[str, bytes | None]:
+    return {
+        c.path: (project / c.path).read_bytes() if (project / c.path).exists() else None
+        for c in CHANGES
+    }
 
 
-def test_oom_while_another_process_holds_the_gpu_waits_for_it_then_restarts(
-    make_settings: Make, tmp_path: Path
-) -> None:
-    s = make_settings("pass\n", gpu_interval_sec="0.25")
-    failure = case("oom_others_hold_most", tmp_path)
-    checks: list[int] = []
-
-    def alive(pid: int) -> bool:  # PID 31337 (a notebook) exits after a few looks
-        checks.append(pid)
-        return pid == 31337 and len(checks) < 4
-
-    events: list[ev.Event] = []
-    code = asyncio.run(recovery(s, events, alive=alive).handle(failure, Ledger()))
-    assert code is None
-    (failure_event,) = [e for e in events if isinstance(e, ev.Failure)]
-    assert failure_event.action == "wait"
-    assert "PID 31337" in failure_event.advice and "batch size stays" in failure_event.advice
-    (restart,) = [e for e in events if isinstance(e, ev.Restarting)]
-    assert restart.reason == "the other processes freed the GPU memory: restart"
-
-
-def test_oom_of_our_own_is_repaired_not_waited_for(make_settings: Make, tmp_path: Path) -> None:
-    s = make_settings("pass\n")
-    failure = case("oom_torch24_processes", tmp_path)  # PID 4242 holds 12 of 79 GiB: not most
-    events: list[ev.Event] = []
-    rec = recovery(s, events, alive=lambda pid: True)
-    asked: list[Classified] = []
-
-    async def repair(f: Classified, ledger: Ledger) -> str:
-        asked.append(f)
-        return "patched"
-
-    rec._repair = repair
-    assert asyncio.run(rec.handle(failure, Ledger())) is None
-    assert [e.action for e in events if isinstance(e, ev.Failure)] == ["repair"]
-    assert len(asked) == 1
-
-
-def test_a_full_disk_is_measured_waited_for_and_never_patched(
-    make_settings: Make, tmp_path: Path
-) -> None:
-    s = make_settings("pass\n", gpu_interval_sec="0.25", guard_samples="2")
-    failure = case("disk_errno28_trainer", tmp_path)
-    free = [0.2e9, 0.2e9, 50e9]
-
-    def usage(path: str) -> tuple[int, int, int]:
-        gb = free[0] if len(free) == 1 else free.pop(0)
-        return (100 * 10**9, 0, int(gb))
-
-    events: list[ev.Event] = []
-    assert asyncio.run(recovery(s, events, disk_usage=usage).handle(failure, Ledger())) is None
-    (f,) = [e for e in events if isinstance(e, ev.Failure)]
-    assert f.action == "wait"
-    assert f.advice.startswith("disk full on ") and "(0.2 GB free): waiting for space" in f.advice
-    assert any(isinstance(e, ev.Notice) and e.message.startswith("disk full: ") for e in events)
-    (restart,) = [e for e in events if isinstance(e, ev.Restarting)]
-    assert restart.reason.startswith("disk space is back")
-
-
-def test_a_full_disk_that_has_room_again_restarts_at_once(
-    make_settings: Make, tmp_path: Path
-) -> None:
-    s = make_settings("pass\n")
-    failure = case("disk_quota_122", tmp_path)
-    events: list[ev.Event] = []
-    rec = recovery(s, events, disk_usage=lambda p: (10**12, 0, 300 * 10**9))
-    assert asyncio.run(rec.handle(failure, Ledger())) is None
-    (f,) = [e for e in events if isinstance(e, ev.Failure)]
-    assert f.action == "restart" and "300.0 GB free" in f.advice
-
-
-def test_a_gpu_fault_stops_with_advice(make_settings: Make, tmp_path: Path) -> None:
-    s = make_settings("pass\n")
-    events: list[ev.Event] = []
-    failure = case("gpu_ecc_with_watchdog", tmp_path)
-    assert asyncio.run(recovery(s, events).handle(failure, Ledger())) == ExitCode.GAVE_UP
-    (gave_up,) = [e for e in events if isinstance(e, ev.GaveUp)]
-    assert gave_up.rule == "class gpu_fault: stop" and "ECC" in gave_up.reason
-
-
-def test_a_corrupt_checkpoint_without_a_glob_stops(make_settings: Make, tmp_path: Path) -> None:
-    s = make_settings("pass\n")
-    events: list[ev.Event] = []
-    failure = case("ckpt_zip_central_directory", tmp_path)
-    assert asyncio.run(recovery(s, events).handle(failure, Ledger())) == ExitCode.GAVE_UP
-    (gave_up,) = [e for e in events if isinstance(e, ev.GaveUp)]
-    assert "PHOENIX_CHECKPOINT_GLOB" in gave_up.reason
-
-
-# --- budget decisions (pure) ------------------------------------------------------------------
-
-LIMITS = Limits(max_retries=3, max_restarts=20, max_no_progress=3, cooldown_s=5)
-
-
-def history(**kw: object) -> History:
-    base: dict[str, object] = dict(
-        attempts=0,
-        restarts=0,
-        no_progress=0,
-        seen_at=None,
-        best=None,
-        observable=True,
-        debug_ran=False,
-    )
-    base.update(kw)
-    return History(**base)  # type: ignore[arg-type]
-
-
-def kind(k: FailureKind, cause: str = "") -> Classified:
-    return Classified(kind=k, signature="s" * 16, summary="x", cause=cause)
-
-
-def test_the_same_transient_failure_backs_off_doubling_up_to_five_minutes() -> None:
-    f = kind(FailureKind.COLLECTIVE_TIMEOUT)
-    cooldowns = [
-        plan(f, Action.RESTART, history(attempts=n, restarts=n), Mark(step=None), LIMITS).cooldown_s
-        for n in range(3)
+@pytest.mark.parametrize("written", [0, 1, 2, 3])
+def test_an_apply_killed_after_n_files_is_undone_wholly(project: Path, written: int) -> None:
+    backup_id = prepared(project)
+    for change in CHANGES[:written]:  # phoenix was killed -9 after this many files
+        write_atomic(project / change.path, change.after)
+    events = recover_applies(project / ".phoenix_cli", project)
+    assert files(project) == {c.path: c.before for c in CHANGES}
+    assert os.stat(project / "train.py").st_mode & 0o777 == 0o750
+    rolled = [e for e in events if isinstance(e, ev.RolledBack)]
+    assert [(e.backup_id, set(e.paths)) for e in rolled] == [
+        (backup_id, {c.path for c in CHANGES[:written]})
     ]
-    assert cooldowns == [5, 10, 20]
-    big = Limits(max_retries=20, max_restarts=20, max_no_progress=30, cooldown_s=60)
-    late = plan(f, Action.RESTART, history(attempts=9), Mark(step=None), big)
-    assert late.cooldown_s == 300 and "cooldown doubled to 300s" in late.budget
-    assert (
-        plan(
-            kind(FailureKind.EXCEPTION), Action.REPAIR, history(attempts=2), Mark(), LIMITS
-        ).cooldown_s
-        == 5
-    )
+    (record,) = list_backups(project / ".phoenix_cli")
+    assert record.state is BackupState.ABORTED
+    assert recover_applies(project / ".phoenix_cli", project) == []  # nothing left to do
 
 
-def test_a_host_oom_that_comes_back_without_progress_is_repaired() -> None:
-    f = kind(FailureKind.HOST_OOM)
-    first = escalate(f, Action.RESTART, history())
-    again = escalate(f, Action.RESTART, history(seen_at=Mark(step=40), best=Mark(step=40)))
-    further = escalate(f, Action.RESTART, history(seen_at=Mark(step=40), best=Mark(step=60)))
-    assert (first[0], again[0], further[0]) == (Action.RESTART, Action.REPAIR, Action.RESTART)
-
-
-def test_a_kernel_launch_failure_that_comes_back_without_progress_stops() -> None:
-    f = kind(FailureKind.GPU_FAULT, cause="launch_failure")
-    action, why = escalate(f, Action.RESTART, history(seen_at=Mark(step=5), best=Mark(step=5)))
-    assert action is Action.STOP and "needs a person" in why
-
-
-def test_progress_resets_the_count_and_names_it() -> None:
-    f = kind(FailureKind.EXCEPTION)
-    p = plan(f, Action.REPAIR, history(attempts=3, seen_at=Mark(step=20)), Mark(step=40), LIMITS)
-    assert p.ok and p.reset and p.attempt == 1
-    assert "count reset: the run got to step 40" in p.budget
-    stuck = plan(
-        f, Action.REPAIR, history(attempts=3, seen_at=Mark(step=20)), Mark(step=20), LIMITS
-    )
-    assert not stuck.ok and stuck.rule == "PHOENIX_MAX_RETRIES"
-
-
-def test_a_newer_checkpoint_is_progress_too() -> None:
-    assert Mark(step=None, checkpoint=2.0).beyond(Mark(step=None, checkpoint=1.0))
-    assert not Mark(step=None, checkpoint=1.0).beyond(Mark(step=None, checkpoint=1.0))
-
-
-@pytest.mark.parametrize("c", CORPUS, ids=[c.name for c in CORPUS])
-def test_every_corpus_case_asks_a_provider_only_when_its_action_is_repair(
-    make_settings: Make, tmp_path: Path, c: Case
-) -> None:
-    s = make_settings("pass\n", gpu_interval_sec="0.25", guard_samples="1")
-    failure = classify(
-        returncode=c.returncode,
-        signal=c.signal,
-        tail=list(c.lines),
-        project_dir=tmp_path,
-        hang=c.end == "hang",
-        local_modules=c.local,
-    )
-    events: list[ev.Event] = []
-    began = time.monotonic()
-
-    def usage(path: str) -> tuple[int, int, int]:  # full when measured, free again soon after
-        return (10**12, 0, 10**8 if time.monotonic() - began < 0.2 else 10**12)
-
-    rec = recovery(s, events, alive=lambda pid: False, disk_usage=usage)
-    asked: list[str] = []
-
-    async def repair(f: Classified, ledger: Ledger) -> str:
-        asked.append(f.kind)
-        return "patched"
-
-    rec._repair = repair
-    asyncio.run(rec.handle(failure, Ledger()))
-    (f,) = [e for e in events if isinstance(e, ev.Failure)]
-    action = c.action
-    assert (f.kind, f.action) == (c.kind, action)
-    assert asked == ([c.kind] if action == "repair" else [])
+def test_leftover_temp_files_and_folders_are_removed_and_nothing_else(project: Path) -> None:
+    backup_id = prepared(project)
+    state = project / ".phoenix_cli"
+    temps = [
+        project / ".train.py.0123abcd.phoenix-tmp",
+        project / "pkg" / ".new.py.deadbeef.phoenix-tmp",
+        state / "backups" / backup_id / ".manifest.json.00ff00ff.phoenix-tmp",
+        state / "state.json.tmp",
+    ]
+    for path in temps:
+        path.write_bytes(b"x" * 1000)
+    (state / "backups" / ".tmp-20260101-000000-abcdef" / "files").mkdir(parents=True)
+    kept = [project / ".train.py.notours.phoenix-tmp", project / "notes.phoenix-tmp"]
+    for path in kept:
+        path.write_bytes(b"mine")
+    assert remove_leftovers(state, project) == len(temps) + 1
+    assert not any(path.exists() for path in temps)
+    assert list((state / "backups").glob(".tmp-*")) == []
+    assert all(path.read_bytes() == b"mine" for path in kept)

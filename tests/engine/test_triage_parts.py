@@ -88,7 +88,7 @@ def test_the_ledger_keeps_marks_progress_counts_and_a_changed_command(tmp_path: 
 
 
 def test_the_checkpoint_to_quarantine_is_the_one_named_not_a_prefix_of_it() -> None:
-    from phoenix_engine.recovery import _named
+    from phoenix_engine.triage_actions import _named
 
     root = Path("/p")
     found = [root / "out/checkpoint-500", root / "out/checkpoint-50"]
@@ -97,3 +97,10 @@ def test_the_checkpoint_to_quarantine_is_the_one_named_not_a_prefix_of_it() -> N
     assert _named(found, "python t.py --resume out/checkpoint-500", root) == found[0]
     assert _named(found, "python t.py --resume /p/out/checkpoint-50", root) == found[1]
     assert _named(found, "python t.py", root) is None
+
+
+def test_damaged_triage_fields_in_state_json_are_set_aside(tmp_path: Path) -> None:
+    store = StateStore(tmp_path)
+    (tmp_path / "state.json").write_text('{"restarts": 1, "best": ["x"], "version": 1}')
+    ledger, note = store.load()
+    assert ledger == Ledger() and "best is not a list of numbers" in note
