@@ -104,3 +104,20 @@ def test_damaged_triage_fields_in_state_json_are_set_aside(tmp_path: Path) -> No
     (tmp_path / "state.json").write_text('{"restarts": 1, "best": ["x"], "version": 1}')
     ledger, note = store.load()
     assert ledger == Ledger() and "best is not a list of numbers" in note
+
+
+def test_phoenix_reset_forgets_a_changed_command(tmp_path: Path) -> None:
+    store = StateStore(tmp_path)
+    store.save(Ledger(restarts=2, command={"original": "a", "command": "b", "why": "oom"}))
+    store.clear_budgets()
+    assert store.load() == (Ledger(), "")
+
+
+def test_the_projects_own_modules_are_its_files_and_folders(tmp_path: Path) -> None:
+    from phoenix_engine._waits import project_modules
+
+    (tmp_path / "train.py").write_text("")
+    (tmp_path / "utils").mkdir()
+    (tmp_path / ".venv").mkdir()
+    (tmp_path / "notes.txt").write_text("")
+    assert project_modules(tmp_path) == {"train", "utils"}
