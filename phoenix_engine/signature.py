@@ -46,7 +46,8 @@ from phoenix_engine._traceback import (
     strip_prefix,
     tracebacks,
 )
-from phoenix_engine.triage import Action, FailureKind, Found, advice_for, match
+from phoenix_engine._triage_match import Found, advice_for, match
+from phoenix_engine.triage import Action, FailureKind
 
 _SECONDARY = (FailureKind.COLLECTIVE_TIMEOUT,)
 _WRAPPERS = frozenset({"ChildFailedError", "CalledProcessError"})

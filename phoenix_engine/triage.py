@@ -7,12 +7,12 @@ cause's text (the last traceback and what follows it, or the whole tail without 
 killed the NCCL watchdog is a GPU fault). Messages common to several classes ("CUDA kernel
 errors might be asynchronously reported", "consider passing CUDA_LAUNCH_BLOCKING=1") are in no
 row, so they decide nothing. Patterns join words with ``\\s+``: a message wrapped over several
-lines (rich tracebacks) still matches. Pure: :func:`match` reads text, nothing else.
+lines (rich tracebacks) still matches. Matching the table is ``_triage_match.match`` (pure).
 """
 
 from __future__ import annotations
 
-__all__ = ["RULES", "Action", "FailureKind", "Found", "Rule", "advice_for", "match"]
+__all__ = ["RULES", "Action", "FailureKind", "Rule"]
 
 import enum
 import re
@@ -57,13 +57,6 @@ class Rule:
     keys: tuple[str, ...]  # lower-case words one of which every match contains (a cheap filter)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Found:
-    rule: Rule
-    text: str  # the matched text, one line
-    detail: str  # the pattern's ``detail`` group, or ''
-
-
 def _r(kind: FailureKind, cause: str, pattern: str, action: Action, advice: str, spec: int) -> Rule:
     compiled = re.compile(pattern.replace(" ", r"\s+"), re.IGNORECASE | re.MULTILINE)
     return Rule(
@@ -104,7 +97,6 @@ _KEYS = {
         "rendezvoustimeout", "by peer", "diststoreerror", "ncclremoteerror", "nccl error",
     ),
 }  # fmt: skip
-_WINDOW = 300  # characters searched on each side of a key (a wrapped message stays inside)
 _RESTART_ONCE = "restarting once; if it comes back without progress Phoenix stops"
 # fmt: off
 RULES: tuple[Rule, ...] = (
@@ -212,61 +204,3 @@ RULES: tuple[Rule, ...] = (
        30),
 )
 # fmt: on
-
-
-_MACHINE_ROWS = tuple(r for r in RULES if r.anywhere)
-_PIP = {
-    "cv2": "opencv-python", "PIL": "pillow", "sklearn": "scikit-learn", "yaml": "pyyaml",
-    "flash_attn": "flash-attn", "apex": "apex (built from source)", "bs4": "beautifulsoup4",
-    "google.protobuf": "protobuf", "sentencepiece": "sentencepiece", "Crypto": "pycryptodome",
-}  # fmt: skip
-
-
-def match(text: str, before: str = "") -> Found | None:
-    """The most specific row matching ``text`` (the root cause's lines); of equals, the last.
-    ``before`` (the lines before the traceback) counts for the machine's own evidence only."""
-    best: tuple[int, int, Rule, re.Match[str], str] | None = None  # (spec, at, rule, m, text)
-    for where, rows in ((before, _MACHINE_ROWS), (text, RULES)):
-        if not where:
-            continue
-        low = where.lower()
-        for rule in rows:
-            for m in _hits(rule, where, low):
-                at = m.start() + (len(before) if where is text else 0)
-                if best is None or (rule.specificity, at) >= best[:2]:
-                    best = (rule.specificity, at, rule, m, where)
-    if best is None:
-        return None
-    _, _, rule, m, where = best
-    start = where.rfind("\n", 0, m.start()) + 1
-    end = where.find("\n", m.end())
-    line = where[start : end if end >= 0 else len(where)]
-    groups = [v for v in m.groupdict().values() if v]
-    detail = groups[0] if groups else m.group(0)
-    return Found(rule=rule, text=line.strip(), detail=detail.strip())
-
-
-def _hits(rule: Rule, text: str, low: str) -> list[re.Match[str]]:
-    """Matches of ``rule`` in windows (whole lines) around each occurrence of its keys."""
-    found: list[re.Match[str]] = []
-    for key in rule.keys:
-        at = low.find(key)
-        while at != -1:
-            start = text.rfind("\n", 0, max(0, at - _WINDOW)) + 1
-            end = text.find("\n", at + _WINDOW)
-            m = rule.pattern.search(text, start, end if end >= 0 else len(text))
-            while m is not None:
-                found.append(m)
-                m = rule.pattern.search(text, m.end(), end if end >= 0 else len(text))
-            at = low.find(key, end if end >= 0 else len(text))
-    return found
-
-
-def advice_for(found: Found) -> str:
-    """The owner's sentence for a matched row."""
-    top = found.detail.split(".")[0]
-    package = _PIP.get(found.detail) or _PIP.get(top) or ""
-    pip = ""
-    if found.rule.cause == "module":
-        pip = f" (pip install {package or top.replace('_', '-')})"
-    return found.rule.advice.format(detail=found.detail, pip=pip)

@@ -14,17 +14,16 @@ from __future__ import annotations
 __all__ = ["DEBUG_ENV", "FailureHandler", "project_modules"]
 
 import asyncio
-import re
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 
 from phoenix_engine import _waits as waits
 from phoenix_engine import events as ev
 from phoenix_engine._measure import Machine
+from phoenix_engine._resume_previous import Stop, resume_previous
 from phoenix_engine._waits import project_modules
 from phoenix_engine.budget import History, Limits, Mark, Plan, escalate, plan
-from phoenix_engine.checkpoints import newest_complete, quarantine
+from phoenix_engine.checkpoints import newest_complete
 from phoenix_engine.config import Settings
 from phoenix_engine.errors import ExitCode
 from phoenix_engine.providers._batch_flag import halve_batch_flag
@@ -183,7 +182,10 @@ class FailureHandler:
             self._emit(ev.Notice(message=f"debug rerun with {shown}: {failure.summary}"))
             return f"debug rerun with {shown} so the traceback points at the failing line"
         if action is Action.RESUME_PREVIOUS:
-            return await self._quarantine(failure)
+            why = await resume_previous(self.settings, failure, self._command_ran, self._emit)
+            if isinstance(why, Stop):
+                return self._give_up(failure, why, "class corrupt_checkpoint: stop")
+            return why
         if action is Action.WAIT:
             return await self.machine.wait(failure, self._stop)
         return "restart without changes"
@@ -204,37 +206,6 @@ class FailureHandler:
         self._emit(ev.Notice(message=f"{why}; the training command is now: {fix.command}"))
         return why
 
-    async def _quarantine(self, failure: Classified) -> str | ExitCode:
-        s = self.settings
-        if not s.checkpoint_glob:
-            why = "a checkpoint failed to load and PHOENIX_CHECKPOINT_GLOB is not set"
-            return self._give_up(failure, why, "class corrupt_checkpoint: stop")
-        found = waits.checkpoint_candidates(s.project_dir, s.checkpoint_glob)
-        target = _named(found, f"{failure.message} {failure.summary}", s.project_dir)
-        target = target or _named(found, self._command_ran, s.project_dir)
-        target = target or (found[0] if found else None)
-        if target is None:
-            why = f"a checkpoint failed to load and none matches {s.checkpoint_glob}"
-            return self._give_up(failure, why, "class corrupt_checkpoint: stop")
-        try:
-            moved = quarantine(target, s.state_dir, stamp=time.strftime("%Y%m%d-%H%M%S"))
-        except OSError as exc:
-            why = f"could not quarantine {target}: {exc.strerror or exc}"
-            return self._give_up(failure, why, "class corrupt_checkpoint: stop")
-        shown = [
-            str(p.relative_to(s.project_dir)) if p.is_relative_to(s.project_dir) else str(p)
-            for p in (target, moved)
-        ]
-        self._emit(ev.Notice(message=f"quarantined {shown[0]} as {shown[1]} (kept, not deleted)"))
-        try:
-            left = await newest_complete(s.project_dir, s.checkpoint_glob, recheck_s=0)
-        except OSError:
-            left = None
-        if left is None:
-            why = f"{target.name} failed to load and no complete checkpoint is left (kept: {moved})"
-            return self._give_up(failure, why, "class corrupt_checkpoint: stop")
-        return f"{target.name} quarantined: resuming from the checkpoint before it"
-
 
 def _key(failure: Classified, action: Action) -> str:
     """The attempts of a repair count per signature (as always); other actions per action."""
@@ -246,16 +217,6 @@ def _mark(raw: list[float] | None) -> Mark | None:
         return None
     step = int(raw[0])
     return Mark(step=step if step >= 0 else None, checkpoint=raw[1] if len(raw) > 1 else 0.0)
-
-
-def _named(found: list[Path], text: str, project_dir: Path) -> Path | None:
-    """The checkpoint ``text`` names (it, or a file inside it), as a path or relative to it."""
-    for path in found:
-        rel = str(path.relative_to(project_dir)) if path.is_relative_to(project_dir) else ""
-        names = "|".join(re.escape(n) for n in (str(path), rel) if n)
-        if re.search(rf"(?<![\w.-])(?:{names})(?![\w.-])", text):  # not step_2 in step_20
-            return path
-    return None
 
 
 def _failure_event(failure: Classified, action: Action, advice: str) -> ev.Failure:

@@ -88,7 +88,7 @@ def test_the_ledger_keeps_marks_progress_counts_and_a_changed_command(tmp_path: 
 
 
 def test_the_checkpoint_to_quarantine_is_the_one_named_not_a_prefix_of_it() -> None:
-    from phoenix_engine.triage_actions import _named
+    from phoenix_engine._resume_previous import named as _named
 
     root = Path("/p")
     found = [root / "out/checkpoint-500", root / "out/checkpoint-50"]
