@@ -43,6 +43,8 @@ def status_text(
         text.append(f" {note}", style="bold")
     if model.triage and model.phase in _TRIAGED:  # what failed and what Phoenix does about it
         text.append(f" {model.triage}", style="bold")
+        if model.advice and not compact:
+            text.append(f" {model.advice}", style="dim")
     labels = ("try", "restarts", "", "up") if compact else ("attempt", "restarts", "provider", "up")
     values = (
         f"{model.attempt}/{model.max_attempts}",

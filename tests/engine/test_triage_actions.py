@@ -238,3 +238,19 @@ def test_every_corpus_case_asks_a_provider_only_when_its_action_is_repair(
     action = c.action
     assert (f.kind, f.action) == (c.kind, action)
     assert asked == ([c.kind] if action == "repair" else [])
+
+
+def test_nvml_naming_another_process_makes_an_oom_wait(make_settings: Make, tmp_path: Path) -> None:
+    s = make_settings("pass\n", gpu_interval_sec="0.25", max_wait_min="0.01")
+    failure = case("oom_cuda_error_oom", tmp_path)  # the message names no process
+    events: list[ev.Event] = []
+    rec = recovery(s, events, alive=lambda pid: False)
+    other = ev.GpuProcess(pid=777, gpu_index=0, used_mb=70_000, ours=False, kind="compute")
+    mine = ev.GpuProcess(pid=778, gpu_index=0, used_mb=9_000, ours=True, kind="compute")
+    reading = ev.GpuReading(index=0, name="H100", mem_total_mb=81_559, processes=(other, mine))
+    rec.emit(ev.GpuStatus(source="nvml", gpus=(reading,)))
+    assert asyncio.run(rec.handle(failure, Ledger())) is None
+    (f,) = [e for e in events if isinstance(e, ev.Failure)]
+    assert f.action == "wait" and "PID 777" in f.advice
+    (restart,) = [e for e in events if isinstance(e, ev.Restarting)]
+    assert restart.reason == "waited 0.01 min (PHOENIX_MAX_WAIT_MIN): restarting anyway"

@@ -47,5 +47,13 @@ def test_restarting_and_gave_up_lines_name_their_rules() -> None:
 
 def test_the_status_bar_shows_what_failed_and_what_phoenix_does() -> None:
     model = RunModel(max_retries=3, max_restarts=20, provider="builtin")
-    model.apply(ev.Failure(kind="gpu_fault", signature="s" * 16, summary="ECC", action="stop"))
-    assert "gpu_fault → stop" in status_text(model, uptime=1.0, project="p").plain
+    advice = "the GPU reported an uncorrectable ECC error: it needs a reset"
+    model.apply(
+        ev.Failure(
+            kind="gpu_fault", signature="s" * 16, summary="ECC", action="stop", advice=advice
+        )
+    )
+    assert f"gpu_fault → stop {advice}" in status_text(model, uptime=1.0, project="p").plain
+    plain = RunModel(max_retries=3, max_restarts=20, provider="builtin")
+    plain.apply(ev.Failure(kind="exception", signature="s" * 16, summary="NameError: x"))
+    assert "→" not in status_text(plain, uptime=1.0, project="p").plain  # the repair phases say it
