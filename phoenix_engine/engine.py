@@ -278,7 +278,8 @@ class Engine:
         await self._verify_data()
         while True:
             code = await self._attempts(ledger)
-            if code == ExitCode.COMPLETED or not self.hold_after_end or self._leave.is_set():
+            done = code in (ExitCode.COMPLETED, ExitCode.NOT_PROMOTED)
+            if done or not self.hold_after_end or self._leave.is_set():
                 return code
             if not await self._wait_for_resume():
                 return code
@@ -300,7 +301,7 @@ class Engine:
             if outcome == "completed":
                 self.emit(ev.RunCompleted(duration_s=self._mono() - started, restarts=attempt - 1))
                 self._save(Ledger(command=ledger.command))  # an OOM fix stays (triage_actions)
-                return ExitCode.COMPLETED
+                return await self._adopt()
             if outcome == "guard":
                 code = await self._wait_for_guard(ledger)
             else:
@@ -424,6 +425,30 @@ class Engine:
         if repair.cancelled() or not repair.done():
             return "stopped during the repair"
         return repair.result()
+
+    async def _adopt(self) -> ExitCode:
+        """The training completed: evaluate its model and put it in service (promotion.py)."""
+        from phoenix_engine.promotion import adopt
+        from phoenix_engine.usercmd import OutputRelay
+
+        relay = OutputRelay(
+            trainlog=self._trainlog,
+            redactor=self.redactor,
+            tee=self._tee,
+            hooks=self._output_hooks,
+            emit=self.emit if self.want_lines else None,
+        )
+        promoted = await adopt(
+            self.settings,
+            env=self._env,
+            emit=self.emit,
+            output=relay,
+            stop=self._stop,
+            track=lambda child: self._save(Ledger(child=child)),  # reaped if we are killed
+        )
+        if self._stop.is_set():
+            return self._stopped()
+        return ExitCode.NOT_PROMOTED if promoted is False else ExitCode.COMPLETED
 
     def _stopped(self) -> ExitCode:
         self.emit(ev.Stopped(reason=self._stop_reason or "stop requested"))
