@@ -42,30 +42,22 @@ def may_attempt(
     max_retries: int,
     max_restarts: int,
 ) -> Verdict:
-    """Whether one more attempt at ``failure`` is allowed, and why not."""
-    limit = min(1, max_retries) if failure.kind in _ONE_SHOT else max_retries
-    if not failure.repairable:
-        return Verdict(
-            ok=False,
-            reason=f"{failure.summary}: no restart or code change can fix this",
-            max_attempts=limit,
-        )
-    if restarts >= max_restarts:
-        return Verdict(
-            ok=False,
-            reason=f"restart cap reached ({restarts} of PHOENIX_MAX_RESTARTS={max_restarts})",
-            max_attempts=limit,
-        )
-    if attempts >= limit:
-        what = "out-of-memory failures get one attempt" if failure.kind in _ONE_SHOT else ""
-        budget = what or f"PHOENIX_MAX_RETRIES={max_retries}"
-        return Verdict(
-            ok=False,
-            reason=f"the same failure came back after {attempts} attempt(s) ({budget}): "
-            f"{failure.summary}",
-            max_attempts=limit,
-        )
-    return Verdict(ok=True, reason="", attempt=attempts + 1, max_attempts=limit)
+    """Whether one more repair of ``failure`` is allowed, and why not: :func:`plan` for the
+    ``repair`` action without progress information."""
+    h = History(
+        attempts=attempts,
+        restarts=restarts,
+        no_progress=0,
+        seen_at=None,
+        best=None,
+        observable=False,
+        debug_ran=False,
+    )
+    limits = Limits(
+        max_retries=max_retries, max_restarts=max_restarts, max_no_progress=1, cooldown_s=0
+    )
+    p = plan(failure, Action.REPAIR, h, Mark(), limits)
+    return Verdict(ok=p.ok, reason=p.reason, attempt=p.attempt, max_attempts=p.max_attempts)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
