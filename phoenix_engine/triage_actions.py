@@ -120,10 +120,7 @@ class FailureHandler:
             return None
         checkpoint = await self._resume_point()
         self._emit(_restarting(p, ledger, s.max_restarts, reason, checkpoint))
-        try:
-            await asyncio.wait_for(self._stop.wait(), timeout=p.cooldown_s)
-        except TimeoutError:
-            return None
+        await waits.pause(self._stop, p.cooldown_s)  # the engine sees a stop that came meanwhile
         return None
 
     # --- deciding ---------------------------------------------------------------------------
