@@ -17,8 +17,10 @@ from pathlib import Path
 
 from phoenix_engine import events as ev
 from phoenix_engine._waits import checkpoint_candidates
+from phoenix_engine.atomic import shown_path
 from phoenix_engine.checkpoints import newest_complete, quarantine
 from phoenix_engine.config import Settings
+from phoenix_engine.serving import in_service
 from phoenix_engine.signature import Classified
 
 
@@ -40,11 +42,13 @@ async def resume_previous(
     target = target or (found[0] if found else None)
     if target is None:
         return Stop(f"a checkpoint failed to load and none matches {s.checkpoint_glob}")
+    if in_service(target, s):  # the model in service is never moved, whatever failed to load
+        return Stop(f"{target.name} failed to load but is the model in service: not moved")
     try:
         moved = quarantine(target, s.state_dir, stamp=time.strftime("%Y%m%d-%H%M%S"))
     except OSError as exc:
         return Stop(f"could not quarantine {target}: {exc.strerror or exc}")
-    shown = [_shown(p, s.project_dir) for p in (target, moved)]
+    shown = [shown_path(p, s.project_dir) for p in (target, moved)]
     emit(ev.Notice(message=f"quarantined {shown[0]} as {shown[1]} (kept, not deleted)"))
     try:
         left = await newest_complete(s.project_dir, s.checkpoint_glob, recheck_s=0)
@@ -55,14 +59,10 @@ async def resume_previous(
     return f"{target.name} quarantined: resuming from the checkpoint before it"
 
 
-def _shown(path: Path, project_dir: Path) -> str:
-    return str(path.relative_to(project_dir)) if path.is_relative_to(project_dir) else str(path)
-
-
 def named(found: list[Path], text: str, project_dir: Path) -> Path | None:
     """The checkpoint ``text`` names (it, or a file inside it), as a path or relative to it."""
     for path in found:
-        rel = _shown(path, project_dir) if path.is_relative_to(project_dir) else ""
+        rel = shown_path(path, project_dir) if path.is_relative_to(project_dir) else ""
         names = "|".join(re.escape(n) for n in (str(path), rel) if n)
         if re.search(rf"(?<![\w.-])(?:{names})(?![\w.-])", text):  # not step_2 in step_20
             return path

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from phoenix_engine.checkpoints import candidates, quarantine
+from phoenix_engine.config import Settings
 from phoenix_engine.providers._batch_flag import halve_batch_flag
 from phoenix_engine.state import Ledger, StateStore
 
@@ -121,3 +124,29 @@ def test_the_projects_own_modules_are_its_files_and_folders(tmp_path: Path) -> N
     (tmp_path / ".venv").mkdir()
     (tmp_path / "notes.txt").write_text("")
     assert project_modules(tmp_path) == {"train", "utils"}
+
+
+def test_a_checkpoint_in_service_is_never_quarantined(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    from phoenix_engine import events as ev
+    from phoenix_engine._resume_previous import Stop, resume_previous
+    from phoenix_engine.signature import classify
+
+    ckpt = tmp_path / "ckpt"
+    ckpt.mkdir()
+    (ckpt / "step_20.pt").write_bytes(b"trunc")
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "current").symlink_to("../ckpt/step_20.pt")  # linked by hand
+    s = make_settings(None, checkpoint_glob="ckpt/*.pt", promote_path="models/current")
+    failure = classify(
+        returncode=1,
+        signal=None,
+        tail=["RuntimeError: PytorchStreamReader failed reading zip archive: ckpt/step_20.pt"],
+        project_dir=tmp_path,
+    )
+    seen: list[ev.Event] = []
+    reason = asyncio.run(resume_previous(s, failure, "python train.py", seen.append))
+    assert isinstance(reason, Stop) and "in service" in reason
+    assert (ckpt / "step_20.pt").read_bytes() == b"trunc"  # not moved
+    assert not (s.state_dir / "quarantine").exists()
