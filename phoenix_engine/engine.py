@@ -141,6 +141,7 @@ class Engine:
         self._splitters: dict[str, LineSplitter] = {}
         self._last_output = 0.0
         self._seen_output = False
+        self.run_id = ""  # set when the run starts: ``phoenix review ID``
 
     # --- public -----------------------------------------------------------------------------
 
@@ -203,6 +204,11 @@ class Engine:
         return True
 
     @property
+    def trainlog_bytes(self) -> int:
+        """Bytes this run has written to train.log so far (where a milestone falls in it)."""
+        return self._trainlog.written if self._trainlog is not None else 0
+
+    @property
     def holding(self) -> bool:
         """True while the training is stopped and Phoenix waits for :meth:`resume`."""
         return self._holding
@@ -233,6 +239,8 @@ class Engine:
             for task in services:
                 task.add_done_callback(self._service_ended)
             try:
+                # Names the run in the journal (its UTC start, as the journal's timestamps).
+                self.run_id = time.strftime("%Y%m%d-%H%M%S", time.gmtime(self._clock()))
                 return await self._supervise()
             finally:
                 ticker.cancel()
@@ -259,6 +267,7 @@ class Engine:
                 mode=s.patch_mode,
                 phoenix_pid=os.getpid(),
                 restarts_used=ledger.restarts,
+                run_id=self.run_id,
             )
         )
         await self._verify_data()
@@ -283,7 +292,11 @@ class Engine:
             if self._stop.is_set():
                 return self._stopped()
             if outcome == "completed":
-                self.emit(ev.RunCompleted(duration_s=self._mono() - started, restarts=attempt - 1))
+                self.emit(
+                    ev.RunCompleted(
+                        duration_s=self._mono() - started, restarts=attempt - 1, run_id=self.run_id
+                    )
+                )
                 self._save(Ledger())
                 return ExitCode.COMPLETED
             if outcome == "guard":
@@ -301,7 +314,7 @@ class Engine:
         s = self.settings
         if ledger.restarts >= s.max_restarts:
             reason = f"a guard tripped and the restart cap is reached ({s.max_restarts})"
-            self.emit(ev.GaveUp(reason=reason))
+            self.emit(ev.GaveUp(reason=reason, run_id=self.run_id))
             return ExitCode.GAVE_UP
         cleared = asyncio.ensure_future(self.telemetry.cleared.wait())
         stop = asyncio.ensure_future(self._stop.wait())
@@ -391,7 +404,9 @@ class Engine:
             max_restarts=s.max_restarts,
         )
         if not verdict.ok:
-            self.emit(ev.GaveUp(reason=verdict.reason, signature=failure.signature))
+            self.emit(
+                ev.GaveUp(reason=verdict.reason, signature=failure.signature, run_id=self.run_id)
+            )
             return ExitCode.USAGE if failure.kind == FailureKind.LAUNCH else ExitCode.GAVE_UP
         ledger.attempts[failure.signature] = verdict.attempt
         ledger.restarts += 1
@@ -427,7 +442,7 @@ class Engine:
         return self._stopped()
 
     def _stopped(self) -> ExitCode:
-        self.emit(ev.Stopped(reason=self._stop_reason or "stop requested"))
+        self.emit(ev.Stopped(reason=self._stop_reason or "stop requested", run_id=self.run_id))
         return ExitCode.STOPPED
 
     async def _run_child(self, ledger: Ledger, attempt: int) -> tuple[str, Classified | None]:
