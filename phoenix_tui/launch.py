@@ -23,12 +23,22 @@ from typing import TYPE_CHECKING
 
 from phoenix_engine.config import SPECS, Settings, load_toml, resolve
 from phoenix_engine.errors import ConfigError, ExitCode, PhoenixError
+from phoenix_tui.runs_cli import (
+    announce_last_run,
+    cmd_report,
+    cmd_review,
+    cmd_runs,
+    print_summary,
+    status_from_journal,
+    status_json_running,
+)
 
 if TYPE_CHECKING:
     from phoenix_engine.engine import Engine
     from phoenix_engine.gpu import GpuSampler
 
-COMMANDS = ("run", "doctor", "demo", "reset", "history", "rollback", "status", "attach")
+COMMANDS: tuple[str, ...] = ("run", "doctor", "demo", "reset", "history", "rollback", "status")
+COMMANDS += ("attach", "runs", "review", "report")
 
 
 def _parser(command: str) -> argparse.ArgumentParser:
@@ -36,7 +46,7 @@ def _parser(command: str) -> argparse.ArgumentParser:
         prog=f"phoenix {command}" if command != "run" else "phoenix",
         description="Supervise a training run overnight: watch, diagnose, repair, restart.",
         epilog="Commands: run (default), doctor, demo, reset, history, rollback [ID], "
-        "status, attach. "
+        "status, attach, runs, review [RUN], report [RUN] [-o FILE] [--svg]. "
         "The training command may follow `--`.",
     )
     parser.add_argument("-C", dest="project", default=".", help="project directory (default: .)")
@@ -46,6 +56,11 @@ def _parser(command: str) -> argparse.ArgumentParser:
     parser.add_argument("--json", action="store_true", help="print events as JSON lines")
     if command == "rollback":
         parser.add_argument("backup_id", nargs="?", help="backup to restore (default: newest)")
+    if command in ("review", "report"):
+        parser.add_argument("run_id", nargs="?", help="a run from `phoenix runs` (default: last)")
+    if command == "report":
+        parser.add_argument("-o", dest="output", help="the image file (default: in .phoenix_cli)")
+        parser.add_argument("--svg", action="store_true", help="SVG instead of PNG")
     group = parser.add_argument_group("settings (each also PHOENIX_* or phoenix.toml)")
     for spec in SPECS:
         if not spec.flag:
@@ -120,8 +135,17 @@ def _cmd_run(args: argparse.Namespace, train: Sequence[str], env: dict[str, str]
             return run_attached(settings, env)
         from phoenix_tui.console import run_console
 
-        return run_console(settings, env)
-    return run_headless(settings, env, json_output=args.json)
+        announce_last_run(settings)
+        return _summarised(settings, run_console(settings, env))
+    announce_last_run(settings)
+    code = run_headless(settings, env, json_output=args.json)
+    return code if args.json else _summarised(settings, code)
+
+
+def _summarised(settings: Settings, code: int) -> int:
+    """The run is over: say how it went (from the journal) before Phoenix exits."""
+    print_summary(settings)
+    return code
 
 
 def _engine_running(settings: Settings) -> bool:
@@ -254,8 +278,23 @@ def _cmd_demo(args: argparse.Namespace, train: Sequence[str], env: dict[str, str
     if _wants_console(args):
         from phoenix_tui.console import run_console
 
-        return run_console(settings, demo_env, gpu_sampler=SimulatedGpu(), title="phoenix demo")
-    return run_headless(settings, demo_env, json_output=args.json, gpu_sampler=SimulatedGpu())
+        code = run_console(settings, demo_env, gpu_sampler=SimulatedGpu(), title="phoenix demo")
+    else:
+        code = run_headless(settings, demo_env, json_output=args.json, gpu_sampler=SimulatedGpu())
+    if not args.json:
+        _summarised(settings, code)
+        _demo_report(settings)
+    return code
+
+
+def _demo_report(settings: Settings) -> None:
+    """The demo ends with the picture of its night (when matplotlib is installed)."""
+    from phoenix_engine.errors import ReportError
+
+    try:
+        cmd_report(settings, None, None, svg=False)
+    except (ReportError, ConfigError) as exc:
+        print(f"phoenix: no report: {exc}", file=sys.stderr)
 
 
 def _cmd_history(args: argparse.Namespace, train: Sequence[str], env: dict[str, str]) -> int:
@@ -321,9 +360,8 @@ def _cmd_status(args: argparse.Namespace, train: Sequence[str], env: dict[str, s
     try:
         text = asyncio.run(query_status(socket_path(settings.state_dir)))
     except AttachError as exc:
-        print(f"phoenix: no engine runs in {settings.project_dir} ({exc})", file=sys.stderr)
-        return 1
-    print(text)
+        return status_from_journal(settings, json_output=args.json, why=str(exc))
+    print(status_json_running(settings, text) if args.json else text)
     return 0
 
 
@@ -332,6 +370,19 @@ def _cmd_attach(args: argparse.Namespace, train: Sequence[str], env: dict[str, s
 
     settings = load_settings(args, train, env)
     return run_attached(settings, env)
+
+
+def _cmd_runs(args: argparse.Namespace, train: Sequence[str], env: dict[str, str]) -> int:
+    return cmd_runs(load_settings(args, train, env), json_output=args.json)
+
+
+def _cmd_review(args: argparse.Namespace, train: Sequence[str], env: dict[str, str]) -> int:
+    return cmd_review(load_settings(args, train, env), args.run_id, env)
+
+
+def _cmd_report(args: argparse.Namespace, train: Sequence[str], env: dict[str, str]) -> int:
+    settings = load_settings(args, train, env)
+    return cmd_report(settings, args.run_id, args.output, svg=args.svg)
 
 
 _COMMANDS: dict[str, Callable[[argparse.Namespace, Sequence[str], dict[str, str]], int]] = {
@@ -343,6 +394,9 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace, Sequence[str], dict[str, str]
     "rollback": _cmd_rollback,
     "status": _cmd_status,
     "attach": _cmd_attach,
+    "runs": _cmd_runs,
+    "review": _cmd_review,
+    "report": _cmd_report,
 }
 
 if __name__ == "__main__":
