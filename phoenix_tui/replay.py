@@ -12,19 +12,25 @@ there is nothing to stop.
 
 from __future__ import annotations
 
-__all__ = ["ReplayEngine", "replay_events", "run_review", "run_slice"]
+__all__ = ["ReplayEngine", "replay_events", "review_app", "run_review", "run_slice"]
 
 import asyncio
 import dataclasses
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from phoenix_engine import events as ev
+from phoenix_engine.approval import ApprovalDesk
 from phoenix_engine.config import Settings
 from phoenix_engine.errors import ExitCode
 from phoenix_engine.history import PastRun
 from phoenix_engine.recorded import Recorded, TrainPoint, read_metrics, rotated
+from phoenix_engine.redact import Redactor
+
+if TYPE_CHECKING:
+    from phoenix_tui.app import PhoenixApp
 
 _LOSS_POINTS = 240  # what the console's loss sparkline keeps
 
@@ -162,48 +168,61 @@ class ReplayEngine:
         return ExitCode.COMPLETED
 
 
+def review_app(
+    settings: Settings,
+    runs: list[PastRun],
+    run: PastRun,
+    *,
+    redactor: Redactor,
+    journal: ev.EventSink | None = None,
+    **app_kwargs: Any,
+) -> PhoenixApp:
+    """The console on a recorded run (its rollbacks go to ``journal``)."""
+    from phoenix_tui.app import PhoenixApp
+
+    state_dir = settings.state_dir
+    output, placed = run_slice(state_dir, runs, run)
+    recorded = read_metrics(state_dir, run.started_at, run.ended_at)
+
+    def stream() -> Iterator[ev.Event]:
+        if placed:
+            yield from replay_events(run, recorded, output)
+            return
+        yield ev.Notice(
+            ts=run.started_at,
+            message="no metrics.jsonl marks for this run: train.log follows the journal",
+        )
+        yield from replay_events(run, recorded, b"")
+        yield ev.OutputLines(stream="stdout", lines=tuple(output.decode().splitlines()))
+
+    engine = ReplayEngine(stream, journal=journal)
+    app = PhoenixApp(
+        engine=engine,
+        approver=ApprovalDesk(default="manual"),
+        settings=settings,
+        project_name=f"review {run.run_id} · {settings.project_dir.name}",
+        redact=redactor.redact,
+        **app_kwargs,
+    )
+    engine.between_samples = app.flush
+    return app
+
+
 def run_review(
     settings: Settings, runs: list[PastRun], run: PastRun, env: Mapping[str, str]
 ) -> int:
     """Open the console on ``run``, holding the project lock so that a rollback is safe."""
-    from phoenix_engine.approval import ApprovalDesk
     from phoenix_engine.journal import JournalSink
     from phoenix_engine.lock import ProjectLock
-    from phoenix_engine.redact import Redactor
-    from phoenix_tui.app import PhoenixApp
 
-    state_dir = settings.state_dir
-    lock = ProjectLock(state_dir)
+    lock = ProjectLock(settings.state_dir)
     lock.acquire()  # an engine runs here: LockHeldError names it (`phoenix attach` is for that)
     redactor = Redactor.from_env(env, settings.secrets())
     journal = JournalSink(
-        state_dir / "run.log", redactor=redactor, max_bytes=settings.log_max_bytes
+        settings.state_dir / "run.log", redactor=redactor, max_bytes=settings.log_max_bytes
     )
     try:
-        output, placed = run_slice(state_dir, runs, run)
-        recorded = read_metrics(state_dir, run.started_at, run.ended_at)
-
-        def stream() -> Iterator[ev.Event]:
-            if not placed:
-                yield ev.Notice(
-                    ts=run.started_at,
-                    message="this run left no metrics.jsonl marks: all of train.log is shown, "
-                    "after the journal's lines",
-                )
-            yield from replay_events(run, recorded, output if placed else b"")
-            if not placed:
-                yield ev.OutputLines(stream="stdout", lines=tuple(output.decode().splitlines()))
-
-        engine = ReplayEngine(stream, journal=journal)
-        app = PhoenixApp(
-            engine=engine,
-            approver=ApprovalDesk(default="manual"),
-            settings=settings,
-            project_name=f"{settings.project_dir.name} · review of run {run.run_id}",
-            redact=redactor.redact,
-        )
-        engine.between_samples = app.flush
-        app.run()
+        review_app(settings, runs, run, redactor=redactor, journal=journal).run()
         return 0
     finally:
         journal.close()
