@@ -19,6 +19,7 @@ from phoenix_engine.engine import Engine
 from phoenix_engine.notify import DiscordNotifier
 from phoenix_engine.remote import RemoteControl
 from phoenix_engine.remote_controller import EngineController
+from phoenix_engine.report import render_last
 from phoenix_engine.runview import RunView
 
 
@@ -52,7 +53,11 @@ def add_discord(
     enabled: list[str] = []
     if s.discord_webhook_url:
         notifier = DiscordNotifier(
-            s.discord_webhook_url, redactor=engine.redactor, emit=engine.emit, transport=transport
+            s.discord_webhook_url,
+            redactor=engine.redactor,
+            emit=engine.emit,
+            transport=transport,
+            picture=lambda: render_last(s.state_dir, title=s.project_dir.name),
         )
         engine.add_sink(notifier)
         engine.add_service(notifier)

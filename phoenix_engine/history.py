@@ -184,7 +184,8 @@ def summary_lines(run: PastRun) -> list[str]:
     for row in d["repairs"]:
         dry = " (dry run)" if row["dry_run"] else ""
         lines.append(f"    {row['id'][:8]}  {row['summary']}{dry}")
-    lines.append(f"  training: {run.view.training_line()}")
+    seen = run.view.step is not None or run.view.loss is not None
+    lines.append(f"  training: {run.view.training_line() if seen else 'no step or loss recorded'}")
     if run.state_dir is not None:
         lines.append(f"  logs:     {run.state_dir}/ ({', '.join(LOG_FILES)})")
     return lines
