@@ -196,6 +196,9 @@ def test_status_reports_a_running_engine_and_exits_1_without_one(project: Path) 
         assert out.returncode == 0, out.stderr
         assert out.stdout.startswith("phase: running")
         assert "restarts: 0/20" in out.stdout
+        as_json = json.loads(phoenix("status", "--json", cwd=project).stdout)  # one object
+        assert as_json["running"] is True and as_json["status"].startswith("phase: running")
+        assert as_json["run"]["outcome"] == "running"
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=20)
