@@ -1,4 +1,4 @@
-"""Training metrics from one output line: step, loss, learning rate, rate, as printed.
+"""Training metrics from one output line: step, loss, learning rate, rate, grad norm, as printed.
 
 Understands plain ``step 120/1000 loss 0.51 lr 3e-4``, Hugging Face Trainer's dict lines,
 ``key=value`` tqdm postfixes, Lightning progress bars and JSON lines; ``PHOENIX_LOSS_REGEX``

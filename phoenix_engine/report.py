@@ -136,7 +136,7 @@ def _gpu_panels(heat_ax: Any, load_ax: Any, recorded: Recorded) -> None:
         temps = [p.temp_c for p in rows]
         heat_ax.plot(times, temps, color="tab:red", label=tag + "temperature", **dots)
         power = [p.power_w for p in rows]
-        power_ax.plot(times, power, color="tab:olive", label=tag + "power", **dots)
+        power_ax.plot(times, power, color="tab:olive", ls="--", label=tag + "power", **dots)
         util = [p.util_pct for p in rows]
         load_ax.plot(times, util, color="tab:cyan", label=tag + "util", **dots)
         vram = [
