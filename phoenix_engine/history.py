@@ -23,8 +23,9 @@ __all__ = [
     "summary_lines",
 ]
 
+import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +48,6 @@ class PastRun:
     outcome: str = ""
     ended_at: float | None = None
     state_dir: Path | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def started_at(self) -> float:
@@ -160,12 +160,18 @@ def as_dict(run: PastRun) -> dict[str, Any]:
         "repairs": repair_rows(run),
         "step": view.step,
         "total_steps": view.total,
-        "loss": view.loss if isinstance(view.loss, float | str) else None,
+        "loss": _json_loss(view.loss),
         "reason": view.final_reason,
         "failure": None if failure is None else f"{failure.kind}: {failure.summary}",
         "advice": advice(run),
         "logs": [str(run.state_dir / name) for name in LOG_FILES] if run.state_dir else [],
     }
+
+
+def _json_loss(loss: float | str | None) -> float | str | None:
+    if isinstance(loss, float) and not math.isfinite(loss):
+        return str(loss)  # "nan": strict JSON has no NaN
+    return loss
 
 
 def summary_lines(run: PastRun) -> list[str]:

@@ -74,7 +74,7 @@ class RunView:
         self.phase, self.final_reason, self.runs = Phase.STARTING, "", self.runs + 1
         self.restarts_used = e.restarts_used
         self.started_at = e.ts or self.started_at
-        self.run_id, self.ended_at = e.run_id or self.run_id, None
+        self.run_id, self.ended_at = e.run_id, None
 
     def _failure(self, e: ev.Failure) -> None:
         self.phase, self.failure, self.diagnosis = Phase.FAILED, e, ""
@@ -125,10 +125,6 @@ class RunView:
         self.loss = e.loss if e.loss is not None else self.loss
         self.lr = e.lr if e.lr is not None else self.lr
 
-    def repairs(self) -> list[tuple[ev.PatchApplied, ev.PatchProposed | None]]:
-        """The patches applied in this run, each with its proposal when the view saw it."""
-        return [(a, self.proposals.get(a.id)) for a in self.applied]
-
     def _progress(self, e: ev.Progress) -> None:
         self.step, self.loss = e.step, e.loss
 
@@ -140,6 +136,10 @@ class RunView:
     @property
     def final(self) -> bool:
         return self.phase in FINAL_PHASES
+
+    def repairs(self) -> list[tuple[ev.PatchApplied, ev.PatchProposed | None]]:
+        """The patches applied in this run, each with its proposal when the view saw it."""
+        return [(a, self.proposals.get(a.id)) for a in self.applied]
 
     def loss_text(self) -> str:
         if self.loss is None:
