@@ -5,8 +5,8 @@ One JSON object a line, ``{"ts": seconds since the epoch, "type": ..., ...}``:
 - ``train``: ``step`` (``total`` when printed), ``loss``, ``lr``, ``grad_norm`` of each
   metric sample the engine emits (every logged step, at most ten a second); a NaN or inf
   loss is written as the string ``"nan"``/``"inf"`` so the file stays strict JSON.
-- ``gpu``: ``gpus`` (index, name, temp_c, util_pct, power_w, mem_used_mb, mem_total_mb), at
-  most one sample per ``every_s`` (30 s).
+- ``gpu``: ``gpus`` (index, name, temp_c, util_pct, power_w, power_limit_w, mem_used_mb,
+  mem_total_mb), at most one sample per ``every_s`` (30 s).
 - ``host``: ``cpu_pct``, ``ram_used_gb``, ``ram_total_gb``, ``disk_free_gb``, as rarely.
 - ``mark``: ``event``, ``log``: how many bytes of train.log this run had written when a
   journaled event happened, so ``phoenix review`` puts each milestone at its place in the
@@ -159,6 +159,7 @@ def _gpus(status: ev.GpuStatus) -> list[dict[str, Any]]:
             "temp_c": _num(g.temp_c, 4),
             "util_pct": _num(g.util_pct, 4),
             "power_w": _num(g.power_w, 4),
+            "power_limit_w": _num(g.power_limit_w, 4),
             "mem_used_mb": _num(g.mem_used_mb, 6),
             "mem_total_mb": _num(g.mem_total_mb, 6),
         }

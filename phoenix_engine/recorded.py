@@ -29,6 +29,7 @@ from phoenix_engine import events as ev
 from phoenix_engine.metrics_log import FILE_NAME as METRICS_FILE
 
 _BY_NAME = {cls.name: cls for cls in ev.ALL_EVENTS}
+_GPU_FIELDS = ("temp_c", "util_pct", "power_w", "power_limit_w", "mem_used_mb", "mem_total_mb")
 
 
 def rotated(path: Path, keep: int = 9) -> list[Path]:
@@ -99,6 +100,7 @@ class GpuPoint:
     temp_c: float | None
     util_pct: float | None
     power_w: float | None
+    power_limit_w: float | None
     mem_used_mb: float | None
     mem_total_mb: float | None
 
@@ -155,8 +157,7 @@ def _add(out: Recorded, row: dict[str, Any], ts: float) -> None:
     elif kind == "gpu" and isinstance(row.get("gpus"), list):
         for g in row["gpus"]:
             if isinstance(g, dict) and isinstance(g.get("index"), int):
-                fields = ("temp_c", "util_pct", "power_w", "mem_used_mb", "mem_total_mb")
-                values = {k: _float(g.get(k)) for k in fields}
+                values = {k: _float(g.get(k)) for k in _GPU_FIELDS}
                 name = str(g.get("name", ""))
                 out.gpu.append(GpuPoint(ts=ts, index=g["index"], name=name, **values))
     elif kind == "host":

@@ -82,7 +82,7 @@ def replay_events(run: PastRun, recorded: Recorded, output: bytes) -> Iterator[e
     for g in recorded.gpu:
         reading = ev.GpuReading(
             index=g.index, name=g.name, temp_c=g.temp_c, util_pct=g.util_pct, power_w=g.power_w,
-            mem_used_mb=g.mem_used_mb, mem_total_mb=g.mem_total_mb,
+            power_limit_w=g.power_limit_w, mem_used_mb=g.mem_used_mb, mem_total_mb=g.mem_total_mb,
         )  # fmt: skip
         by_ts.setdefault(g.ts, []).append(reading)
     timed += [ev.GpuStatus(ts=ts, source="recorded", gpus=tuple(gs)) for ts, gs in by_ts.items()]

@@ -112,6 +112,8 @@ async def test_review_shows_the_night_and_changes_nothing_but_a_rollback(demo_ni
         applied = next(i for i, t in enumerate(text) if "phoenix: patch" in t and "applied" in t)
         assert crash < failure < applied < resumed  # the milestones in the output's order
         assert app.gpu.status is not None and app.gpu.status.source == "recorded"
+        (card,) = app.gpu.status.gpus  # as sampled, power limit included (the gauge needs it)
+        assert card.power_limit_w == 450 and card.temp_c is not None
         assert app.loss.last is not None and app.loss.last.step == 120
         await pilot.press("s")  # nothing runs: nothing to stop, no question
         assert train.read_text() == before
