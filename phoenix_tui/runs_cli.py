@@ -31,10 +31,17 @@ from phoenix_engine.history import PastRun, as_dict, load_runs, one_line, summar
 from phoenix_engine.runview import duration
 
 
-def _runs(settings: Settings, *, engine_running: bool = False) -> list[PastRun]:
-    if not settings.state_dir.is_dir():
+def _runs(settings: Settings, *, engine_running: bool | None = None) -> list[PastRun]:
+    """The journal's runs; the last without an end is "running" while a Phoenix holds the
+    project's lock (one starting up may not answer on its socket yet), else "crashed"."""
+    from phoenix_engine.lock import ProjectLock
+
+    state = settings.state_dir
+    if not state.is_dir():
         return []
-    return load_runs(settings.state_dir, engine_running=engine_running)
+    if engine_running is None:
+        engine_running = not ProjectLock(state).is_free()
+    return load_runs(state, engine_running=engine_running)
 
 
 def pick_run(runs: list[PastRun], wanted: str | None) -> PastRun:

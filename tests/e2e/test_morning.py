@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from cli_support import phoenix, user_env
 
+from phoenix_engine.lock import ProjectLock
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "engine"))
 from fakes.discord_server import DiscordApp, DiscordServer
 
@@ -101,3 +103,22 @@ def test_discord_last_message_carries_the_picture(night: Night) -> None:
     last = app.webhook_files[-1]["files[0]"]
     assert last.filename == "night.png" and last.data.startswith(b"\x89PNG")
     assert all(not files for files in app.webhook_files[:-1])
+
+
+def test_a_run_that_never_ended_is_a_crash_unless_a_phoenix_holds_the_project(
+    tmp_path: Path,
+) -> None:
+    state = tmp_path / ".phoenix_cli"
+    state.mkdir()
+    started = {"ts": "2026-12-01T22:00:00.000Z", "event": "run_started", "command": "c"}
+    started |= {"project": str(tmp_path), "mode": "auto", "phoenix_pid": 1, "run_id": "x1"}
+    (state / "run.log").write_text(json.dumps(started) + "\n")
+    out = phoenix("status", cwd=tmp_path)
+    assert out.returncode == 1 and out.stdout.startswith("last run x1: crashed")
+    assert "Phoenix itself ended" in out.stdout
+    lock = ProjectLock(state)
+    lock.acquire()  # a Phoenix starting up: locked, not answering yet
+    try:
+        assert "last run x1: running" in phoenix("status", cwd=tmp_path).stdout
+    finally:
+        lock.release()
