@@ -93,7 +93,7 @@ def replay_events(run: PastRun, recorded: Recorded, output: bytes) -> Iterator[e
     offsets = _line_ends(output)
     mark_i, position = 0, 0
     for event in timed:
-        while mark_i < len(marks) and marks[mark_i][0] <= event.ts:
+        while mark_i < len(marks) and marks[mark_i][0] <= event.ts + 1e-6:
             position = marks[mark_i][1]
             mark_i += 1
         if marks and position > done:

@@ -18,7 +18,8 @@ from phoenix_engine.engine import Engine
 from phoenix_engine.gpu import SimulatedGpu
 from phoenix_engine.history import PastRun, load_runs, split_runs
 from phoenix_engine.journal import JournalSink
-from phoenix_engine.recorded import Recorded, TrainPoint
+from phoenix_engine.metrics_log import MetricsLog
+from phoenix_engine.recorded import Recorded, TrainPoint, read_metrics
 from phoenix_engine.redact import Redactor
 from phoenix_engine.services import add_services
 from phoenix_tui._model import PatchState, Phase
@@ -126,3 +127,29 @@ async def test_review_shows_the_night_and_changes_nothing_but_a_rollback(demo_ni
     assert app.return_code == 0
     records = [json.loads(x) for x in (demo_night / ".phoenix_cli" / "run.log").open()]
     assert records[-1]["event"] == "rolled_back"
+
+
+def test_marks_still_place_milestones_whose_journal_time_lost_its_microseconds(
+    tmp_path: Path,
+) -> None:
+    """The journal keeps milliseconds (cut, not rounded): a mark must still match its event."""
+    position = [0]
+    sinks = [
+        JournalSink(tmp_path / "run.log", redactor=Redactor([]), max_bytes=0),
+        MetricsLog(tmp_path, max_bytes=0, log_position=lambda: position[0]),
+    ]
+    output = b"step 1\nTraceback\nstep 2\n"
+    timeline: list[tuple[ev.Event, int]] = [
+        (started(T0 + 0.0006, "r"), 0),
+        (ev.Failure(ts=T0 + 5.0009, kind="exception", signature="s", summary="x"), 17),
+        (ev.RunCompleted(ts=T0 + 9.9996, duration_s=9, restarts=1, run_id="r"), len(output)),
+    ]
+    for event, at in timeline:
+        position[0] = at
+        for sink in sinks:
+            sink.emit(event)
+    (run,) = load_runs(tmp_path)
+    got = []
+    for e in replay_events(run, read_metrics(tmp_path, 0), output):
+        got += list(e.lines) if isinstance(e, ev.OutputLines) else [e.name]
+    assert got == ["run_started", "step 1", "Traceback", "failure", "step 2", "run_completed"]
