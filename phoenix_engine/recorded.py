@@ -20,6 +20,8 @@ __all__ = [
 import dataclasses
 import json
 import math
+import types
+import typing
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -29,6 +31,7 @@ from phoenix_engine import events as ev
 from phoenix_engine.metrics_log import FILE_NAME as METRICS_FILE
 
 _BY_NAME = {cls.name: cls for cls in ev.ALL_EVENTS}
+_HINTS = {cls: typing.get_type_hints(cls) for cls in ev.ALL_EVENTS}
 _GPU_FIELDS = ("temp_c", "util_pct", "power_w", "power_limit_w", "mem_used_mb", "mem_total_mb")
 
 
@@ -57,15 +60,37 @@ def event_from_record(record: dict[str, Any]) -> ev.Event | None:
         ts = datetime.fromisoformat(str(record["ts"]).replace("Z", "+00:00")).timestamp()
     except (KeyError, ValueError):
         return None
-    known = {f.name: f for f in dataclasses.fields(cls)}
+    hints = _HINTS[cls]
     kwargs: dict[str, Any] = {"ts": ts}
-    for key, value in record.items():
-        if key in known and key != "ts":
-            kwargs[key] = tuple(value) if isinstance(value, list) else value
+    for f in dataclasses.fields(cls):
+        if f.name == "ts" or f.name not in record:
+            continue
+        value = record[f.name]
+        if not _fits(value, hints[f.name]):
+            return None  # hand-edited or damaged: better left out than folded wrongly
+        kwargs[f.name] = tuple(value) if isinstance(value, list) else value
     try:
         return cls(**kwargs)
     except TypeError:  # a field this version requires is missing
         return None
+
+
+def _fits(value: Any, hint: Any) -> bool:
+    """Whether a JSON value has the type the event's field declares (ints count as floats)."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_fits(value, option) for option in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    if origin is tuple:
+        inner = typing.get_args(hint)[0] if typing.get_args(hint) else Any
+        return isinstance(value, list) and all(_fits(v, inner) for v in value)
+    if hint in (int, float):
+        kinds = (int,) if hint is int else (int, float)
+        return isinstance(value, kinds) and not isinstance(value, bool)
+    if hint in (str, bool):
+        return isinstance(value, hint)
+    return True  # nested readings: never journaled
 
 
 def read_journal(state_dir: Path) -> list[ev.Event]:

@@ -141,21 +141,21 @@ def announce_last_run(settings: Settings, stream: IO[str] | None = None) -> None
     """Before a bare ``phoenix`` starts a new run: one line on how the last one ended."""
     try:
         runs = _runs(settings)
-    except OSError:
-        return
-    if runs and runs[-1].outcome != "running":
-        _say(f"phoenix: {one_line(runs[-1])}", stream)
+        if runs and runs[-1].outcome != "running":
+            _say(f"phoenix: {one_line(runs[-1])}", stream)
+    except Exception as exc:  # a journal Phoenix cannot read must not stop the next run
+        _say(f"phoenix: cannot tell how the last run ended: {exc!r}", stream)
 
 
 def print_summary(settings: Settings, stream: IO[str] | None = None) -> None:
     """When the console quits or headless ends: how this run ended, in a few lines."""
     try:
         runs = _runs(settings)
-    except OSError:
-        return
-    if runs:
-        head, *rest = summary_lines(runs[-1])
-        _say("\n".join([f"phoenix: {head}", *rest]), stream)
+        if runs:
+            head, *rest = summary_lines(runs[-1])
+            _say("\n".join([f"phoenix: {head}", *rest]), stream)
+    except Exception as exc:  # the run is over: its exit code must still come out
+        _say(f"phoenix: no summary: cannot read the journal: {exc!r}", stream)
 
 
 def _say(line: str, stream: IO[str] | None) -> None:

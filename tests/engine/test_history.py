@@ -161,3 +161,24 @@ def test_without_matplotlib_the_report_says_how_to_install_it() -> None:
     with pytest.raises(ReportError) as caught:
         render(run, Recorded(), load=missing)
     assert "pip install 'phoenix-supervisor[report]'" in str(caught.value)
+
+
+def test_a_hostile_journal_still_gives_a_summary(tmp_path: Path) -> None:
+    good = event_record(started(T0, "r"), Redactor([]))
+    lines = [
+        json.dumps(good),
+        json.dumps({"ts": 12, "event": "failure"}),  # a number for a time
+        json.dumps({**event_record(RESTART, Redactor([])), "attempt": "many", "reason": None}),
+        json.dumps({**event_record(APPLIED, Redactor([])), "paths": "train.py", "id": 7}),
+        json.dumps({**event_record(FAILURE, Redactor([])), "kind": ["?"], "summary": 3}),
+        json.dumps(["not", "an", "object"]),
+        json.dumps({**event_record(ev.GaveUp(ts=T0 + 8, reason="r"), Redactor([])), "reason": 5}),
+        json.dumps(event_record(ev.GaveUp(ts=T0 + 9, reason="budget spent"), Redactor([]))),
+    ]
+    (tmp_path / "run.log").write_text("\n".join(lines) + "\n")
+    (tmp_path / "metrics.jsonl").write_text('{"ts": "soon", "type": "train"}\n[1]\n')
+    (run,) = load_runs(tmp_path)
+    assert run.outcome == "gave up" and run.view.final_reason == "budget spent"
+    assert summary_lines(run)[0].startswith("last run r: gave up")
+    assert [e.name for e in run.events] == ["run_started", "gave_up"]  # the damaged left out
+    json.dumps(as_dict(run))  # still one JSON object
