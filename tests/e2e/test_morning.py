@@ -122,3 +122,15 @@ def test_a_run_that_never_ended_is_a_crash_unless_a_phoenix_holds_the_project(
         assert "last run x1: running" in phoenix("status", cwd=tmp_path).stdout
     finally:
         lock.release()
+
+
+def test_review_refuses_while_an_engine_holds_the_project(night: Night, tmp_path: Path) -> None:
+    empty = phoenix("review", cwd=tmp_path)
+    assert empty.returncode == 2 and "none is yet" in empty.stderr
+    lock = ProjectLock(night.project / ".phoenix_cli")
+    lock.acquire()
+    try:
+        held = phoenix("review", cwd=night.project)
+    finally:
+        lock.release()
+    assert held.returncode == 3 and "phoenix" in held.stderr  # the lock names its holder
