@@ -1,11 +1,12 @@
 """Past runs, folded from the journal: what ``phoenix status``, ``runs``, ``review`` and the
 summaries say about a run that has ended.
 
-A run starts at ``run_started`` and ends at the last final event (``run_completed``,
-``gave_up``, ``stopped``) carrying its ``run_id`` (older journals: the last final event before
-the next start). A run with no end and no engine holding the project saw Phoenix itself
-crash. Each run's events are folded with :class:`~phoenix_engine.runview.RunView`, the one
-reducer; the last training metrics come from metrics.jsonl (they are not journaled). Pure
+A run is what lies between one ``run_started`` and the next; it ended with its last final
+event (``run_completed``, ``gave_up``, ``stopped``, which carry its ``run_id``): a resume after
+a give-up stays one run, and what is journaled after it (a ``phoenix rollback``) stays with
+it. A run with no end and no engine holding the project saw Phoenix itself crash. Each run's
+events are folded with :class:`~phoenix_engine.runview.RunView`, the one reducer; the last
+training metrics come from metrics.jsonl (they are not journaled). Pure
 except :func:`load_runs`, which reads the two files.
 """
 
@@ -155,6 +156,7 @@ def as_dict(run: PastRun) -> dict[str, Any]:
         "outcome": run.outcome,
         "started": iso_utc(run.started_at),
         "ended": iso_utc(run.ended_at) if run.ended_at is not None else None,
+        "last_event": iso_utc(run.events[-1].ts),
         "duration_s": round(run.duration_s, 1) if run.duration_s is not None else None,
         "restarts": view.restarts,
         "repairs": repair_rows(run),
@@ -180,6 +182,8 @@ def summary_lines(run: PastRun) -> list[str]:
     took = f" after {duration(run.duration_s)}" if run.duration_s is not None else ""
     ended = f", {_when(run.ended_at)}{took}" if run.ended_at is not None else ""
     lines = [f"last run {run.run_id}: {run.outcome}{ended} (started {_when(run.started_at)})"]
+    if run.outcome == "crashed":
+        lines.append(f"  last heard of: {_when(run.events[-1].ts)} ({run.events[-1].name})")
     if d["reason"]:
         lines.append(f"  reason:   {d['reason']}")
     if d["failure"] and run.outcome != "completed":

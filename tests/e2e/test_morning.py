@@ -115,7 +115,7 @@ def test_a_run_that_never_ended_is_a_crash_unless_a_phoenix_holds_the_project(
     (state / "run.log").write_text(json.dumps(started) + "\n")
     out = phoenix("status", cwd=tmp_path)
     assert out.returncode == 1 and out.stdout.startswith("last run x1: crashed")
-    assert "Phoenix itself ended" in out.stdout
+    assert "Phoenix itself ended" in out.stdout and "last heard of: " in out.stdout
     lock = ProjectLock(state)
     lock.acquire()  # a Phoenix starting up: locked, not answering yet
     try:
