@@ -114,7 +114,7 @@ class Engine:
         self._clock, self._mono = clock, monotonic
         self._tee = tee
         self.want_lines = want_lines
-        if host_sampler is None and settings.min_free_disk_gb > 0:
+        if host_sampler is None:  # the disk guard, the console and metrics.jsonl read it
             host_sampler = HostSampler([settings.project_dir, settings.state_dir])
         self.telemetry = Telemetry(
             settings, emit=self.emit, gpu=gpu_sampler, host=host_sampler, monotonic=monotonic
