@@ -35,7 +35,6 @@ from phoenix_engine.journal import iso_utc
 from phoenix_engine.recorded import read_journal, read_metrics
 from phoenix_engine.runview import Phase, RunView, duration
 
-_FINAL = (ev.RunCompleted, ev.GaveUp, ev.Stopped)
 LOG_FILES = ("run.log", "train.log", "metrics.jsonl")
 
 
