@@ -19,11 +19,14 @@ __all__ = [
 ]
 
 import json
+import os
 import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import IO
+
+import psutil
 
 from phoenix_engine.config import Settings
 from phoenix_engine.errors import ConfigError, ExitCode
@@ -33,15 +36,28 @@ from phoenix_engine.runview import duration
 
 def _runs(settings: Settings, *, engine_running: bool | None = None) -> list[PastRun]:
     """The journal's runs; the last without an end is "running" while a Phoenix holds the
-    project's lock (one starting up may not answer on its socket yet), else "crashed"."""
-    from phoenix_engine.lock import ProjectLock
-
+    project (one starting up may not answer on its socket yet), else "crashed"."""
     state = settings.state_dir
     if not state.is_dir():
         return []
     if engine_running is None:
-        engine_running = not ProjectLock(state).is_free()
+        engine_running = _held(state)
     return load_runs(state, engine_running=engine_running)
+
+
+def _held(state: Path) -> bool:
+    """Whether a live Phoenix owns the project's lock, read from its owner file: probing the
+    lock itself would hold it for an instant and could turn a Phoenix starting right then
+    away (exit 3)."""
+    from phoenix_engine.lock import ProjectLock
+
+    pid = ProjectLock(state).holder().get("pid")
+    if not isinstance(pid, int) or pid == os.getpid():
+        return False
+    try:
+        return psutil.pid_exists(pid)
+    except (OSError, psutil.Error):
+        return False
 
 
 def pick_run(runs: list[PastRun], wanted: str | None) -> PastRun:
