@@ -31,7 +31,7 @@ from phoenix_engine import events as ev
 from phoenix_engine.metrics_log import FILE_NAME as METRICS_FILE
 
 _BY_NAME = {cls.name: cls for cls in ev.ALL_EVENTS}
-_HINTS = {cls: typing.get_type_hints(cls) for cls in ev.ALL_EVENTS}
+
 _GPU_FIELDS = ("temp_c", "util_pct", "power_w", "power_limit_w", "mem_used_mb", "mem_total_mb")
 
 
@@ -60,7 +60,7 @@ def event_from_record(record: dict[str, Any]) -> ev.Event | None:
         ts = datetime.fromisoformat(str(record["ts"]).replace("Z", "+00:00")).timestamp()
     except (KeyError, ValueError):
         return None
-    hints = _HINTS[cls]
+    hints = _hints(cls)
     kwargs: dict[str, Any] = {"ts": ts}
     for f in dataclasses.fields(cls):
         if f.name == "ts" or f.name not in record:
@@ -73,6 +73,16 @@ def event_from_record(record: dict[str, Any]) -> ev.Event | None:
         return cls(**kwargs)
     except TypeError:  # a field this version requires is missing
         return None
+
+
+_HINTS: dict[type[ev.Event], dict[str, Any]] = {}
+
+
+def _hints(cls: type[ev.Event]) -> dict[str, Any]:
+    """The field types of an event, worked out once (it costs a few milliseconds each)."""
+    if cls not in _HINTS:
+        _HINTS[cls] = typing.get_type_hints(cls)
+    return _HINTS[cls]
 
 
 def _fits(value: Any, hint: Any) -> bool:

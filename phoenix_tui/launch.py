@@ -23,15 +23,6 @@ from typing import TYPE_CHECKING
 
 from phoenix_engine.config import SPECS, Settings, load_toml, resolve
 from phoenix_engine.errors import ConfigError, ExitCode, PhoenixError
-from phoenix_tui.runs_cli import (
-    announce_last_run,
-    cmd_report,
-    cmd_review,
-    cmd_runs,
-    print_summary,
-    status_from_journal,
-    status_json_running,
-)
 
 if TYPE_CHECKING:
     from phoenix_engine.engine import Engine
@@ -135,15 +126,23 @@ def _cmd_run(args: argparse.Namespace, train: Sequence[str], env: dict[str, str]
             return run_attached(settings, env)
         from phoenix_tui.console import run_console
 
-        announce_last_run(settings)
+        _announce(settings)
         return _summarised(settings, run_console(settings, env))
-    announce_last_run(settings)
+    _announce(settings)
     code = run_headless(settings, env, json_output=args.json)
     return code if args.json else _summarised(settings, code)
 
 
+def _announce(settings: Settings) -> None:
+    from phoenix_tui.runs_cli import announce_last_run
+
+    announce_last_run(settings)
+
+
 def _summarised(settings: Settings, code: int) -> int:
     """The run is over: say how it went (from the journal) before Phoenix exits."""
+    from phoenix_tui.runs_cli import print_summary
+
     print_summary(settings)
     return code
 
@@ -290,6 +289,7 @@ def _cmd_demo(args: argparse.Namespace, train: Sequence[str], env: dict[str, str
 def _demo_report(settings: Settings) -> None:
     """The demo ends with the picture of its night (when matplotlib is installed)."""
     from phoenix_engine.errors import ReportError
+    from phoenix_tui.runs_cli import cmd_report
 
     try:
         cmd_report(settings, None, None, svg=False)
@@ -360,8 +360,14 @@ def _cmd_status(args: argparse.Namespace, train: Sequence[str], env: dict[str, s
     try:
         text = asyncio.run(query_status(socket_path(settings.state_dir)))
     except AttachError as exc:
+        from phoenix_tui.runs_cli import status_from_journal
+
         return status_from_journal(settings, json_output=args.json, why=str(exc))
-    print(status_json_running(settings, text) if args.json else text)
+    if args.json:
+        from phoenix_tui.runs_cli import status_json_running
+
+        text = status_json_running(settings, text)
+    print(text)
     return 0
 
 
@@ -373,14 +379,20 @@ def _cmd_attach(args: argparse.Namespace, train: Sequence[str], env: dict[str, s
 
 
 def _cmd_runs(args: argparse.Namespace, train: Sequence[str], env: dict[str, str]) -> int:
+    from phoenix_tui.runs_cli import cmd_runs
+
     return cmd_runs(load_settings(args, train, env), json_output=args.json)
 
 
 def _cmd_review(args: argparse.Namespace, train: Sequence[str], env: dict[str, str]) -> int:
+    from phoenix_tui.runs_cli import cmd_review
+
     return cmd_review(load_settings(args, train, env), args.run_id, env)
 
 
 def _cmd_report(args: argparse.Namespace, train: Sequence[str], env: dict[str, str]) -> int:
+    from phoenix_tui.runs_cli import cmd_report
+
     settings = load_settings(args, train, env)
     return cmd_report(settings, args.run_id, args.output, svg=args.svg)
 
