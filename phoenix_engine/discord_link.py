@@ -19,7 +19,6 @@ from phoenix_engine.engine import Engine
 from phoenix_engine.notify import DiscordNotifier
 from phoenix_engine.remote import RemoteControl
 from phoenix_engine.remote_controller import EngineController
-from phoenix_engine.report import render_last
 from phoenix_engine.runview import RunView
 
 
@@ -41,6 +40,14 @@ class _RemoteService:
                 await self._task
 
 
+def _picture(engine: Engine) -> bytes:
+    """The night's picture for the last message (imported late: most runs never need it)."""
+    from phoenix_engine.report import render_last
+
+    s = engine.settings
+    return render_last(s.state_dir, title=s.project_dir.name)
+
+
 def add_discord(
     engine: Engine,
     desk: ApprovalDesk | None,
@@ -57,7 +64,7 @@ def add_discord(
             redactor=engine.redactor,
             emit=engine.emit,
             transport=transport,
-            picture=lambda: render_last(s.state_dir, title=s.project_dir.name),
+            picture=lambda: _picture(engine),
         )
         engine.add_sink(notifier)
         engine.add_service(notifier)

@@ -134,6 +134,8 @@ def _cmd_run(args: argparse.Namespace, train: Sequence[str], env: dict[str, str]
 
 
 def _announce(settings: Settings) -> None:
+    if not (settings.state_dir / "run.log").is_file():
+        return  # a first run: nothing to say, nothing to import
     from phoenix_tui.runs_cli import announce_last_run
 
     announce_last_run(settings)
