@@ -35,8 +35,9 @@ if TYPE_CHECKING:
 _LOSS_POINTS = 240  # what the console's loss sparkline keeps
 
 
-def run_slice(state_dir: Path, runs: list[PastRun], run: PastRun) -> tuple[bytes, bool]:
-    """This run's part of train.log (with its rotated files), and whether it was placed.
+def run_slice(state_dir: Path, runs: list[PastRun], run: PastRun) -> tuple[bytes, bool, int]:
+    """This run's part of train.log (with its rotated files), whether it was placed, and how
+    many of its first bytes were rotated away.
 
     Each run's size in train.log is its last mark; the runs after this one sit at the end of
     the file. Without marks (a journal from before metrics.jsonl) the whole log is returned,
@@ -50,11 +51,11 @@ def run_slice(state_dir: Path, runs: list[PastRun], run: PastRun) -> tuple[bytes
         end = later[i + 1].started_at if i + 1 < len(later) else float("inf")
         own = [size for ts, size in marks if r.started_at <= ts < end]
         if not own:
-            return data, False
+            return data, False, 0
         sizes.append(max(own))
-    after = sum(sizes[1:])
-    stop = len(data) - after
-    return data[max(0, stop - sizes[0]) : max(0, stop)], True
+    stop = max(0, len(data) - sum(sizes[1:]))
+    start = stop - sizes[0]
+    return data[max(0, start) : stop], True, max(0, -start)
 
 
 def _read(path: Path) -> bytes:
@@ -71,8 +72,13 @@ def _thin(points: list[TrainPoint], keep: int) -> list[TrainPoint]:
     return [points[int(i * every)] for i in range(keep - 1)] + [points[-1]]
 
 
-def replay_events(run: PastRun, recorded: Recorded, output: bytes) -> Iterator[ev.Event]:
-    """The run as the console would have seen it: output lines between the events, in order."""
+def replay_events(
+    run: PastRun, recorded: Recorded, output: bytes, skipped: int = 0
+) -> Iterator[ev.Event]:
+    """The run as the console would have seen it: output lines between the events, in order.
+
+    ``skipped``: bytes of the run's output no longer in train.log (rotated away), which the
+    marks still count."""
     timed: list[ev.Event] = list(run.events)
     for p in _thin(recorded.train, _LOSS_POINTS):
         timed.append(
@@ -88,7 +94,7 @@ def replay_events(run: PastRun, recorded: Recorded, output: bytes) -> Iterator[e
     timed += [ev.GpuStatus(ts=ts, source="recorded", gpus=tuple(gs)) for ts, gs in by_ts.items()]
     timed.sort(key=lambda e: e.ts)  # stable: the journal's order among equal times
     lines = output.decode("utf-8", "replace").splitlines()
-    marks = sorted(recorded.marks)
+    marks = sorted((ts, max(0, size - skipped)) for ts, size in recorded.marks)
     done = line_at = 0  # bytes and lines of output already given
     offsets = _line_ends(output)
     mark_i, position = 0, 0
@@ -181,12 +187,18 @@ def review_app(
     from phoenix_tui.app import PhoenixApp
 
     state_dir = settings.state_dir
-    output, placed = run_slice(state_dir, runs, run)
+    output, placed, skipped = run_slice(state_dir, runs, run)
     recorded = read_metrics(state_dir, run.started_at, run.ended_at)
 
     def stream() -> Iterator[ev.Event]:
         if placed:
-            yield from replay_events(run, recorded, output)
+            if skipped:
+                yield ev.Notice(
+                    ts=run.started_at,
+                    message=f"the first {skipped} bytes of this run's output were rotated out "
+                    "of train.log (PHOENIX_LOG_MAX_BYTES)",
+                )
+            yield from replay_events(run, recorded, output, skipped)
             return
         yield ev.Notice(
             ts=run.started_at,

@@ -65,12 +65,25 @@ def test_each_run_finds_its_part_of_a_rotated_train_log(tmp_path: Path) -> None:
     lines = [json.dumps({"ts": ts, "type": "mark", "event": "x", "log": n}) for ts, n in marks]
     (tmp_path / "metrics.jsonl").write_text("\n".join(lines) + "\n")
     assert [run_slice(tmp_path, runs, r) for r in runs] == [
-        (first, True),
-        (second, True),
-        (third, True),
+        (first, True, 0),
+        (second, True, 0),
+        (third, True, 0),
     ]
+    (tmp_path / "train.log.2").unlink()  # the oldest part rotated away
+    assert run_slice(tmp_path, runs, runs[0]) == (first[3:], True, 3)
     (tmp_path / "metrics.jsonl").write_text("")  # a journal from before metrics.jsonl
-    assert run_slice(tmp_path, runs, runs[2]) == (b"older night\n" + first + second + third, False)
+    assert run_slice(tmp_path, runs, runs[2]) == (first[3:] + second + third, False, 0)
+
+
+def test_output_rotated_away_does_not_shift_the_milestones() -> None:
+    fail = ev.Failure(ts=T0 + 5, kind="exception", signature="s", summary="boom")
+    (run,) = split_runs([started(T0, "r"), fail])
+    # "lost\n" (5 bytes) is gone from train.log; the marks still count it
+    recorded = Recorded(marks=[(T0, 0), (T0 + 5, len(b"lost\nTraceback\n"))])
+    got = []
+    for e in replay_events(run, recorded, b"Traceback\nafter\n", skipped=5):
+        got += list(e.lines) if isinstance(e, ev.OutputLines) else [e.name]
+    assert got == ["run_started", "Traceback", "failure", "after"]
 
 
 @pytest.fixture(scope="module")
