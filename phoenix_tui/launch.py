@@ -284,7 +284,7 @@ def _cmd_demo(args: argparse.Namespace, train: Sequence[str], env: dict[str, str
         code = run_headless(settings, demo_env, json_output=args.json, gpu_sampler=SimulatedGpu())
     if not args.json:
         _summarised(settings, code)
-        _demo_report(settings)
+    _demo_report(settings)
     return code
 
 
@@ -294,7 +294,7 @@ def _demo_report(settings: Settings) -> None:
     from phoenix_tui.runs_cli import cmd_report
 
     try:
-        cmd_report(settings, None, None, svg=False)
+        cmd_report(settings, None, None, svg=False, stream=sys.stderr)  # stdout may be JSON
     except (ReportError, ConfigError) as exc:
         print(f"phoenix: no report: {exc}", file=sys.stderr)
 

@@ -125,7 +125,14 @@ def _local(ts: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
 
 
-def cmd_report(settings: Settings, wanted: str | None, out: str | None, *, svg: bool) -> int:
+def cmd_report(
+    settings: Settings,
+    wanted: str | None,
+    out: str | None,
+    *,
+    svg: bool,
+    stream: IO[str] | None = None,
+) -> int:
     from phoenix_engine.recorded import read_metrics
     from phoenix_engine.report import render
 
@@ -142,7 +149,7 @@ def cmd_report(settings: Settings, wanted: str | None, out: str | None, *, svg: 
         target.write_bytes(data)
     except OSError as exc:
         raise ConfigError("-o", str(target), f"a file Phoenix may write ({exc.strerror})") from exc
-    print(f"phoenix: the picture of run {run.run_id} is in {target}")
+    print(f"phoenix: the picture of run {run.run_id} is in {target}", file=stream or sys.stdout)
     return 0
 
 
