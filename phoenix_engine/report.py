@@ -105,7 +105,7 @@ def _loss_panel(ax: Any, recorded: Recorded) -> None:
         return
     finite = [p for p in points if p.loss is not None and math.isfinite(p.loss)]
     ax.plot([_when(p.ts) for p in finite], [p.loss for p in finite], color="tab:blue", lw=1.2)
-    bad = [p for p in points if p not in finite]
+    bad = [p for p in points if p.loss is not None and not math.isfinite(p.loss)]
     if bad:
         top = max((p.loss or 0.0 for p in finite), default=1.0)
         ax.scatter([_when(p.ts) for p in bad], [top] * len(bad), marker="x", color="tab:red")

@@ -4,6 +4,7 @@ crashed), the summary ``phoenix status`` prints, journals from older versions, a
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,13 @@ from phoenix_engine import events as ev
 from phoenix_engine.errors import ReportError
 from phoenix_engine.history import as_dict, load_runs, one_line, split_runs, summary_lines
 from phoenix_engine.journal import event_record
-from phoenix_engine.recorded import Recorded, TrainPoint, event_from_record, read_journal
+from phoenix_engine.recorded import (
+    GpuPoint,
+    Recorded,
+    TrainPoint,
+    event_from_record,
+    read_journal,
+)
 from phoenix_engine.redact import Redactor
 from phoenix_engine.report import markers, render
 
@@ -147,7 +154,12 @@ def test_the_picture_is_drawn_as_png_and_svg() -> None:
                          ev.RunCompleted(ts=T0 + 600, duration_s=600, restarts=1)])  # fmt: skip
     points = [TrainPoint(ts=T0 + i * 10, step=i, total=None, loss=1 / (i + 1), lr=None,
                          grad_norm=None) for i in range(50)]  # fmt: skip
-    recorded = Recorded(train=points)
+    points.append(TrainPoint(ts=T0 + 505, step=51, total=None, loss=math.nan, lr=None,
+                             grad_norm=None))  # fmt: skip
+    gpus = [GpuPoint(ts=T0 + i * 30, index=0, name="g", temp_c=60.0 + i, util_pct=90.0,
+                     power_w=None, power_limit_w=None, mem_used_mb=8e3, mem_total_mb=16e3)
+            for i in range(20)]  # fmt: skip
+    recorded = Recorded(train=points, gpu=gpus)
     png = render(run, recorded)
     assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 10_000
     assert render(run, Recorded(), fmt="svg").lstrip().startswith(b"<?xml")
