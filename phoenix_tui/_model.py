@@ -79,6 +79,7 @@ class RunModel:
         self.guards: dict[str, ev.GuardTripped] = {}
         self.patches: dict[str, PatchEntry] = {}
         self.awaiting: str | None = None
+        self.in_service = ""  # the model in service after an evaluation, and why
 
     def stopping(self) -> None:
         """The operator asked for a stop; the engine will confirm with ``stopped``."""
@@ -192,6 +193,14 @@ class RunModel:
     def _completed(self, e: ev.RunCompleted) -> None:
         self.phase, self.final_reason = Phase.COMPLETED, ""
 
+    def _promoted(self, e: ev.ModelPromoted) -> None:
+        score = f", score {e.score:.6g}" if e.score is not None else ""
+        self.in_service = f"in service: {e.candidate} ({e.by}{score})"
+
+    def _not_promoted(self, e: ev.PromotionSkipped) -> None:
+        self.final_reason = f"not promoted: {e.reason}"
+        self.in_service = f"kept in service: {e.in_service or 'nothing'} ({e.reason})"
+
     def _stopped(self, e: ev.Stopped) -> None:
         self.phase, self.final_reason, self.awaiting = Phase.STOPPED, e.reason, None
 
@@ -217,6 +226,8 @@ _HANDLERS: dict[type[ev.Event], Callable[[RunModel, Any], None]] = {
     ev.GaveUp: RunModel._gave_up,
     ev.RunCompleted: RunModel._completed,
     ev.Stopped: RunModel._stopped,
+    ev.ModelPromoted: RunModel._promoted,
+    ev.PromotionSkipped: RunModel._not_promoted,
 }
 
 

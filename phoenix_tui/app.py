@@ -248,6 +248,8 @@ class PhoenixApp(OperatorActions):
             note = f"{self._countdown(self.model.awaiting)}a accept · r reject"
         elif self.model.phase is Phase.GUARDED:
             note = self.model.guard_note()
+        elif self.model.phase is Phase.COMPLETED:
+            note = self.model.in_service
         bar = self._status
         uptime = self._clock() - self._started
         compact = self.size.width < 110

@@ -1,8 +1,9 @@
 """The ``phoenix`` command: parse the command line, resolve settings, pick a front end.
 
 ``phoenix [run] [--unattended] [--json] [-C DIR] [--setting VALUE ...] [-- command ...]``
-plus ``doctor``, ``demo``, ``reset``. Errors become one line on stderr and a documented exit
-code (see README): 0 completed, 1 gave up, 2 usage/configuration, 3 locked, 4 stopped.
+plus ``doctor``, ``demo``, ``reset``, ``promote``. Errors become one line on stderr and a
+documented exit code (see README): 0 completed, 1 gave up, 2 usage/configuration, 3 locked,
+4 stopped, 5 trained but not promoted.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ __all__ = ["main"]
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
 import shlex
@@ -23,13 +25,14 @@ from typing import TYPE_CHECKING
 
 from phoenix_engine.config import SPECS, Settings, load_toml, resolve
 from phoenix_engine.errors import ConfigError, ExitCode, PhoenixError
+from phoenix_engine.proctree import become_subreaper
 
 if TYPE_CHECKING:
     from phoenix_engine.engine import Engine
     from phoenix_engine.gpu import GpuSampler
 
 COMMANDS: tuple[str, ...] = ("run", "doctor", "demo", "reset", "history", "rollback", "status")
-COMMANDS += ("attach", "runs", "review", "report")
+COMMANDS += ("attach", "promote", "runs", "review", "report")
 
 
 def _parser(command: str) -> argparse.ArgumentParser:
@@ -37,7 +40,8 @@ def _parser(command: str) -> argparse.ArgumentParser:
         prog=f"phoenix {command}" if command != "run" else "phoenix",
         description="Supervise a training run overnight: watch, diagnose, repair, restart.",
         epilog="Commands: run (default), doctor, demo, reset, history, rollback [ID], "
-        "status, attach, runs, review [RUN], report [RUN] [-o FILE] [--svg]. "
+        "status, attach, promote [CANDIDATE | --rollback], runs, review [RUN], "
+        "report [RUN] [-o FILE] [--svg]. "
         "The training command may follow `--`.",
     )
     parser.add_argument("-C", dest="project", default=".", help="project directory (default: .)")
@@ -47,6 +51,10 @@ def _parser(command: str) -> argparse.ArgumentParser:
     parser.add_argument("--json", action="store_true", help="print events as JSON lines")
     if command == "rollback":
         parser.add_argument("backup_id", nargs="?", help="backup to restore (default: newest)")
+    if command == "promote":
+        parser.add_argument("candidate", nargs="?", help="the model to put in service")
+        parser.add_argument("--rollback", action="store_true", help="back to the previous model")
+        parser.add_argument("--force", action="store_true", help="promote without evaluating")
     if command in ("review", "report"):
         parser.add_argument("run_id", nargs="?", help="a run from `phoenix runs` (default: last)")
     if command == "report":
@@ -119,6 +127,12 @@ def _cmd_run(args: argparse.Namespace, train: Sequence[str], env: dict[str, str]
             settings.train_cmd,
             f"a runnable command: {problem}",
         )
+    if settings.eval_cmd:  # found now, not after a night of training
+        problem = command_problem(dataclasses.replace(settings, train_cmd=settings.eval_cmd), env)
+        if problem:
+            raise ConfigError(
+                setting_label(settings, "eval_cmd"), settings.eval_cmd, f"runnable: {problem}"
+            )
     if _wants_console(args):
         if _engine_running(settings):  # like tmux: open the console on that run
             from phoenix_tui.attached import run_attached
@@ -126,8 +140,10 @@ def _cmd_run(args: argparse.Namespace, train: Sequence[str], env: dict[str, str]
             return run_attached(settings, env)
         from phoenix_tui.console import run_console
 
+        become_subreaper()
         _announce(settings)
         return _summarised(settings, run_console(settings, env))
+    become_subreaper()  # orphans of the training become ours: found and stopped with it
     _announce(settings)
     code = run_headless(settings, env, json_output=args.json)
     return code if args.json else _summarised(settings, code)
@@ -357,20 +373,38 @@ def _cmd_rollback(args: argparse.Namespace, train: Sequence[str], env: dict[str,
 def _cmd_status(args: argparse.Namespace, train: Sequence[str], env: dict[str, str]) -> int:
     from phoenix_engine.attach import socket_path
     from phoenix_engine.attach_client import AttachError, query_status
+    from phoenix_engine.promotion import describe_in_service
 
     settings = load_settings(args, train, env)
+    model = describe_in_service(settings)  # which model is in service, and why
     try:
         text = asyncio.run(query_status(socket_path(settings.state_dir)))
     except AttachError as exc:
         from phoenix_tui.runs_cli import status_from_journal
 
-        return status_from_journal(settings, json_output=args.json, why=str(exc))
+        return status_from_journal(settings, json_output=args.json, why=str(exc), model=model)
     if args.json:
         from phoenix_tui.runs_cli import status_json_running
 
-        text = status_json_running(settings, text)
-    print(text)
+        print(status_json_running(settings, text, model=model))
+        return 0
+    print(text + (f"\n{model}" if model else ""))
     return 0
+
+
+def _cmd_promote(args: argparse.Namespace, train: Sequence[str], env: dict[str, str]) -> int:
+    from phoenix_tui._promote import run_promote
+
+    settings = load_settings(args, train, env)
+    return run_promote(
+        settings,
+        env,
+        candidate=args.candidate,
+        back=args.rollback,
+        force=args.force,
+        json_output=args.json,
+        tee=_stdout_tee(),
+    )
 
 
 def _cmd_attach(args: argparse.Namespace, train: Sequence[str], env: dict[str, str]) -> int:
@@ -408,6 +442,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace, Sequence[str], dict[str, str]
     "rollback": _cmd_rollback,
     "status": _cmd_status,
     "attach": _cmd_attach,
+    "promote": _cmd_promote,
     "runs": _cmd_runs,
     "review": _cmd_review,
     "report": _cmd_report,

@@ -79,25 +79,29 @@ def _no_such_run(runs: list[PastRun], wanted: str, matches: int) -> PastRun:
     raise ConfigError("RUN", wanted, f"a run id from `phoenix runs` ({wanted} {what}; {known})")
 
 
-def status_from_journal(settings: Settings, *, json_output: bool, why: str) -> int:
-    """No engine answered: say how the last run ended; exit 1 as documented."""
+def status_from_journal(settings: Settings, *, json_output: bool, why: str, model: str = "") -> int:
+    """No engine answered: say how the last run ended (and which model is in service); exit
+    1 as documented."""
     runs = _runs(settings)
     if json_output:
         row = as_dict(runs[-1]) if runs else None
-        print(json.dumps({"running": False, "why": why, "last_run": row}))
+        print(json.dumps({"running": False, "why": why, "last_run": row, "model": model}))
         return int(ExitCode.GAVE_UP)
     print(f"phoenix: no engine runs in {settings.project_dir} ({why})", file=sys.stderr)
     if not runs:
         print("phoenix: the journal records no run yet", file=sys.stderr)
-        return int(ExitCode.GAVE_UP)
-    print("\n".join(summary_lines(runs[-1])))
+    else:
+        print("\n".join(summary_lines(runs[-1])))
+    if model:
+        print(model)
     return int(ExitCode.GAVE_UP)
 
 
-def status_json_running(settings: Settings, text: str) -> str:
+def status_json_running(settings: Settings, text: str, *, model: str = "") -> str:
     """``phoenix status --json`` while an engine answers: its words and the journal's fold."""
     runs = _runs(settings, engine_running=True)
-    return json.dumps({"running": True, "status": text, "run": as_dict(runs[-1]) if runs else None})
+    run = as_dict(runs[-1]) if runs else None
+    return json.dumps({"running": True, "status": text, "run": run, "model": model})
 
 
 def cmd_runs(settings: Settings, *, json_output: bool) -> int:
