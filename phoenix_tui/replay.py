@@ -92,6 +92,7 @@ def replay_events(
         )  # fmt: skip
         by_ts.setdefault(g.ts, []).append(reading)
     timed += [ev.GpuStatus(ts=ts, source="recorded", gpus=tuple(gs)) for ts, gs in by_ts.items()]
+    timed += [_host(row) for row in recorded.host]
     timed.sort(key=lambda e: e.ts)  # stable: the journal's order among equal times
     lines = output.decode("utf-8", "replace").splitlines()
     marks = sorted((ts, max(0, size - skipped)) for ts, size in recorded.marks)
@@ -110,6 +111,20 @@ def replay_events(
         yield event
     if line_at < len(lines):
         yield ev.OutputLines(ts=run.ended_at or 0.0, stream="stdout", lines=tuple(lines[line_at:]))
+
+
+def _host(row: dict[str, Any]) -> ev.HostStatus:
+    def number(key: str) -> float | None:
+        value = row.get(key)
+        return float(value) if isinstance(value, int | float) else None
+
+    return ev.HostStatus(
+        ts=float(row["ts"]),  # read_metrics keeps only rows with a time
+        cpu_pct=number("cpu_pct"),
+        ram_used_gb=number("ram_used_gb"),
+        ram_total_gb=number("ram_total_gb"),
+        disk_free_gb=number("disk_free_gb"),
+    )
 
 
 def _line_ends(data: bytes) -> list[int]:

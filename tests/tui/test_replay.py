@@ -45,14 +45,17 @@ def test_milestones_land_where_the_output_was_when_they_happened() -> None:
     recorded = Recorded(
         marks=[(T0, 0), (T0 + 5, len(b"step 1\nTraceback\n")), (T0 + 9, len(output))],
         train=[TrainPoint(ts=T0 + 7, step=2, total=None, loss=0.5, lr=None, grad_norm=None)],
+        host=[{"ts": T0 + 8, "type": "host", "cpu_pct": 50, "disk_free_gb": "?"}],
     )
     got = []
     for e in replay_events(run, recorded, output):
         got += list(e.lines) if isinstance(e, ev.OutputLines) else [e.name]
     assert got == [
-        "run_started", "step 1", "Traceback", "failure", "metrics", "step 2", "last words",
-        "run_completed",
+        "run_started", "step 1", "Traceback", "failure", "metrics", "host", "step 2",
+        "last words", "run_completed",
     ]  # fmt: skip
+    (host,) = [e for e in replay_events(run, recorded, output) if isinstance(e, ev.HostStatus)]
+    assert (host.cpu_pct, host.disk_free_gb) == (50.0, None)  # a bad value reads as n/a
 
 
 def test_each_run_finds_its_part_of_a_rotated_train_log(tmp_path: Path) -> None:
