@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from phoenix_engine.errors import ConfigError
+from phoenix_engine.redact import mask_userinfo
 
 Parser = Callable[[str], Any]
 
@@ -598,7 +599,7 @@ def shown_value(settings: Settings, name: str) -> str:
         return ";".join(value)
     if isinstance(value, bool):
         return "1" if value else "0"
-    return str(value)
+    return mask_userinfo(str(value))  # a URL may carry user:password@
 
 
 def _check_fields() -> None:

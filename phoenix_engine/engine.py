@@ -124,7 +124,7 @@ class Engine:
         self._diverged: ev.Anomaly | None = None
         self._interrupt = asyncio.Event()  # NaN with PHOENIX_NAN_ACTION=repair
         self._next_cmd: str | None = None  # the command with resume arguments, after a failure
-        self._store = store or StateStore(settings.state_dir)
+        self._store = store or StateStore(settings.state_dir, redact=self.redactor.redact)
         self._save_failing = False
         self._stop = asyncio.Event()
         self._leave = asyncio.Event()
@@ -670,7 +670,8 @@ class Engine:
                 hook(stream, masked)
         if self.want_lines:
             splitter = self._splitters.setdefault(stream, LineSplitter())
-            lines = splitter.feed(self.redactor.redact_known_bytes(data))
+            # Whole lines are redacted, so a secret split across two reads is masked too.
+            lines = self.redactor.redact_lines(splitter.feed(data))
             if lines:
                 self.emit(ev.OutputLines(stream=stream, lines=tuple(lines)))
                 self._on_metric_lines(lines)
@@ -701,7 +702,7 @@ class Engine:
         if rest and self._tee is not None:
             self._tee(rest)
         for stream, splitter in self._splitters.items():
-            lines = splitter.flush()
+            lines = self.redactor.redact_lines(splitter.flush())
             if lines:
                 self.emit(ev.OutputLines(stream=stream, lines=tuple(lines)))
                 self._on_metric_lines(lines)

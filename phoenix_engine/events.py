@@ -374,6 +374,7 @@ class PatchApplied(Event):
     backup_id: str
     paths: tuple[str, ...]
     dry_run: bool = False
+    approved_by: str = ""  # auto, console, attach:<uid>, discord:<user id> or timeout
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -62,6 +62,7 @@ class PatchEntry:
     state: PatchState = PatchState.PROPOSED
     reason: str = ""
     backup_id: str = ""
+    approved_by: str = ""
 
 
 class RunModel:
@@ -160,7 +161,7 @@ class RunModel:
     def _applied(self, e: ev.PatchApplied) -> None:
         entry = self._entry(e.id)
         entry.state = PatchState.DRY_RUN if e.dry_run else PatchState.APPLIED
-        entry.backup_id, entry.reason = e.backup_id, ""
+        entry.backup_id, entry.reason, entry.approved_by = e.backup_id, "", e.approved_by
         if self.awaiting == e.id:
             self.awaiting = None
 

@@ -113,7 +113,8 @@ _fmt(ev.ApprovalRequested)(lambda e: f"patch {e.id} awaits approval")
 _fmt(ev.PatchApplied, _GREEN)(
     lambda e: (
         f"patch {e.id} {'backed up (dry run: nothing written)' if e.dry_run else 'applied'}"
-        f" to {', '.join(e.paths)} (backup {e.backup_id})"
+        f" to {', '.join(e.paths)} (backup {e.backup_id}"
+        f"{', approved by ' + e.approved_by if e.approved_by else ''})"
     )
 )
 _fmt(ev.RolledBack, _GREEN)(

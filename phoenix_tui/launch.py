@@ -246,8 +246,10 @@ def _stdout_tee() -> Callable[[bytes], None]:
 def _cmd_doctor(args: argparse.Namespace, train: Sequence[str], env: dict[str, str]) -> int:
     from phoenix_engine.config import shown_value
     from phoenix_engine.doctor import run_checks
+    from phoenix_engine.redact import Redactor
 
     settings = load_settings(args, train, env)
+    redact = Redactor.from_env(env, settings.secrets()).redact
     print(f"Phoenix settings for {settings.project_dir}\n")
     width = max(len(s.env) for s in SPECS)
     for spec in SPECS:
@@ -260,7 +262,7 @@ def _cmd_doctor(args: argparse.Namespace, train: Sequence[str], env: dict[str, s
         mark = "ok  " if check.ok else ("warn" if check.warning else "FAIL")
         failed += 0 if check.ok or check.warning else 1
         warned += 1 if mark == "warn" else 0
-        print(f"  [{mark}] {check.name}: {check.detail}")
+        print(f"  [{mark}] {check.name}: {redact(check.detail)}")
     notes = f" ({warned} warning(s))" if warned else ""
     print(f"\nAll checks passed{notes}." if not failed else f"\n{failed} check(s) failed{notes}.")
     return 0 if not failed else 1

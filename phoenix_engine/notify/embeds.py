@@ -96,7 +96,8 @@ def _proposed(e: ev.PatchProposed, v: RunView) -> Embed:
 def _applied(e: ev.PatchApplied, v: RunView) -> Embed:
     title = f"Patch {e.id} " + ("backed up, not written (dry run)" if e.dry_run else "applied")
     files = _field("files", ", ".join(e.paths) or "-", False)
-    return _embed(title, _GREEN, "", files, _field("backup", f"`{e.backup_id}`"))
+    who = _field("approved by", e.approved_by or "-")
+    return _embed(title, _GREEN, "", files, _field("backup", f"`{e.backup_id}`"), who)
 
 
 def _restarting(e: ev.Restarting, v: RunView) -> Embed:
