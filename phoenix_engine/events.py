@@ -28,6 +28,7 @@ __all__ = [
     "GuardCleared",
     "GuardTripped",
     "HangDetected",
+    "HostStatus",
     "MetricSample",
     "ModelPromoted",
     "Notice",
@@ -76,6 +77,9 @@ class RunStarted(Event):
     mode: str
     phoenix_pid: int
     restarts_used: int = 0
+    # Names this run in ``phoenix runs``/``review``; the run's final event (run_completed,
+    # gave_up, stopped) repeats it. A last run with neither end nor engine: Phoenix crashed.
+    run_id: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -143,6 +147,7 @@ class GaveUp(Event):
     reason: str
     signature: str = ""
     rule: str = ""  # the rule that decided: a setting's name or "class KIND: stop"
+    run_id: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -150,12 +155,14 @@ class RunCompleted(Event):
     name: ClassVar[str] = "run_completed"
     duration_s: float
     restarts: int
+    run_id: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Stopped(Event):
     name: ClassVar[str] = "stopped"
     reason: str
+    run_id: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -224,6 +231,20 @@ class MetricSample(Event):
     loss: float | None = None
     lr: float | None = None
     rate: float | None = None  # steps or samples per second, as printed
+    grad_norm: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HostStatus(Event):
+    """A host sample (CPU, RAM, the least free disk among the watched paths); None is n/a."""
+
+    name: ClassVar[str] = "host"
+    journal: ClassVar[bool] = False
+    cpu_pct: float | None = None
+    ram_used_gb: float | None = None
+    ram_total_gb: float | None = None
+    disk_free_gb: float | None = None
+    disk_path: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -434,6 +455,7 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     Notice,
     OutputLines,
     GpuStatus,
+    HostStatus,
     MetricSample,
     RepairRequested,
     ProviderFailed,
