@@ -9,7 +9,8 @@ from __future__ import annotations
 
 __all__ = ["INTRO", "OUTPUT_NOTE", "SCHEMAS", "rules"]
 
-from phoenix_engine.policy import PROTECTED_DIRS, PROTECTED_NAMES, Limits
+from phoenix_engine.policy import Limits
+from phoenix_engine.refused import summary
 
 INTRO = (
     "You are fixing a Python training run that crashed while unattended. Your patch will be "
@@ -58,8 +59,7 @@ def _listed(items: tuple[str, ...] | list[str], limit: int = 160) -> str:
 
 
 def rules(limits: Limits) -> str:
-    protected = [f"{d}/" for d in sorted(PROTECTED_DIRS)] + ["test_*.py", "*_test.py"]
-    protected += sorted(PROTECTED_NAMES)
+    protected = summary() + list(limits.test_files)
     if limits.data_dir:
         protected.append(f"{limits.data_dir.rstrip('/')}/")
     protected += limits.protected
