@@ -262,6 +262,9 @@ class Engine:
             )
         )
         await self._verify_data()
+        prepare = getattr(self.repairer, "prepare", None)
+        if prepare is not None:
+            await prepare()  # the sandbox probe: said once, at the start, if it cannot run
         while True:
             code = await self._attempts(ledger)
             if code == ExitCode.COMPLETED or not self.hold_after_end or self._leave.is_set():
