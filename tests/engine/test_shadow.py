@@ -200,3 +200,29 @@ async def test_background_grandchild_does_not_hold_the_verdict(project: Path) ->
     result = await _validate(project, [FIX], f"{PY} -c {shlex.quote(child)}", timeout_s=20)
     assert result.ok and result.output_tail == "done"
     assert time.monotonic() - started < 5  # not the 20 s timeout
+
+
+async def test_pytest_exit_0_without_a_summary_fails_the_gate(project: Path) -> None:
+    """Finding 5: a pytest.py in the project shadows pytest (``python -m`` puts the working
+    directory first); exiting 0 without a summary no longer counts as a pass."""
+    (project / "pytest.py").write_text("import sys\nsys.exit(0)\n")
+    result = await _validate(project, [FIX], f"{PY} -m pytest -q")
+    assert not result.ok
+    assert result.reason.startswith("pytest printed no summary line")
+
+
+async def test_pytest_quiet_quiet_is_no_evidence(project: Path) -> None:
+    result = await _validate(project, [FIX], f"{PY} -m pytest -qq -p no:cacheprovider")
+    assert not result.ok and "no summary line" in result.reason
+
+
+async def test_non_pytest_command_is_judged_by_its_exit_code(project: Path) -> None:
+    result = await _validate(project, [FIX], f"{PY} -c 'import train; assert train.LR == 0.01'")
+    assert result.ok, result.reason
+
+
+async def test_test_environment_has_no_phoenix_settings_or_secrets(project: Path) -> None:
+    env = {**os.environ, "PHOENIX_SHADOW": "1", "PHOENIX_X": "1", "MY_API_KEY": "k" * 20}
+    code = "import os; print(sorted(k for k in os.environ if 'PHOENIX' in k or 'KEY' in k))"
+    result = await _validate(project, [FIX], f"{PY} -c {shlex.quote(code)}", env=env)
+    assert result.ok and result.output_tail == "[]", result.output_tail
