@@ -4,7 +4,9 @@ Fingerprinted: every file and directory of the real project (in ``.phoenix_cli/`
 a patch's fate depends on: the data manifest and the backups; Phoenix's own logs change while
 it runs), the data directory wherever it lives, and Phoenix's installed packages. Each entry
 is its ``lstat``: size, mtime, ctime, inode, mode. No process can set ctime back, so any write,
-chmod, rename, replacement or deletion shows, without reading a byte. The walk is bounded
+chmod, rename, replacement or deletion shows, without reading a byte. New bytecode in a
+``__pycache__`` is not a change (Phoenix's own late imports write it into its venv); a
+rewritten ``.pyc`` is. The walk is bounded
 (``limit`` entries); a bigger tree is checked that far and says so.
 """
 
@@ -75,12 +77,24 @@ def take(
     return Fingerprint(entries=entries)
 
 
+def _new_bytecode(path: str, before: Fingerprint) -> bool:
+    """Python caching a module Phoenix imported late (into its venv): not the test's doing."""
+    parent, name = os.path.split(path)
+    if name == "__pycache__":
+        return True  # its mtime moves as files are added; a changed .pyc itself still counts
+    return os.path.basename(parent) == "__pycache__" and path not in before.entries
+
+
 def changed(before: Fingerprint, after: Fingerprint, *, relative_to: Path) -> tuple[str, ...]:
     """Paths that appeared, vanished or changed (relative to the project where inside it)."""
     keys = before.entries.keys() | after.entries.keys()
     if before.truncated or after.truncated:
         keys = before.entries.keys() & after.entries.keys()  # only what both walks reached
-    found = sorted(k for k in keys if before.entries.get(k) != after.entries.get(k))
+    found = sorted(
+        k
+        for k in keys
+        if before.entries.get(k) != after.entries.get(k) and not _new_bytecode(k, before)
+    )
     base = str(relative_to)
     return tuple(
         os.path.relpath(path, base) if path == base or path.startswith(base + os.sep) else path

@@ -267,3 +267,14 @@ def test_self_approving_daemon_cannot_approve_and_does_not_survive(tmp_path: Pat
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)
     assert rows(project, "shadow_passed") and not rows(project, "patch_applied")
+
+
+def test_require_refuses_to_run_model_code_without_the_sandbox(tmp_path: Path) -> None:
+    project, env = make_project(tmp_path, [fix()], f"{PY} -c 'import train'", sandbox=False)
+    env["PHOENIX_SANDBOX"] = "require"
+    out = phoenix("--unattended", cwd=project, env=env)
+    assert out.returncode == 1, out.stderr
+    (rejected,) = rows(project, "patch_rejected")
+    assert "PHOENIX_SANDBOX=require" in str(rejected["reason"])
+    assert not rows(project, "shadow_passed") and not rows(project, "shadow_failed")
+    assert (project / "train.py").read_text() == TRAIN

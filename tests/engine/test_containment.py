@@ -88,3 +88,16 @@ def test_the_walk_is_bounded(project: Path) -> None:
     assert before.truncated and len(before.entries) == 10
     after = take([project], limit=10)
     assert changed(before, after, relative_to=project) == ()
+
+
+def test_new_bytecode_is_not_a_breach_but_rewritten_bytecode_is(project: Path) -> None:
+    cache = project / "pkg" / "__pycache__"
+    cache.mkdir(parents=True)
+    (cache / "old.cpython-311.pyc").write_bytes(b"old")
+    before = take([project])
+    (cache / "late.cpython-311.pyc").write_bytes(b"new")  # Phoenix imported a module late
+    assert changed(before, take([project]), relative_to=project) == ()
+    (cache / "old.cpython-311.pyc").write_bytes(b"evil")
+    assert changed(before, take([project]), relative_to=project) == (
+        "pkg/__pycache__/old.cpython-311.pyc",
+    )

@@ -410,3 +410,20 @@ def test_fit_closes_a_code_block_it_cuts() -> None:
     ]
     assert len(field["value"]) <= 1024 and field["value"].endswith("\n```")
     assert field["value"].count("```") == 2
+
+
+def test_containment_breach_is_a_milestone_for_the_owner() -> None:
+    from phoenix_engine.notify.embeds import embed_for
+    from phoenix_engine.runview import RunView
+
+    breach = ev.ContainmentBreach(
+        ts=1.0,
+        id="abc123",
+        paths=("data/train.csv",),
+        reason="containment breach: the shadow run changed 1 real path(s): data/train.csv",
+        sandboxed=False,
+    )
+    embed = embed_for(breach, RunView())
+    assert embed is not None and "Containment breach" in embed["title"]
+    assert embed["color"] == 0xE74C3C
+    assert any("data/train.csv" in f["value"] for f in embed["fields"])
