@@ -1,9 +1,10 @@
 """The shadow copy: the project's source in a throwaway directory, never a writable real file.
 
-The walk uses ``os.scandir`` and reads no file it does not copy. ``.git``, ``.phoenix_cli``,
-caches and virtualenvs are left out (a venv the test needs is found through PATH or an
-absolute python anyway). Small files are copied. Heavy files (over ``big_file_bytes`` and not
-allowlisted, or anything in the data directory) are, in this order:
+The walk uses ``os.scandir`` and reads no file it does not copy. ``.phoenix_cli`` and caches
+are left out; so are virtualenvs (any directory holding ``pyvenv.cfg``), ``node_modules`` and
+version control, which the sandbox binds read-only at their place instead (outside it, the
+real ones are at their real path anyway). Small files are copied. Heavy files (over
+``big_file_bytes`` and not allowlisted, or anything in the data directory) are, in this order:
 
 1. reflinked (``FICLONE``: a private copy-on-write clone, free where btrfs/XFS allow it);
 2. copied while the run's copy budget lasts (so an ordinary test that saves a checkpoint
@@ -34,6 +35,9 @@ SKIP_DIRS = frozenset(
     {".phoenix_cli", ".git", ".hg", ".svn", "__pycache__", ".venv", "venv", "node_modules"}
     | {".mypy_cache", ".pytest_cache", ".ruff_cache", ".tox", ".nox"}
 )
+# Left out of the copy but, in the sandbox, bound read-only at their place: the real run has
+# them at the project's path (a test command may well be ``.venv/bin/python -m pytest``).
+BOUND_DIRS = frozenset({".git", ".hg", ".svn", ".venv", "venv", "node_modules", ".tox", ".nox"})
 DEFAULT_BUDGET = 256 * 1024 * 1024  # bytes of heavy files copied per shadow run
 _FICLONE = 0x40049409
 
@@ -145,7 +149,13 @@ def _dir(
     heavy: bool,
     stack: list[tuple[str, str, str, bool]],
 ) -> None:
-    if entry.name in SKIP_DIRS or entry.name.startswith("phoenix-shadow-"):
+    env = os.path.lexists(os.path.join(entry.path, "pyvenv.cfg"))
+    if walk.sandboxed and (entry.name in BOUND_DIRS or env):
+        os.mkdir(dst)  # the mount point
+        walk.binds.append((entry.path, rel))
+        walk.counts["linked"] += 1
+        return
+    if entry.name in SKIP_DIRS or env or entry.name.startswith("phoenix-shadow-"):
         walk.counts["skipped"] += 1
         return
     os.mkdir(dst)

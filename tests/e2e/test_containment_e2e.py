@@ -123,6 +123,9 @@ def test_checkpoint_saving_test_keeps_the_real_checkpoint(tmp_path: Path, sandbo
     assert len(unconfined) == (0 if sandbox else 1), notices  # said once per run
     if not sandbox:
         assert "apt-get install bubblewrap" in unconfined[0]
+        names = [(r["event"], str(r.get("message", ""))) for r in journal(project)]
+        said = next(i for i, (_, m) in enumerate(names) if "not sandboxed" in m)
+        assert said < [e for e, _ in names].index("failure")  # at the start of the run
 
 
 POISON = (

@@ -368,3 +368,29 @@ async def test_without_sandbox_nothing_real_changed_is_no_breach(project: Path) 
 
 def test_probe_result_is_a_value() -> None:
     assert Probe(usable=False) == Probe(usable=False, bwrap="", detail="")
+
+
+@needs_bwrap
+async def test_the_projects_venv_is_there_read_only(project: Path) -> None:
+    """A test command like ``.venv/bin/python -m pytest``: the venv is left out of the copy,
+    so the sandbox shows the real one at its place, read-only."""
+    tool = project / ".venv" / "bin" / "hello"
+    tool.parent.mkdir(parents=True)
+    (project / ".venv" / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    tool.write_text(f'#!/bin/sh\necho hello from the venv\nexec {PY} "$@"\n')
+    tool.chmod(0o755)
+    (project / "env2").mkdir()
+    (project / "env2" / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    code = (
+        "import os\n"
+        "for path in ('.venv/pyvenv.cfg', 'env2/pyvenv.cfg', '.venv/bin/hello'):\n"
+        "    try:\n"
+        "        open(path, 'a').write('x')\n"
+        "    except OSError as exc:\n"
+        "        print('refused', path, exc.strerror)\n"
+    )
+    result = await shadow(project, f".venv/bin/hello -c {shlex.quote(code)}", sandbox=PROBE)
+    assert result.ok, result.output_tail
+    assert "hello from the venv" in result.output_tail
+    assert result.output_tail.count("Read-only file system") == 3
+    assert (project / ".venv" / "pyvenv.cfg").read_text() == "home = /usr/bin\n"
