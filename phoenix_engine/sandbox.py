@@ -168,7 +168,11 @@ def probe(
     bwrap = shutil.which("bwrap", path=env.get("PATH", os.defpath))
     if bwrap is None:
         return Probe(usable=False, detail=f"bwrap (bubblewrap) is not installed: {INSTALL}")
-    layout = Layout(project=Path("/tmp/phoenix-probe"), shadow=Path(tempfile.gettempdir()))
+    layout = Layout(  # the same mounts a shadow run makes
+        project=Path("/tmp/phoenix-probe"),
+        shadow=Path(tempfile.gettempdir()),
+        hide=hidden_dirs(env, Path("/nonexistent")),
+    )
     rc, said = runner(bwrap_argv(bwrap, layout, ["/bin/sh", "-c", "exit 0"], cwd=Path("/")))
     if rc == 0:
         return Probe(usable=True, bwrap=bwrap)
