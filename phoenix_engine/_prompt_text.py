@@ -59,14 +59,14 @@ def _listed(items: tuple[str, ...] | list[str], limit: int = 160) -> str:
 
 
 def rules(limits: Limits) -> str:
-    protected = summary() + list(limits.test_files)
-    if limits.data_dir:
-        protected.append(f"{limits.data_dir.rstrip('/')}/")
-    protected += limits.protected
+    # What a model is likeliest to try first, then the rest of the table (it may be cut).
+    protected = [f"{limits.data_dir.rstrip('/')}/"] if limits.data_dir else []
+    protected += [*limits.test_files, *limits.protected]
+    protected += [p for p in summary() if p not in protected]
     allowed = _listed(limits.allowlist) or "(none: no file may be edited)"
     return (
         "## Rules\n"
         f"- Edit only: {allowed} (paths relative to the project, with /).\n"
-        f"- Never edit: {_listed(protected)}.\n"
+        f"- Never edit: {_listed(protected, 600)}.\n"
         f"- At most {limits.max_patch_lines} changed lines and {limits.max_patch_files} files."
     )
