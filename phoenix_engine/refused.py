@@ -30,7 +30,6 @@ __all__ = [
     "ProjectResolver",
     "Resolver",
     "refused_why",
-    "summary",
 ]
 
 import os
@@ -117,11 +116,6 @@ def refused_why(relpath: str, is_env_dir: Callable[[str], bool] = lambda _d: Fal
     if why:
         return f"{relpath!r} is a protected file ({name}): {why}"
     return ""
-
-
-def summary() -> list[str]:
-    """The table as globs, for the prompt's rules."""
-    return [f"{p}/" for p, _ in REFUSED_DIRS] + [p for p, _ in REFUSED_FILES]
 
 
 class Resolver(Protocol):
