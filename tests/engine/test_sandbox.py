@@ -394,3 +394,23 @@ async def test_the_projects_venv_is_there_read_only(project: Path) -> None:
     assert "hello from the venv" in result.output_tail
     assert result.output_tail.count("Read-only file system") == 3
     assert (project / ".venv" / "pyvenv.cfg").read_text() == "home = /usr/bin\n"
+
+
+@needs_bwrap
+async def test_timeout_in_the_sandbox_kills_everything_it_started(project: Path) -> None:
+    marker = f"phoenix-timeout-{os.getpid()}-{time.monotonic_ns()}"
+    stubborn = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(120)"
+    child = (
+        "import subprocess, sys, time;"
+        f"subprocess.Popen([sys.executable, '-c', {stubborn!r}, '{marker}'],"
+        " start_new_session=True);"
+        "time.sleep(120)"
+    )
+    started = time.monotonic()
+    result = await shadow(project, f"{py(child)} {marker}", sandbox=PROBE, timeout_s=2)
+    assert result.reason == "test command timed out after 2 s"
+    assert time.monotonic() - started < 30
+    deadline = time.monotonic() + 5
+    while markers(marker) and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert markers(marker) == []
