@@ -38,35 +38,42 @@ def changed_lines(before: str, after: str, *, cap: int = DEFAULT_CAP) -> int:
     return min(_count(_ops(trace, a, b)), cap + 1)
 
 
-def _search(a: Sequence[str], b: Sequence[str], max_d: int) -> list[dict[int, int]] | None:
-    """Myers' forward search; ``trace[d]`` is the furthest x per diagonal before round d."""
+def _search(a: Sequence[str], b: Sequence[str], max_d: int) -> list[list[int]] | None:
+    """Myers' forward search. ``trace[d][k + d + 1]`` is the furthest x on diagonal k before
+    round d (lists, not dicts: the trace holds O(D²) numbers)."""
     n, m = len(a), len(b)
-    v = {1: 0}
-    trace: list[dict[int, int]] = []
+    off = max_d + 1
+    v = [-1] * (2 * max_d + 3)
+    v[off + 1] = 0
+    trace: list[list[int]] = []
     for d in range(max_d + 1):
-        trace.append(dict(v))
+        trace.append(v[off - d - 1 : off + d + 2])
         for k in range(-d, d + 1, 2):
-            down = k == -d or (k != d and v[k - 1] < v[k + 1])  # down: insert; right: delete
-            x = v[k + 1] if down else v[k - 1] + 1
+            down = k == -d or (k != d and v[off + k - 1] < v[off + k + 1])  # insert / delete
+            x = v[off + k + 1] if down else v[off + k - 1] + 1
             y = x - k
             while x < n and y < m and a[x] == b[y]:
                 x, y = x + 1, y + 1
-            v[k] = x
+            v[off + k] = x
             if x >= n and y >= m:
                 return trace
     return None
 
 
-def _ops(trace: list[dict[int, int]], a: Sequence[str], b: Sequence[str]) -> str:
+def _ops(trace: list[list[int]], a: Sequence[str], b: Sequence[str]) -> str:
     """The edit script walked back from the end: '=' kept, '-' removed, '+' added."""
     x, y = len(a), len(b)
     out: list[str] = []
     for d in range(len(trace) - 1, -1, -1):
-        v = trace[d]
+        v = trace[d]  # v[k + d + 1] for k in -d-1 .. d+1
+
+        def at(k: int, v: list[int] = v, d: int = d) -> int:
+            return v[k + d + 1]
+
         k = x - y
-        down = k == -d or (k != d and v.get(k - 1, -1) < v.get(k + 1, -1))
+        down = k == -d or (k != d and at(k - 1) < at(k + 1))
         prev_k = k + 1 if down else k - 1
-        prev_x = v.get(prev_k, 0)
+        prev_x = max(at(prev_k), 0)
         prev_y = prev_x - prev_k
         while x > prev_x and y > prev_y:
             out.append("=")
