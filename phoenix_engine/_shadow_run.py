@@ -2,10 +2,11 @@
 
 The command runs in its own session (inside bwrap when the sandbox is used), with a timeout;
 on timeout, and on cancellation (Phoenix is stopping), the whole tree is killed at once: the
-session's group, then every descendant seen on the way (setsid grandchildren), and under bwrap
-the PID namespace dies with it. The environment is the user's without ``PHOENIX_*`` settings
-and without secrets (variables named like KEY/TOKEN/SECRET/PASSWORD): the code under test
-cannot tell it is being judged, and holds no key to leak.
+session's group, every descendant seen on the way (setsid grandchildren), every process that
+carries the run's ``PHOENIX_TREE_ID`` mark (double-forked daemons), and under bwrap the PID
+namespace dies with it. The environment is the user's without ``PHOENIX_*`` settings (only
+the mark is added) and without secrets (variables named like KEY/TOKEN/SECRET/PASSWORD): the
+code under test cannot tell it is being judged, and holds no key to leak.
 
 The gate: exit 0, and for a pytest command a summary line with at least one passed test
 (exit 0 without a summary is a failure; so is "all skipped").
@@ -27,6 +28,7 @@ from pathlib import Path
 
 import psutil
 
+from phoenix_engine import proctree
 from phoenix_engine.redact import SECRET_NAME
 
 _SHELL = re.compile(r"[|&;<>()$`*?\[\]{}~!\n]|^\s*\w+=")
@@ -110,11 +112,12 @@ async def _wait_exit(
 
 
 async def run(argv: Sequence[str], cwd: Path, env: Mapping[str, str], timeout_s: float) -> Run:
+    mark = proctree.new_mark()  # finds what the test leaves, even double-forked
     try:
         proc = await asyncio.create_subprocess_exec(
             *argv,
             cwd=cwd,
-            env=env,
+            env={**env, proctree.MARK_ENV: mark},
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
@@ -123,6 +126,7 @@ async def run(argv: Sequence[str], cwd: Path, env: Mapping[str, str], timeout_s:
     except OSError as exc:
         return Run(rc=None, output="", error=f"could not start the test command: {exc}")
     assert proc.stdout is not None
+    proctree.spawned(proc.pid)
     buf, seen = bytearray(), dict[int, psutil.Process]()
     reader = asyncio.create_task(_pump(proc.stdout, buf))
     rc: int | None = None
@@ -130,8 +134,10 @@ async def run(argv: Sequence[str], cwd: Path, env: Mapping[str, str], timeout_s:
         rc = await _wait_exit(proc, timeout_s, seen)
     finally:  # also on cancellation: nothing the test started may outlive it
         _kill_tree(proc.pid, [*seen.values(), *_descendants(proc.pid)])
+        proctree.kill_all(proctree.marked(mark))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(proc.wait(), 5.0)
+        proctree.waited(proc.pid)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(reader, 2.0)
     text = _ANSI.sub("", bytes(buf[-_KEEP_BYTES:]).decode("utf-8", "replace"))

@@ -25,8 +25,8 @@ import httpx
 import psutil
 
 from phoenix_engine import events as ev
+from phoenix_engine import proctree
 from phoenix_engine.approval import ApprovalDesk
-from phoenix_engine.backups import find_interrupted
 from phoenix_engine.budget import may_attempt
 from phoenix_engine.checkpoints import newest_complete, resume_command
 from phoenix_engine.config import Settings
@@ -38,6 +38,7 @@ from phoenix_engine.journal import JournalSink, OnceIn, RotatingFile
 from phoenix_engine.lines import LineSplitter
 from phoenix_engine.lock import ProjectLock
 from phoenix_engine.output import OutputTail, TrainLog
+from phoenix_engine.recovery import recover_applies
 from phoenix_engine.redact import Redactor
 from phoenix_engine.signature import Classified, FailureKind, classify
 from phoenix_engine.state import ChildRecord, Ledger, StateStore
@@ -123,7 +124,7 @@ class Engine:
         self._diverged: ev.Anomaly | None = None
         self._interrupt = asyncio.Event()  # NaN with PHOENIX_NAN_ACTION=repair
         self._next_cmd: str | None = None  # the command with resume arguments, after a failure
-        self._store = store or StateStore(settings.state_dir)
+        self._store = store or StateStore(settings.state_dir, redact=self.redactor.redact)
         self._save_failing = False
         self._stop = asyncio.Event()
         self._leave = asyncio.Event()
@@ -249,8 +250,11 @@ class Engine:
         ledger, note = self._store.load()
         if note:
             self._notice(note)
-        self._report_interrupted_applies()
-        await self._reap_orphan(ledger)
+        await self._reap_orphan(ledger)  # first: nothing of the last run may still write
+        for event in await asyncio.to_thread(
+            recover_applies, self.settings.state_dir, self.settings.project_dir
+        ):
+            self.emit(event)
         s = self.settings
         self.emit(
             ev.RunStarted(
@@ -267,7 +271,8 @@ class Engine:
             await prepare()  # the sandbox probe: said once, at the start, if it cannot run
         while True:
             code = await self._attempts(ledger)
-            if code == ExitCode.COMPLETED or not self.hold_after_end or self._leave.is_set():
+            done = code in (ExitCode.COMPLETED, ExitCode.NOT_PROMOTED)
+            if done or not self.hold_after_end or self._leave.is_set():
                 return code
             if not await self._wait_for_resume():
                 return code
@@ -288,7 +293,7 @@ class Engine:
             if outcome == "completed":
                 self.emit(ev.RunCompleted(duration_s=self._mono() - started, restarts=attempt - 1))
                 self._save(Ledger())
-                return ExitCode.COMPLETED
+                return await self._adopt()
             if outcome == "guard":
                 code = await self._wait_for_guard(ledger)
             else:
@@ -404,7 +409,7 @@ class Engine:
             try:
                 extra = self.telemetry.loss_history_text()
                 tail = self.tail.lines(s.tail)
-                reason = await self.repairer.repair(failure, tail, ledger, extra=extra)
+                reason = await self._repair_unless_stopped(failure, tail, ledger, extra)
             except Exception as exc:  # a bug in one repair must not end the night's run
                 self._notice(f"the repair step failed unexpectedly: {type(exc).__name__}: {exc}")
                 reason = "repair step failed: restart without changes"
@@ -429,6 +434,49 @@ class Engine:
             return None
         return self._stopped()
 
+    async def _repair_unless_stopped(
+        self, failure: Classified, tail: Sequence[str], ledger: Ledger, extra: str
+    ) -> str:
+        """The repair, cancelled the moment a stop is requested (a model call, a shadow test:
+        their process trees are killed on cancellation)."""
+        assert self.repairer is not None
+        repair = asyncio.ensure_future(self.repairer.repair(failure, tail, ledger, extra=extra))
+        stop = asyncio.ensure_future(self._stop.wait())
+        try:
+            await asyncio.wait({repair, stop}, return_when="FIRST_COMPLETED")
+        finally:
+            stop.cancel()
+            if not repair.done():
+                repair.cancel()
+                await asyncio.wait({repair}, timeout=self.settings.kill_grace_sec + 10)
+        if repair.cancelled() or not repair.done():
+            return "stopped during the repair"
+        return repair.result()
+
+    async def _adopt(self) -> ExitCode:
+        """The training completed: evaluate its model and put it in service (promotion.py)."""
+        from phoenix_engine.promotion import adopt
+        from phoenix_engine.usercmd import OutputRelay
+
+        relay = OutputRelay(
+            trainlog=self._trainlog,
+            redactor=self.redactor,
+            tee=self._tee,
+            hooks=self._output_hooks,
+            emit=self.emit if self.want_lines else None,
+        )
+        promoted = await adopt(
+            self.settings,
+            env=self._env,
+            emit=self.emit,
+            output=relay,
+            stop=self._stop,
+            track=lambda child: self._save(Ledger(child=child)),  # reaped if we are killed
+        )
+        if self._stop.is_set():
+            return self._stopped()
+        return ExitCode.NOT_PROMOTED if promoted is False else ExitCode.COMPLETED
+
     def _stopped(self) -> ExitCode:
         self.emit(ev.Stopped(reason=self._stop_reason or "stop requested"))
         return ExitCode.STOPPED
@@ -449,11 +497,12 @@ class Engine:
         relay: list[Callable[[str, bytes], None]] = [
             lambda stream, data: early.append((stream, data))
         ]
+        mark = proctree.new_mark()  # finds the training's daemons even after a double fork
         try:
             child = await self._spawn(
                 argv,
                 cwd=self.settings.project_dir,
-                env=self._env,
+                env={**self._env, proctree.MARK_ENV: mark},
                 on_output=lambda stream, data: relay[0](stream, data),
             )
         except SpawnError as exc:
@@ -464,6 +513,7 @@ class Engine:
             pgid=child.pgid,
             create_time=child.create_time,
             command=command,
+            mark=mark,
         )
         self._save(ledger)
         self.emit(ev.ProcessStarted(pid=child.pid, command=command, attempt=attempt))
@@ -608,7 +658,8 @@ class Engine:
                 hook(stream, masked)
         if self.want_lines:
             splitter = self._splitters.setdefault(stream, LineSplitter())
-            lines = splitter.feed(self.redactor.redact_known_bytes(data))
+            # Whole lines are redacted, so a secret split across two reads is masked too.
+            lines = self.redactor.redact_lines(splitter.feed(data))
             if lines:
                 self.emit(ev.OutputLines(stream=stream, lines=tuple(lines)))
                 self._on_metric_lines(lines)
@@ -639,7 +690,7 @@ class Engine:
         if rest and self._tee is not None:
             self._tee(rest)
         for stream, splitter in self._splitters.items():
-            lines = splitter.flush()
+            lines = self.redactor.redact_lines(splitter.flush())
             if lines:
                 self.emit(ev.OutputLines(stream=stream, lines=tuple(lines)))
                 self._on_metric_lines(lines)
@@ -677,15 +728,6 @@ class Engine:
             env=self._env,
         )
 
-    def _report_interrupted_applies(self) -> None:
-        """A Phoenix killed while applying left a backup 'prepared': say so, offer rollback."""
-        for record in find_interrupted(self.settings.state_dir):
-            self._notice(
-                f"an earlier phoenix stopped while applying patch {record.proposal_id} to "
-                f"{', '.join(record.paths)}; each file is either before or after the patch. "
-                f"To restore them all: phoenix rollback {record.id}"
-            )
-
     async def _reap_orphan(self, ledger: Ledger) -> None:
         """Stop a training left running by a Phoenix that died (never two on one GPU)."""
         record = ledger.child
@@ -696,6 +738,7 @@ class Engine:
             grace_s=self.settings.kill_grace_sec,
             create_time=record.create_time,
             pgid=record.pgid,
+            mark=record.mark,
         )
         if report.signals_sent or report.escaped_killed:
             self.emit(ev.OrphanReaped(pid=record.pid, command=record.command))

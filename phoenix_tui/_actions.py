@@ -86,7 +86,7 @@ class OperatorActions(App[int]):
             return
         answered = False
         if entry.state is PatchState.AWAITING:
-            by = "operator (console)"
+            by = "console"
             if approved:
                 answered = self.approver.accept(entry.id, by=by)
             else:

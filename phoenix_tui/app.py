@@ -197,7 +197,7 @@ class PhoenixApp(OperatorActions):
             log.write_lines(batch.lines)
         if self.tap is not None and self.tap.version != self._tap_seen:
             self._tap_seen = self.tap.version
-            log.set_partial(clean_partial(self.tap.partial()))
+            log.set_partial(self._redact(clean_partial(self.tap.partial())))  # the whole line
         if batch.metrics:
             self.loss.add(batch.metrics)
             self._loss_pane.show()
@@ -248,6 +248,8 @@ class PhoenixApp(OperatorActions):
             note = f"{self._countdown(self.model.awaiting)}a accept · r reject"
         elif self.model.phase is Phase.GUARDED:
             note = self.model.guard_note()
+        elif self.model.phase is Phase.COMPLETED:
+            note = self.model.in_service
         bar = self._status
         uptime = self._clock() - self._started
         compact = self.size.width < 110

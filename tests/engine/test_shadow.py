@@ -225,4 +225,4 @@ async def test_test_environment_has_no_phoenix_settings_or_secrets(project: Path
     env = {**os.environ, "PHOENIX_SHADOW": "1", "PHOENIX_X": "1", "MY_API_KEY": "k" * 20}
     code = "import os; print(sorted(k for k in os.environ if 'PHOENIX' in k or 'KEY' in k))"
     result = await _validate(project, [FIX], f"{PY} -c {shlex.quote(code)}", env=env)
-    assert result.ok and result.output_tail == "[]", result.output_tail
+    assert result.ok and result.output_tail == "['PHOENIX_TREE_ID']", result.output_tail
