@@ -8,6 +8,7 @@ everywhere.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
@@ -280,4 +281,58 @@ def test_require_refuses_to_run_model_code_without_the_sandbox(tmp_path: Path) -
     (rejected,) = rows(project, "patch_rejected")
     assert "PHOENIX_SANDBOX=require" in str(rejected["reason"])
     assert not rows(project, "shadow_passed") and not rows(project, "shadow_failed")
+    assert (project / "train.py").read_text() == TRAIN
+
+
+SLOW = """
+import os, sys, time
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        time.sleep(300)  # a daemon of the test
+    os._exit(0)
+os.wait()
+time.sleep(300)
+"""
+
+
+@pytest.mark.skipif(not PROBE.usable, reason=f"bwrap cannot run: {PROBE.detail}")
+def test_sigterm_during_a_slow_sandboxed_shadow_test_leaves_nothing(tmp_path: Path) -> None:
+    marker = f"phoenix-e2e-slow-{os.getpid()}-{time.monotonic_ns()}"
+    project, env = make_project(tmp_path, [fix()], f"{PY} slow.py {marker}", sandbox=True)
+    (project / "slow.py").write_text(SLOW)
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    env.update(TMPDIR=str(tmpdir), PHOENIX_KILL_GRACE_SEC="1")
+
+    def running() -> list[psutil.Process]:
+        found = []
+        for proc in psutil.process_iter(["cmdline"]):
+            if marker in " ".join(proc.info["cmdline"] or ()):
+                with contextlib.suppress(psutil.Error):
+                    if proc.status() != psutil.STATUS_ZOMBIE:
+                        found.append(proc)
+        return found
+
+    proc = subprocess.Popen(
+        [PHOENIX, "--unattended"], cwd=project, env=env, stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while len(running()) < 2 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        assert len(running()) >= 2, proc.stderr.read() if proc.poll() is not None else ""
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=30)
+        took = time.monotonic() - started
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        for left in running():
+            left.kill()
+    assert code == 4 and took < 6, (code, took)
+    assert running() == []
+    assert list(tmpdir.iterdir()) == []  # no phoenix-shadow-* left
     assert (project / "train.py").read_text() == TRAIN
