@@ -22,7 +22,7 @@ import psutil
 import pytest
 
 from phoenix_engine import events as ev
-from phoenix_engine.sandbox import Chooser, Layout, Probe, bwrap_argv, probe, userns_hint
+from phoenix_engine.sandbox import Chooser, Layout, bwrap_argv, probe, userns_hint
 from phoenix_engine.shadow import ShadowResult, validate
 
 PROBE = probe(os.environ)
@@ -365,10 +365,6 @@ async def test_without_sandbox_nothing_real_changed_is_no_breach(project: Path) 
     result = await shadow(project, py("open('checkpoints/last.pt', 'wb').write(b'x')"))
     assert result.ok and result.breach == (), result.reason
     assert (project / "checkpoints" / "last.pt").stat().st_size == 5 * MB
-
-
-def test_probe_result_is_a_value() -> None:
-    assert Probe(usable=False) == Probe(usable=False, bwrap="", detail="")
 
 
 @needs_bwrap
