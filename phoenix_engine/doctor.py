@@ -168,6 +168,13 @@ def _sandbox_check(settings: Settings, env: Mapping[str, str]) -> Check:
     return Check(name="sandbox", ok=False, warning=True, detail=detail)
 
 
+def _triage_checks(settings: Settings) -> list[Check]:
+    from phoenix_engine.triage_doctor import doctor_lines
+
+    rows = doctor_lines(settings)
+    return [Check(name=n, ok=ok, detail=d, warning=w) for n, ok, d, w in rows]
+
+
 def _promotion_checks(settings: Settings, env: Mapping[str, str]) -> list[Check]:
     from phoenix_engine.serving import doctor_lines
 
@@ -198,6 +205,7 @@ def run_checks(settings: Settings, env: Mapping[str, str]) -> list[Check]:
     checks.extend(_discord_checks(settings))
     checks.extend(_checkpoint_checks(settings))
     checks.extend(_promotion_checks(settings, env))
+    checks.extend(_triage_checks(settings))
     if settings.lock_stale:
         checks.append(
             Check(
