@@ -37,6 +37,7 @@ from pathlib import Path
 
 import platformdirs
 
+from phoenix_engine import engine_socket
 from phoenix_engine import events as ev
 
 INSTALL = "apt-get install bubblewrap (Debian/Ubuntu; dnf/pacman install bubblewrap elsewhere)"
@@ -88,8 +89,11 @@ def hidden_dirs(env: Mapping[str, str], state_dir: Path) -> tuple[Path, ...]:
     runtime = env.get("XDG_RUNTIME_DIR", "")
     if runtime:
         found.append(Path(runtime))
-    for name in ("user_state_dir", "user_cache_dir"):  # the runtime dir is in /run or /tmp
+    for name in ("user_state_dir", "user_cache_dir"):
         found.append(Path(getattr(platformdirs, name)("phoenix")))
+    sockets = engine_socket.runtime_dir()  # where a deep project's engine socket lives
+    if sockets is not None:
+        found.append(sockets)
     with_state = [*found, state_dir]
     out: list[Path] = []
     for path in with_state:
