@@ -287,6 +287,9 @@ class Engine:
             )
         )
         await self._verify_data()
+        prepare = getattr(self.repairer, "prepare", None)
+        if prepare is not None:
+            await prepare()  # the sandbox probe: said once, at the start, if it cannot run
         while True:
             code = await self._attempts(ledger)
             done = code in (ExitCode.COMPLETED, ExitCode.NOT_PROMOTED)

@@ -13,6 +13,7 @@ __all__ = [
     "Anomaly",
     "ApprovalRequested",
     "Approver",
+    "ContainmentBreach",
     "DataChanged",
     "Decision",
     "Diagnosis",
@@ -356,6 +357,7 @@ class ShadowPassed(Event):
     name: ClassVar[str] = "shadow_passed"
     id: str
     output_tail: str = ""
+    note: str = ""  # what the shadow copy left out (no sandbox, over the copy budget)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -364,6 +366,18 @@ class ShadowFailed(Event):
     id: str
     reason: str
     output_tail: str = ""
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ContainmentBreach(Event):
+    """A shadow run changed real files (the patch is refused; the owner must look)."""
+
+    name: ClassVar[str] = "containment_breach"
+    id: str
+    paths: tuple[str, ...]
+    reason: str
+    sandboxed: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -464,6 +478,7 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     PatchRejected,
     ShadowPassed,
     ShadowFailed,
+    ContainmentBreach,
     ApprovalRequested,
     PatchApplied,
     RolledBack,

@@ -463,3 +463,20 @@ async def test_a_picture_that_cannot_be_drawn_leaves_the_message_as_it_was(
     (seen,) = webhook_requests(server)
     assert not seen.is_multipart and seen.json["embeds"][0]["title"] == "Training completed"
     assert "image" not in seen.json["embeds"][0] and failures(recorder) == []
+
+
+def test_containment_breach_is_a_milestone_for_the_owner() -> None:
+    from phoenix_engine.notify.embeds import embed_for
+    from phoenix_engine.runview import RunView
+
+    breach = ev.ContainmentBreach(
+        ts=1.0,
+        id="abc123",
+        paths=("data/train.csv",),
+        reason="containment breach: the shadow run changed 1 real path(s): data/train.csv",
+        sandboxed=False,
+    )
+    embed = embed_for(breach, RunView())
+    assert embed is not None and "Containment breach" in embed["title"]
+    assert embed["color"] == 0xE74C3C
+    assert any("data/train.csv" in f["value"] for f in embed["fields"])
