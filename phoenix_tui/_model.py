@@ -77,6 +77,8 @@ class RunModel:
         self.provider = provider
         self.providers: tuple[str, ...] = ()
         self.final_reason = ""
+        self.triage = ""  # "kind → action" of the last failure
+        self.advice = ""
         self.guards: dict[str, ev.GuardTripped] = {}
         self.patches: dict[str, PatchEntry] = {}
         self.awaiting: str | None = None
@@ -114,6 +116,8 @@ class RunModel:
     def _failure(self, e: ev.Failure) -> None:
         self._set_phase(Phase.FAILED)
         self.final_reason = e.summary
+        plain = e.action == "repair" and not e.advice  # the repair phases say the rest
+        self.triage, self.advice = ("" if plain else f"{e.kind} → {e.action}"), e.advice
 
     def _repair(self, e: ev.RepairRequested) -> None:
         self._set_phase(Phase.DIAGNOSING)

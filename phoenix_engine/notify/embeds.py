@@ -1,11 +1,11 @@
 """Events as Discord embeds, within Discord's limits: pure, no I/O.
 
 :func:`embed_for` says which events are milestones worth a message (run started, crash or
-hang, patch proposed/applied/refused, guards, NaN or spike, progress, gave up, completed, model
-promoted or kept) and renders each from the event and the run's
+hang, patch proposed/applied/refused, containment breach, guards, NaN or spike, progress, gave
+up, completed, model promoted or kept) and renders each from the event and the run's
 :class:`~phoenix_engine.runview.RunView` (for what the event alone does not carry, such as
-the final loss). :func:`fit` cuts an embed to Discord's
-per-field limits and :func:`take` picks how many queued embeds fit one message.
+the final loss). :func:`fit` cuts an embed to Discord's per-field limits and :func:`take`
+picks how many queued embeds fit one message.
 """
 
 from __future__ import annotations
@@ -80,6 +80,9 @@ def _code(text: str, lang: str = "", limit: int = _DIFF) -> str:
 def _failure(e: ev.Failure, v: RunView) -> Embed:
     what = "hung" if e.kind == "hang" else "crashed"
     fields = [_field("signature", f"`{e.signature[:16]}`"), _field("kind", e.kind)]
+    fields.append(_field("action", e.action))
+    if e.advice:
+        fields.append(_field("what Phoenix does", e.advice, False))
     if e.location:
         fields.append(_field("where", e.location))
     if not e.repairable:
@@ -103,7 +106,10 @@ def _applied(e: ev.PatchApplied, v: RunView) -> Embed:
 def _restarting(e: ev.Restarting, v: RunView) -> Embed:
     title = f"Restarting: attempt {e.attempt}/{e.max_attempts}"
     budget = _field("restarts", f"{e.restarts_used}/{e.max_restarts}")
-    return _embed(title, _BLUE, e.reason, budget, _field("cooldown", f"{e.cooldown_s:g}s"))
+    fields = [budget, _field("cooldown", f"{e.cooldown_s:g}s")]
+    if e.budget:
+        fields.append(_field("budgets", e.budget, False))
+    return _embed(title, _BLUE, e.reason, *fields)
 
 
 def _progress(e: ev.Progress, v: RunView) -> Embed:
@@ -165,6 +171,14 @@ _RENDER: dict[type[ev.Event], Callable[[Any, RunView], Embed]] = {
     ev.PatchApplied: _applied,
     ev.PatchRejected: lambda e, v: _embed(f"Patch {e.id} refused", _ORANGE, e.reason),
     ev.ShadowFailed: lambda e, v: _embed(f"Patch {e.id} failed its shadow run", _ORANGE, e.reason),
+    ev.ContainmentBreach: lambda e, v: _embed(
+        f"Containment breach: patch {e.id} refused",
+        _RED,
+        e.reason,
+        _field("changed", ", ".join(e.paths[:20]) or "-", False),
+        _field("sandbox", "yes" if e.sandboxed else "no (bubblewrap missing or off)"),
+        _field("what to do", "Check these files now: the test run of a patch changed them.", False),
+    ),
     ev.RolledBack: lambda e, v: _embed(f"Rolled back {e.backup_id}", _BLUE, ", ".join(e.paths)),
     ev.Restarting: _restarting,
     ev.GuardTripped: lambda e, v: _embed(
@@ -179,7 +193,11 @@ _RENDER: dict[type[ev.Event], Callable[[Any, RunView], Embed]] = {
     ev.Progress: _progress,
     ev.DataChanged: _data,
     ev.GaveUp: lambda e, v: _embed(
-        "Phoenix gave up", _RED, e.reason, _field("what to do", _WHAT_TO_DO, False)
+        "Phoenix gave up",
+        _RED,
+        e.reason,
+        *([_field("rule", e.rule)] if e.rule else []),
+        _field("what to do", _WHAT_TO_DO, False),
     ),
     ev.RunCompleted: _completed,
     ev.Stopped: lambda e, v: _embed("Phoenix stopped", _GREY, e.reason),

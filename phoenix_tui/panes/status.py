@@ -29,6 +29,9 @@ _LOOK: dict[Phase, tuple[str, str]] = {
 }
 
 
+_TRIAGED = (Phase.FAILED, Phase.RESTARTING, Phase.GAVE_UP)
+
+
 def status_text(
     model: RunModel, *, uptime: float, project: str, note: str = "", compact: bool = False
 ) -> Text:
@@ -38,6 +41,10 @@ def status_text(
     text.append(f" {icon} {model.phase}{'…' if model.phase is Phase.STOPPING else ''} ", style)
     if note:
         text.append(f" {note}", style="bold")
+    if model.triage and model.phase in _TRIAGED:  # what failed and what Phoenix does about it
+        text.append(f" {model.triage}", style="bold")
+        if model.advice and not compact:
+            text.append(f" {model.advice}", style="dim")
     labels = ("try", "restarts", "", "up") if compact else ("attempt", "restarts", "provider", "up")
     values = (
         f"{model.attempt}/{model.max_attempts}",
