@@ -167,11 +167,6 @@ def test_torchrun_rank_crash_progress_and_nothing_left(
     assert not survivors(project)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="root-cause rank classification is issue 12 (helper 'triage'); drop this marker "
-    "once that branch is merged",
-)
 def test_torchrun_rank_crash_is_classified_by_its_root_cause(
     crashed: tuple[Path, int, list[dict[str, Any]]],
 ) -> None:
