@@ -2,9 +2,10 @@
 
 The engine runs as an asyncio task on the app's own loop (started on mount), never in a
 Textual thread worker. Its sink only buffers; a timer drains the buffer 15 times a second
-and updates the panes with one write each. Quitting while the training runs asks first,
-then stops it the graceful way and waits for the engine before the app exits. Rollbacks run
-on the loop between two engine steps, so they cannot interleave with an apply.
+and updates the panes with one write each (never while the app tears down). Quitting while
+the training runs asks first, then stops it the graceful way and waits for the engine before
+the app exits. Rollbacks run on the loop between two engine steps, so they cannot interleave
+with an apply. The footer and the status bar follow the run: only the keys that apply now.
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ __all__ = ["EngineLike", "PhoenixApp"]
 import asyncio
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import ClassVar
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.filter import Monochrome
 from textual.widgets import Footer, Input, OptionList
 
@@ -28,6 +31,7 @@ from phoenix_engine.approval import ApprovalDesk
 from phoenix_engine.backups import BackupRecord, list_backups
 from phoenix_engine.config import Settings
 from phoenix_engine.errors import ExitCode
+from phoenix_engine.host import HostSampler
 from phoenix_tui._actions import EngineLike, OperatorActions
 from phoenix_tui._diff import backup_diff
 from phoenix_tui._driver import HangupSafeDriver
@@ -60,22 +64,33 @@ _PATCH_EVENTS = (
 )
 
 
+_EXPLAINED = {"a": "accept", "r": "reject", "s": "stop", "u": "resume", "R": "rollback"}
+
+
 class PhoenixApp(OperatorActions):
     CSS_PATH = "console.tcss"
     TITLE = "Phoenix"
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]  # noqa: RUF012 (App's own type)
     VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]  # noqa: RUF012
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide"), (160, "-huge")]  # noqa: RUF012
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("a", "accept", "Accept"),
         Binding("r", "reject", "Reject"),
         Binding("tab", "focus_next", "Pane", show=False),
         Binding("shift+tab", "focus_previous", "Pane", show=False),
         Binding("s", "stop", "Stop"),
+        Binding("u", "resume", "Resume"),
         Binding("R", "rollback", "Rollback"),
         Binding("slash", "search", "Search"),
+        Binding("n", "search_next(True)", "Older", show=False),
+        Binding("N", "search_next(False)", "Newer", show=False),
         Binding("f", "follow", "Follow"),
+        Binding("w", "wrap", "Wrap"),
+        Binding("z", "zoom", "Zoom"),
         Binding("question_mark", "help", "Help"),
+        Binding("ctrl+c", "help_quit", show=False, system=True),
         Binding("q", "quit", "Quit"),
+        # A key that does not apply now is hidden from the footer; pressed anyway, it says why.
+        *(Binding(k, f"explain('{a}')", show=False) for k, a in _EXPLAINED.items()),
     ]
 
     def __init__(
@@ -91,6 +106,8 @@ class PhoenixApp(OperatorActions):
         wall: Callable[[], float] = time.time,
         stamp: Callable[[float], str] = local_hms,
         flush_hz: float = 15.0,
+        host_sampler: HostSampler | None = None,
+        notes: Sequence[str] = (),
     ) -> None:
         super().__init__(driver_class=HangupSafeDriver if os.name == "posix" else None)
         if self.no_color:  # Textual's monochrome turns red and magenta text nearly invisible
@@ -121,6 +138,11 @@ class PhoenixApp(OperatorActions):
         self._backups: dict[str, BackupRecord] = {}
         self._detail_from = "patches"
         self._asked_at: dict[str, float] = {}  # patch id -> when it started waiting (wall)
+        self._host_sampler = host_sampler
+        self._notes = tuple(notes)  # warnings shown once the console is up
+        self._stop_asked = 0.0  # clock time of the operator's stop, for the escalation
+        self._keys_context: tuple[object, ...] = ()  # what the footer's keys were chosen for
+        self._offer_file_search = ""  # a query whose older matches may only be in train.log
 
     # --- layout ------------------------------------------------------------------------------
 
@@ -128,7 +150,7 @@ class PhoenixApp(OperatorActions):
         yield StatusBar(id="status")
         with Horizontal(id="top"):
             with Vertical(id="log-box", classes="pane"):
-                yield LogView(self.settings.log_lines, id="log")
+                yield LogView(self.settings.log_lines, wrap=True, id="log")
                 yield Input(placeholder="search the log (enter: older, ↑↓, esc)", id="search")
             with Vertical(id="side"):
                 yield GpuPane(self.gpu, max_temp=self.settings.max_gpu_temp, id="gpu")
@@ -164,6 +186,10 @@ class PhoenixApp(OperatorActions):
         self._log_view.focus()
         self.set_interval(self._flush_s, self.flush)
         self.set_interval(1.0, self._tick)
+        if self._host_sampler is not None:
+            self.set_interval(max(1.0, self.settings.gpu_interval_sec), self._sample_host)
+        for note in self._notes:
+            self.notify(note, severity="warning", timeout=20)
 
     def on_ready(self) -> None:
         """The first frame is on screen: start the engine now, not before, because the first
@@ -171,8 +197,28 @@ class PhoenixApp(OperatorActions):
         if self.engine_task is None:
             self.engine_task = asyncio.get_running_loop().create_task(self._run_engine())
 
-    def _show_follow(self, follow: bool) -> None:
-        self._log_box.border_subtitle = "following" if follow else "paused · f to follow"
+    def _show_follow(self, follow: bool | None = None) -> None:
+        log = self._log_view
+        parts = ["following" if log.follow else "paused · f to follow"]
+        if log.search_text:
+            at, total = log.count()
+            parts.insert(0, f"{at}/{total} matches · n older · N newer" if total else "no match")
+        if not log.wrap:
+            parts.append("no wrap")
+        self._log_box.border_subtitle = " · ".join(parts)
+
+    async def _sample_host(self) -> None:
+        sampler = self._host_sampler
+        if sampler is None or self._tearing_down:
+            return
+        self.gpu.host = await asyncio.to_thread(sampler.sample)
+        if not self._tearing_down:
+            self._gpu_pane.show(self._clock())
+
+    @property
+    def _tearing_down(self) -> bool:
+        """The app is exiting: its widgets may already be gone."""
+        return self._exit or not self.is_running or self._closing
 
     async def _run_engine(self) -> ExitCode:
         try:
@@ -191,8 +237,18 @@ class PhoenixApp(OperatorActions):
 
     def flush(self) -> None:
         """Move everything the engine said since the last frame into the panes."""
+        if self._tearing_down:  # a timer may still fire while Textual removes the panes
+            return
+        try:
+            self._drain()
+        except NoMatches:
+            if not self._tearing_down:
+                raise
+
+    def _drain(self) -> None:
         batch = self.sink.drain()
         log = self._log_view
+        log.dropped += batch.dropped
         if batch.lines:
             log.write_lines(batch.lines)
         if self.tap is not None and self.tap.version != self._tap_seen:
@@ -236,6 +292,8 @@ class PhoenixApp(OperatorActions):
         self._show_detail()
 
     def _tick(self) -> None:
+        if self._tearing_down:
+            return
         self._show_status()
         if self.gpu.status is not None:
             self._gpu_pane.show(self._clock())
@@ -243,14 +301,11 @@ class PhoenixApp(OperatorActions):
             self._show_detail()
 
     def _show_status(self) -> None:
-        note = ""
-        if self.model.awaiting:
-            note = f"{self._countdown(self.model.awaiting)}a accept · r reject"
-        elif self.model.phase is Phase.GUARDED:
-            note = self.model.guard_note()
         bar = self._status
-        uptime = self._clock() - self._started
+        age = self.model.run_age(self._wall())
+        uptime = self._clock() - self._started if age is None else age
         compact = self.size.width < 110
+        note = self._status_note()
         text = status_text(
             self.model, uptime=uptime, project=self.project_name, note=note, compact=compact
         )
@@ -260,6 +315,37 @@ class PhoenixApp(OperatorActions):
         bar.set_class(phase is Phase.COMPLETED, "-final-completed")
         bar.set_class(phase is Phase.GAVE_UP, "-final-gave-up")
         bar.set_class(phase is Phase.AWAITING, "-awaiting")
+        searching = bool(self._log_view.search_text)
+        context: tuple[object, ...] = (phase, self.model.awaiting is not None, self.holding)
+        context += (self._can_roll_back(), searching)
+        if context != self._keys_context:  # the keys that apply changed: redraw the footer
+            self._keys_context = context
+            self.refresh_bindings()
+
+    def _status_note(self) -> str:
+        model = self.model
+        if model.awaiting:
+            return f"{self._countdown(model.awaiting)}a accept · r reject"
+        if model.phase is Phase.GUARDED:
+            return model.guard_note()
+        if model.phase is Phase.STOPPING:
+            return self._escalation()
+        if model.phase in (Phase.GAVE_UP, Phase.STOPPED) and model.final_reason:
+            resume = " · u resumes" if self.holding else ""
+            return f"{model.final_reason}{resume}"
+        return ""
+
+    def _escalation(self) -> str:
+        """Where the graceful stop is: SIGINT sent, then SIGTERM and SIGKILL a grace apart."""
+        grace = self.settings.kill_grace_sec
+        waited = self._clock() - self._stop_asked
+        if waited < grace:
+            step = f"SIGTERM in {int(grace - waited) + 1}s"
+        elif waited < 2 * grace:
+            step = f"SIGKILL in {int(2 * grace - waited) + 1}s"
+        else:
+            step = "killing"
+        return f"SIGINT sent · {step} · q kills now"
 
     def _countdown(self, patch_id: str) -> str:
         mode = self.approver.mode
@@ -271,7 +357,22 @@ class PhoenixApp(OperatorActions):
 
     # --- detail ------------------------------------------------------------------------------
 
+    def _run_note(self) -> Text | None:
+        """Why the run ended (and what to do), above whatever the detail pane shows."""
+        model = self.model
+        if model.phase not in (Phase.GAVE_UP, Phase.STOPPED) or not model.final_reason:
+            return None
+        style = "bold red" if model.phase is Phase.GAVE_UP else "bold"
+        text = Text(f"{model.phase}: ", style=style)
+        text.append(model.final_reason)
+        if model.advice:
+            text.append("\nwhat to do: ", style="bold").append(model.advice)
+        if self.holding:
+            text.append("\nu resumes the training (budgets cleared)", style="bold")
+        return text
+
     def _show_detail(self) -> None:
+        run_note = self._run_note()
         detail = self._detail
         if self._detail_from == "backups":
             key = self._backup_list.selected_id
@@ -284,11 +385,16 @@ class PhoenixApp(OperatorActions):
         key = self._patches.selected_id
         entry = self.model.patches.get(key or "")
         if entry is None:
+            if run_note is not None:
+                detail.show("run", (run_note, Text(""), Text("")))
             return
         action = ""
         if entry.state is PatchState.AWAITING:
             action = f"{self._countdown(entry.id)}a accepts, r rejects"
-        detail.show(f"patch:{entry.id}", patch_detail(entry, action))
+        head, body, foot = patch_detail(entry, action)
+        if run_note is not None:
+            head = run_note.append("\n\n").append_text(head)
+        detail.show(f"patch:{entry.id}", (head, body, foot))
 
     def on_option_list_option_highlighted(self, message: OptionList.OptionHighlighted) -> None:
         source = "backups" if isinstance(message.option_list, BackupList) else "patches"
