@@ -32,14 +32,33 @@ class NoGpu:
 
 
 class SimulatedGpu:
-    """A made-up 24 GB card whose readings drift: for the demo only, labelled as such."""
+    """A made-up 24 GB card whose readings drift: for the demo only, labelled as such.
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    ``busy`` says whether a training runs on it; when none does it idles (no utilisation,
+    little power, cooling down), as a real card would.
+    """
+
+    def __init__(
+        self, clock: Callable[[], float] = time.monotonic, busy: Callable[[], bool] | None = None
+    ) -> None:
         self._clock = clock
         self._start = clock()
+        self.busy = busy or (lambda: True)
 
     def sample(self) -> GpuStatus:
         t = self._clock() - self._start
+        if not self.busy():
+            idle = GpuReading(
+                index=0,
+                name="Simulated GPU (demo, not a real device)",
+                temp_c=round(38 + 2 * math.sin(t / 11.0), 1),
+                mem_used_mb=0,
+                mem_total_mb=24_576,
+                power_w=28,
+                power_limit_w=450,
+                util_pct=0,
+            )
+            return GpuStatus(source="simulated", gpus=(idle,))
         wave = (math.sin(t / 7.0) + 1) / 2
         reading = GpuReading(
             index=0,

@@ -13,6 +13,7 @@ from __future__ import annotations
 __all__ = ["EngineLike", "PhoenixApp"]
 
 import asyncio
+import math
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -340,9 +341,9 @@ class PhoenixApp(OperatorActions):
         grace = self.settings.kill_grace_sec
         waited = self._clock() - self._stop_asked
         if waited < grace:
-            step = f"SIGTERM in {int(grace - waited) + 1}s"
+            step = f"SIGTERM in {math.ceil(grace - waited)}s"
         elif waited < 2 * grace:
-            step = f"SIGKILL in {int(2 * grace - waited) + 1}s"
+            step = f"SIGKILL in {math.ceil(2 * grace - waited)}s"
         else:
             step = "killing"
         return f"SIGINT sent · {step} · q kills now"

@@ -19,6 +19,7 @@ from textual.binding import Binding, BindingType
 from phoenix_engine.attach import socket_path
 from phoenix_engine.attach_client import AttachedDesk, AttachedEngine, connect
 from phoenix_engine.config import Settings
+from phoenix_engine.host import HostSampler
 from phoenix_tui.app import PhoenixApp
 
 _DETACH = "detach: leave this console; the training goes on (s stops it)"
@@ -63,6 +64,7 @@ def build_attached(settings: Settings, *, title: str = "") -> AttachedApp:
         approver=desk,
         settings=settings,
         project_name=title or settings.project_dir.name,
+        host_sampler=HostSampler([settings.project_dir, settings.state_dir]),
     )
 
 

@@ -9,7 +9,7 @@ asking; a second one kills the training at once.
 
 from __future__ import annotations
 
-__all__ = ["build_app", "run_console"]
+__all__ = ["build_app", "run_console", "terminal_warning"]
 
 import asyncio
 import signal
@@ -22,7 +22,8 @@ from phoenix_engine.config import Settings
 from phoenix_engine.engine import Engine
 from phoenix_engine.errors import ExitCode
 from phoenix_engine.events import Notice
-from phoenix_engine.gpu import GpuSampler
+from phoenix_engine.gpu import GpuSampler, SimulatedGpu
+from phoenix_engine.host import HostSampler
 from phoenix_engine.nvml import NvmlSampler
 from phoenix_engine.redact import Redactor
 from phoenix_engine.services import add_services
@@ -31,6 +32,17 @@ from phoenix_tui.app import PhoenixApp
 from phoenix_tui.headless import HumanPrinter
 
 _FORCE_AFTER_S = 5.0  # after the graceful stop's own timeouts, before a forced one
+
+
+def terminal_warning(env: Mapping[str, str]) -> str | None:
+    """What to say when the console runs in a bare terminal: closing it stops the run."""
+    if env.get("TMUX") or env.get("STY"):  # tmux or GNU screen keeps it when the window goes
+        return None
+    return (
+        "Not inside tmux or screen: closing this terminal (or losing SSH) stops the training. "
+        "To keep it running, start it with `phoenix --unattended` and watch it with "
+        "`phoenix attach`."
+    )
 
 
 def build_app(
@@ -52,14 +64,26 @@ def build_app(
     nvml = None
     if gpu_sampler is None:
         nvml = NvmlSampler(our_pids=lambda: engine.training_pids())
+    # hold_after_end: a stop from the console (s) or a give-up leaves Phoenix waiting, so
+    # that the console can resume (u); quitting, a signal or a closed terminal still leave.
     engine = Engine(
-        settings, env=env, approver=desk, want_lines=True, gpu_sampler=gpu_sampler or nvml
+        settings,
+        env=env,
+        approver=desk,
+        want_lines=True,
+        gpu_sampler=gpu_sampler or nvml,
+        hold_after_end=True,
     )
+    if isinstance(gpu_sampler, SimulatedGpu):  # the demo's card idles when nothing runs
+        gpu_sampler.busy = lambda: bool(engine.training_pids())
     if nvml is not None:
         engine.add_service(_Closing(nvml))
     tap = ProgressTap()
     engine.add_output_hook(tap.feed)
     engine.add_sink(tap)
+    warning = terminal_warning(env)
+    app_kwargs.setdefault("notes", [warning] if warning else [])
+    app_kwargs.setdefault("host_sampler", HostSampler([settings.project_dir, settings.state_dir]))
     app = PhoenixApp(
         engine=engine,
         approver=desk,

@@ -12,7 +12,7 @@ card says so.
 
 from __future__ import annotations
 
-__all__ = ["GpuPane", "gauge_lines", "host_line", "spark"]
+__all__ = ["GpuPane", "gauge_lines", "host_lines", "spark"]
 
 from collections.abc import Sequence
 
@@ -88,19 +88,21 @@ def process_line(gpu: ev.GpuReading, width: int) -> Text | None:
     return line
 
 
-def host_line(host: HostReading, width: int) -> Text:
-    """``cpu 12%  ram 5.1/15G  disk 120G`` (the disk with the least free space)."""
+def host_lines(host: HostReading, width: int) -> list[Text]:
+    """``host  cpu 12% · ram 5.1/15G`` and ``disk  120G free`` (the fullest watched disk)."""
     line = Text(f"{'host':<{_LABEL}}")
     cpu = "n/a" if host.cpu_pct is None else f"{host.cpu_pct:.0f}%"
     line.append("cpu ", style="dim").append(cpu)
     if host.ram_used_gb is not None and host.ram_total_gb:
         ram = f"{host.ram_used_gb:.1f}/{host.ram_total_gb:.0f}G"
-        line.append("  ram ", style="dim").append(ram)
+        line.append(" · ram ", style="dim").append(ram)
+    lines = [line]
     lowest = host.lowest_disk
     if lowest is not None:
-        line.append("  disk ", style="dim").append(f"{lowest[1]:.0f}G free")
-    line.truncate(width, overflow="ellipsis")
-    return line
+        lines.append(Text(f"{'disk':<{_LABEL}}").append(f"{lowest[1]:.0f}G free"))
+    for each in lines:
+        each.truncate(width, overflow="ellipsis")
+    return lines
 
 
 def _num(value: float | None, fmt: str) -> str:
@@ -193,5 +195,6 @@ class GpuPane(Widget):
                 lines.append(Text(f"stale: last reading {duration(self.model.age(self.now))} ago"))
             text = Text("\n").join(lines)
         if host is not None:
-            text.append("\n").append_text(host_line(host, width))
+            for line in host_lines(host, width):
+                text.append("\n").append_text(line)
         return text
