@@ -84,9 +84,11 @@ class PhoenixApp(OperatorActions):
         Binding("slash", "search", "Search"),
         Binding("n", "search_next(True)", "Older", show=False),
         Binding("N", "search_next(False)", "Newer", show=False),
-        Binding("f", "follow", "Follow"),
-        Binding("w", "wrap", "Wrap"),
-        Binding("z", "zoom", "Zoom"),
+        # f, w, z: in the help and the palette (and the log's subtitle says "f to follow"),
+        # not the footer, which must fit 80 columns with a, r and R in it.
+        Binding("f", "follow", "Follow", show=False),
+        Binding("w", "wrap", "Wrap", show=False),
+        Binding("z", "zoom", "Zoom", show=False),
         Binding("question_mark", "help", "Help"),
         Binding("ctrl+c", "help_quit", show=False, system=True),
         Binding("q", "quit", "Quit"),
@@ -364,8 +366,8 @@ class PhoenixApp(OperatorActions):
         if model.phase not in (Phase.GAVE_UP, Phase.STOPPED) or not model.final_reason:
             return None
         style = "bold red" if model.phase is Phase.GAVE_UP else "bold"
-        text = Text(f"{model.phase}: ", style=style)
-        text.append(model.final_reason)
+        text = Text().append(f"{model.phase}: ", style=style)
+        text.append(model.final_reason, style=style)
         if model.advice:
             text.append("\nwhat to do: ", style="bold").append(model.advice)
         if self.holding:

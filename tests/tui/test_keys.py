@@ -266,7 +266,7 @@ async def test_every_action_is_in_the_command_palette_and_the_footer(tmp_path: P
         await until(pilot, lambda: engine.started)
         # The footer follows the run: a healthy run has nothing to accept or roll back.
         shown = {b.key for _, b, enabled, _ in app.screen.active_bindings.values() if b.show}
-        assert {"s", "slash", "f", "w", "z", "question_mark", "q"} <= shown
+        assert {"s", "slash", "question_mark", "q"} <= shown
         assert not {"a", "r", "R", "u"} & shown
         commands["Stop training"].callback()  # what choosing it in the palette does
         await pilot.pause()

@@ -114,6 +114,22 @@ def test_main_states(
     assert snap_compare(app, terminal_size=size, run_before=run_before)
 
 
+def test_stop_dialog_80x24(snap_compare: Any, tmp_path: Path) -> None:
+    app, run_before = shoot(tmp_path, _training)
+
+    async def ask(pilot: Pilot[Any]) -> None:
+        await run_before(pilot)
+        await pilot.press("s")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=ask)
+
+
+def test_big_terminal(snap_compare: Any, tmp_path: Path) -> None:
+    app, run_before = shoot(tmp_path, _gave_up)
+    assert snap_compare(app, terminal_size=(200, 60), run_before=run_before)
+
+
 def test_light_theme(snap_compare: Any, tmp_path: Path) -> None:
     app, run_before = shoot(tmp_path, _awaiting)
 
