@@ -65,6 +65,9 @@ _PATCH_EVENTS = (
 )
 
 
+_LOSS_EVERY_S = 0.25
+_FLOOD_LINES = 1000  # lines in one frame (15 a second) that make a flood
+_FLOOD_FRAME_S = 0.25
 _EXPLAINED = {"a": "accept", "r": "reject", "s": "stop", "u": "resume", "R": "rollback"}
 
 
@@ -146,6 +149,9 @@ class PhoenixApp(OperatorActions):
         self._stop_asked = 0.0  # clock time of the operator's stop, for the escalation
         self._keys_context: tuple[object, ...] = ()  # what the footer's keys were chosen for
         self._offer_file_search = ""  # a query whose older matches may only be in train.log
+        self._loss_shown = -_LOSS_EVERY_S
+        self._loss_dirty = False
+        self._log_written = -_FLOOD_FRAME_S
 
     # --- layout ------------------------------------------------------------------------------
 
@@ -249,7 +255,15 @@ class PhoenixApp(OperatorActions):
                 raise
 
     def _drain(self) -> None:
-        batch = self.sink.drain()
+        # Under a flood every frame redraws the whole log, and drawing is what keeps keys
+        # waiting: then the log takes a frame only every _FLOOD_FRAME_S (the lines between
+        # wait in the sink's bounded buffer; the events, GPU and metrics still go at once).
+        now = time.monotonic()  # not the injected clock: this is pacing, not something shown
+        flood = self.sink.pending_lines >= _FLOOD_LINES
+        take = not flood or not 0 <= now - self._log_written < _FLOOD_FRAME_S
+        if take and self.sink.pending_lines:
+            self._log_written = now
+        batch = self.sink.drain(lines=take)
         log = self._log_view
         log.dropped += batch.dropped
         if batch.lines:
@@ -259,7 +273,7 @@ class PhoenixApp(OperatorActions):
             log.set_partial(clean_partial(self.tap.partial()))
         if batch.metrics:
             self.loss.add(batch.metrics)
-            self._loss_pane.show()
+            self._show_loss(now=self._clock())
         if batch.gpu is not None:
             self.gpu.update(batch.gpu, self._clock())
             self._gpu_pane.show(self._clock())
@@ -294,9 +308,21 @@ class PhoenixApp(OperatorActions):
         self._show_status()
         self._show_detail()
 
+    def _show_loss(self, now: float, *, late: bool = False) -> None:
+        """Redraw the loss pane at most 4 times a second (a flood of steps); the 1 s tick
+        draws what a skipped frame left out (``late``)."""
+        if late and not self._loss_dirty:
+            return
+        if not late and 0 <= now - self._loss_shown < _LOSS_EVERY_S:
+            self._loss_dirty = True
+            return
+        self._loss_shown, self._loss_dirty = now, False
+        self._loss_pane.show()
+
     def _tick(self) -> None:
         if self._tearing_down:
             return
+        self._show_loss(self._clock(), late=True)
         self._show_status()
         if self.gpu.status is not None:
             self._gpu_pane.show(self._clock())

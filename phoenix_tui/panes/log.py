@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from itertools import accumulate
 
 from rich.cells import cell_len
+from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual.cache import LRUCache
@@ -61,7 +62,18 @@ def cells(line: str) -> int:
         line = _ANSI.sub("", line)
     if "\t" in line:
         line = line.expandtabs(8)
-    return cell_len(line)
+    return len(line) if line.isascii() else cell_len(line)
+
+
+def widths(lines: Sequence[str]) -> list[int]:
+    """:func:`cells` of each line; a flood of plain ASCII lines is measured at C speed."""
+    joined = "".join(lines)
+    if joined.isascii() and "\x1b" not in joined and "\t" not in joined:
+        return list(map(len, lines))
+    return [
+        len(line) if line.isascii() and "\x1b" not in line and "\t" not in line else cells(line)
+        for line in lines
+    ]
 
 
 class LogView(ScrollView, can_focus=True):
@@ -98,14 +110,19 @@ class LogView(ScrollView, can_focus=True):
         if len(lines) > self.max_lines:  # only the newest can stay: measure no more
             self.dropped += len(lines) - self.max_lines
             lines = lines[-self.max_lines :]
-        widths = [cells(line) for line in lines]
+        sizes = widths(lines)
         self.lines.extend(lines)
-        self._cells.extend(widths)
-        self._width = max(self._width, max(widths))
+        self._cells.extend(sizes)
+        self._width = max(self._width, max(sizes))
         excess = len(self.lines) - self.max_lines
-        gone = 0  # rows that leave the top
+        gone = 0  # rows that leave the top (only needed while the operator reads back)
         if excess > 0:
-            gone = sum(map(self._rows_for, self._cells[:excess])) if self.wrap else excess
+            if self.follow:
+                gone = 0
+            elif self.wrap:
+                gone = sum(self._rows(self._cells[:excess]))
+            else:
+                gone = excess
             del self.lines[:excess]
             del self._cells[:excess]
             self.dropped += excess
@@ -113,7 +130,7 @@ class LogView(ScrollView, can_focus=True):
             if self.match is not None:
                 self.match = self.match - excess if self.match >= excess else None
         if self.wrap:
-            self._rewrap(widths if excess <= 0 else None)
+            self._rewrap(sizes if excess <= 0 else None)
         if gone and not self.follow:  # keep the operator's lines where they were on screen
             self.set_scroll(None, max(0.0, self.scroll_y - gone))
         self._resized()
@@ -136,17 +153,21 @@ class LogView(ScrollView, can_focus=True):
         room = max(1, self._wrap_width)
         return max(1, -(-width // room))
 
+    def _rows(self, sizes: Sequence[int]) -> list[int]:
+        """Rows of each width at the wrap width (one comprehension: this runs per frame)."""
+        room = max(1, self._wrap_width)
+        return [(w - 1) // room + 1 if w > room else 1 for w in sizes]
+
     def _rewrap(self, added: Sequence[int] | None) -> None:
         """Running row totals: extended by the new lines, or rebuilt (``added`` None)."""
         width = max(1, self.scrollable_content_region.width or self.size.width)
         changed, self._wrap_width = width != self._wrap_width, width
         if added is None or changed or len(self._ends) + len(added) != len(self.lines):
-            self._ends = list(accumulate(map(self._rows_for, self._cells)))
+            self._ends = list(accumulate(self._rows(self._cells)))
             return
-        ends, total = self._ends, self._ends[-1] if self._ends else 0
-        for width in added:
-            total += self._rows_for(width)
-            ends.append(total)
+        total = self._ends[-1] if self._ends else 0
+        self._ends.extend(accumulate(self._rows(added), initial=total))
+        del self._ends[-len(added) - 1]  # ``initial`` is the previous total, already there
 
     def _total_rows(self) -> int:
         if not self.wrap:
@@ -180,10 +201,27 @@ class LogView(ScrollView, can_focus=True):
     def _resized(self) -> None:
         rows = self._total_rows() + self._partial_rows()
         width = self._wrap_width if self.wrap else self._width
-        self.virtual_size = Size(width, rows)
+        self._set_virtual_size(Size(width, rows))
         if self.follow:
             self._to_end()
         self.refresh()
+
+    def _set_virtual_size(self, size: Size) -> None:
+        """Assigning ``virtual_size`` lays out the whole screen (tens of milliseconds), and a
+        flood changes it every frame (a progress line comes and goes): when the scrollbars
+        stay as they are, only the scroll range changes, so set it without a layout."""
+        old = self.virtual_size
+        if size == old:
+            return
+        box = self.scrollable_content_region.size
+        same_bars = (old.height > box.height) == (size.height > box.height) and (
+            old.width > box.width
+        ) == (size.width > box.width)
+        if not same_bars or not self.is_mounted:
+            self.virtual_size = size
+            return
+        self.set_reactive(LogView.virtual_size, size)
+        self._scroll_update(size)
 
     def _text(self, index: int) -> str:
         return self.lines[index] if index < len(self.lines) else self.partial
@@ -288,6 +326,14 @@ class LogView(ScrollView, can_focus=True):
 
     def _line_strip(self, index: int, base: Style, current: bool) -> Strip:
         raw = self._text(index)
+        if (
+            self._pattern is None
+            and index < len(self.lines)
+            and type(raw) is str
+            and raw.isascii()
+            and raw.isprintable()
+        ):  # most lines: one plain segment, no parsing (a flood redraws every line)
+            return Strip([Segment(raw, base)], len(raw))
         text = line_text(raw, base)
         if index >= len(self.lines):
             text.stylize("italic")
