@@ -462,3 +462,18 @@ async def test_a_frame_during_teardown_never_raises(tmp_path: Path) -> None:
         engine.emit(proposal("0123456789ab"))
         app.exit()
         app.flush()  # exiting: nothing is touched
+
+
+async def test_a_flood_gives_the_log_a_frame_four_times_a_second(tmp_path: Path) -> None:
+    app, engine = make_app(tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: engine.started)
+        log = app.query_one(LogView)
+        engine.emit(ev.OutputLines(stream="stdout", lines=("x",) * 2000))
+        await until(pilot, lambda: log.lines[-1:] == ["x"])
+        engine.emit(ev.OutputLines(stream="stdout", lines=("y",) * 2000))
+        engine.emit(ev.Notice(message="a milestone comes with the next frame"))
+        app.flush()  # a frame right after one that drew a flood: the lines wait, bounded
+        assert log.lines[-1] == "x" and app.sink.pending_lines > 2000
+        await until(pilot, lambda: log.lines[-1].endswith("a milestone comes with the next frame"))
+        assert log.lines.count("y") == 2000
