@@ -75,7 +75,7 @@ def build_app(
         hold_after_end=True,
     )
     if isinstance(gpu_sampler, SimulatedGpu):  # the demo's card idles when nothing runs
-        gpu_sampler.busy = lambda: bool(engine.training_pids())
+        gpu_sampler.pids = engine.training_pids
     if nvml is not None:
         engine.add_service(_Closing(nvml))
     tap = ProgressTap()

@@ -310,13 +310,14 @@ async def test_telemetry_keeps_a_history_and_shows_the_host(tmp_path: Path) -> N
 
 
 def test_the_demo_card_idles_when_nothing_runs() -> None:
-    busy = [False]
-    card = SimulatedGpu(clock=lambda: 0.0, busy=lambda: busy[0])
+    pids: set[int] = set()
+    card = SimulatedGpu(clock=lambda: 0.0, pids=lambda: pids)
     idle = card.sample().gpus[0]
-    assert idle.util_pct == 0 and (idle.power_w or 0) < 50
-    busy[0] = True
+    assert idle.util_pct == 0 and (idle.power_w or 0) < 50 and not idle.processes
+    pids.update({4243, 4250})
     working = card.sample().gpus[0]
     assert (working.util_pct or 0) >= 70 and (working.power_w or 0) > 200
+    assert [(p.pid, p.ours) for p in working.processes] == [(4243, True)]
 
 
 # --- big terminals --------------------------------------------------------------------------------
