@@ -59,7 +59,10 @@ class _Console:
 
     def __init__(self, writer: asyncio.StreamWriter, size: int, raw_bytes: int) -> None:
         self.writer = writer
-        self.queue: asyncio.Queue[ev.Event] = asyncio.Queue(size)
+        # Each event with the number of output chunks that arrived before it: a batch puts
+        # it among the lines in the order they happened (a traceback, then the failure).
+        self.queue: asyncio.Queue[tuple[int, ev.Event]] = asyncio.Queue(size)
+        self.chunks_in = self.chunks_out = 0
         self.latest: dict[type[ev.Event], ev.Event] = {}
         self.raw: deque[tuple[str, bytes]] = deque()
         self.raw_size, self.raw_cap = 0, raw_bytes
@@ -74,16 +77,18 @@ class _Console:
             self.latest[type(event)] = event
         elif not isinstance(event, ev.OutputLines):  # lines come raw, through offer_output
             try:
-                self.queue.put_nowait(event)
+                self.queue.put_nowait((self.chunks_in, event))
             except asyncio.QueueFull:
                 self.too_slow = True  # it missed a milestone: it must reconnect for a snapshot
         self.wake.set()
 
     def offer_output(self, stream: str, data: bytes) -> None:
         self.raw.append((stream, data))
+        self.chunks_in += 1
         self.raw_size += len(data)
         while self.raw_size > self.raw_cap and len(self.raw) > 1:
             _, old = self.raw.popleft()
+            self.chunks_out += 1
             self.raw_size -= len(old)
             self.skipped += old.count(b"\n")
             self.splitters.clear()  # the next line starts mid-way: better cut than spliced
@@ -92,17 +97,22 @@ class _Console:
     def next_batch(self) -> list[ev.Event]:
         batch = [*self.latest.values()]
         self.latest.clear()
+        events: deque[tuple[int, ev.Event]] = deque()
         while not self.queue.empty():
-            batch.append(self.queue.get_nowait())
+            events.append(self.queue.get_nowait())
         if self.skipped:
             text = f"… {self.skipped} lines skipped for this console (all are in train.log)"
             batch.append(ev.OutputLines(stream="phoenix", lines=(text,)))
             self.skipped = 0
         while self.raw:
+            while events and events[0][0] <= self.chunks_out:  # came before this chunk
+                batch.append(events.popleft()[1])
             stream, data = self.raw.popleft()
+            self.chunks_out += 1
             lines = self.splitters.setdefault(stream, LineSplitter()).feed(data)
             if lines:
                 batch.append(ev.OutputLines(stream=stream, lines=tuple(lines)))
+        batch.extend(event for _, event in events)
         self.raw_size = 0
         self.wake.clear()
         return batch

@@ -73,3 +73,17 @@ def test_the_snapshot_keeps_time_order(tmp_path: Path) -> None:
         "restarting",
         "step 1 again",
     ]
+
+
+def test_a_live_batch_keeps_time_order_too() -> None:
+    from phoenix_engine.attach import _Console
+
+    console = _Console(writer=None, size=10, raw_bytes=1000)  # type: ignore[arg-type]
+    console.offer(ev.ProcessStarted(pid=2, command="t", attempt=1))
+    console.offer_output("stderr", b"Traceback\nNameError: x\n")
+    console.offer(ev.Failure(kind="exception", signature="s", summary="NameError"))
+    console.offer_output("stdout", b"after\n")
+    flat: list[str] = []
+    for event in console.next_batch():
+        flat += list(event.lines) if isinstance(event, ev.OutputLines) else [event.name]
+    assert flat == ["process_started", "Traceback", "NameError: x", "failure", "after"]
