@@ -416,6 +416,8 @@ class PhoenixApp(OperatorActions):
         if entry is None:
             if run_note is not None:
                 detail.show("run", (run_note, Text(""), Text("")))
+            elif detail.subject == "run":  # resumed: the reason it ended is gone
+                detail.show("", (Text("no patch yet", style="dim"), Text(""), Text("")))
             return
         action = ""
         if entry.state is PatchState.AWAITING:
