@@ -68,6 +68,7 @@ class OperatorActions(App[int]):
     _log_box: Vertical
     _search_input: Input
     _detail: DetailPane
+    _detail_from: str
     _stop_asked: float
     _offer_file_search: str
     _clock: Callable[[], float]
@@ -325,6 +326,7 @@ class OperatorActions(App[int]):
         if found.count > len(found.lines):
             head.append(f" (the last {len(found.lines)} shown)", style="dim")
         body = Text("\n".join(f"{n:>8}  {line}" for n, line in found.lines), no_wrap=True)
+        self._detail_from = "grep"  # kept until a patch or backup is chosen (or waits)
         self._detail.show(f"grep:{query}", (head, body, Text("")))
         self._detail.focus()
 

@@ -401,6 +401,8 @@ class PhoenixApp(OperatorActions):
         return text
 
     def _show_detail(self) -> None:
+        if self._detail_from == "grep":  # the matches found in train.log stay
+            return
         run_note = self._run_note()
         detail = self._detail
         if self._detail_from == "backups":

@@ -248,6 +248,9 @@ async def test_a_search_past_the_buffer_offers_train_log(tmp_path: Path) -> None
         await pilot.press("enter")  # yes: search the file
         await until(pilot, lambda: "train.log: 1 lines match" in detail_text(app))
         assert "       7  step 7 loss nan" in detail_text(app)
+        engine.emit(ev.Notice(message="the run goes on"))
+        app.flush()  # a new event does not replace the matches
+        assert "       7  step 7 loss nan" in detail_text(app)
 
 
 # --- telemetry ----------------------------------------------------------------------------------
