@@ -13,6 +13,7 @@ from __future__ import annotations
 __all__ = ["EngineLike", "PhoenixApp"]
 
 import asyncio
+import gc
 import math
 import os
 import time
@@ -204,6 +205,10 @@ class PhoenixApp(OperatorActions):
         """The first frame is on screen: start the engine now, not before, because the first
         layout pass costs tens of milliseconds the engine would spend not draining pipes."""
         if self.engine_task is None:
+            # Everything built so far (Textual, the panes, the engine) lives as long as the
+            # console: out of the collector's way, a full collection under a flood of output
+            # takes milliseconds instead of the ~300 ms pause that made keys wait.
+            gc.freeze()
             self.engine_task = asyncio.get_running_loop().create_task(self._run_engine())
 
     def _show_follow(self, follow: bool | None = None) -> None:
