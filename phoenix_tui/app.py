@@ -207,7 +207,7 @@ class PhoenixApp(OperatorActions):
         if self.engine_task is None:
             # Everything built so far (Textual, the panes, the engine) lives as long as the
             # console: out of the collector's way, a full collection under a flood of output
-            # takes milliseconds instead of the ~300 ms pause that made keys wait.
+            # costs less than half the CPU (measured: 87 -> 39 ms), and keys wait less.
             gc.freeze()
             self.engine_task = asyncio.get_running_loop().create_task(self._run_engine())
 
