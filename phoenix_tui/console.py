@@ -81,8 +81,6 @@ def build_app(
     tap = ProgressTap()
     engine.add_output_hook(tap.feed)
     engine.add_sink(tap)
-    warning = terminal_warning(env)
-    app_kwargs.setdefault("notes", [warning] if warning else [])
     app_kwargs.setdefault("host_sampler", HostSampler([settings.project_dir, settings.state_dir]))
     app = PhoenixApp(
         engine=engine,
@@ -120,7 +118,9 @@ def run_console(
     title: str = "",
 ) -> int:
     """Open the console on the project; the exit code is the engine's (0, 1 or 4)."""
-    app = build_app(settings, env, gpu_sampler=gpu_sampler, title=title)
+    warning = terminal_warning(env)  # here, not in build_app: screenshots and tests skip it
+    notes = [warning] if warning else []
+    app = build_app(settings, env, gpu_sampler=gpu_sampler, title=title, notes=notes)
     return asyncio.run(_console(app, env))
 
 

@@ -44,3 +44,21 @@ def test_stop_dialog_escalation_and_resume_in_a_small_terminal(
     tmux.wait_for("Stop the training and quit?", "Quit [y]")
     tmux("send-keys", "-t", "console", "y")
     tmux.wait_for("PHOENIX-EXIT=4", timeout=30)
+
+
+def test_outside_tmux_the_console_warns_that_closing_the_terminal_stops_the_run(
+    tmux: Tmux,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "train.py").write_text("import time\nprint('step 1', flush=True)\ntime.sleep(600)\n")
+    tmux.env.update(PHOENIX_KILL_GRACE_SEC="1", PHOENIX_TRAIN_CMD=f"{sys.executable} train.py")
+    command = f"env -u TMUX -u STY {PHOENIX} -C {project}; echo PHOENIX-EXIT=$?; sleep 30"
+    tmux("new-session", "-d", "-x", "120", "-y", "40", "-s", "console", command)
+    screen = tmux.wait_for("step 1", "closing this terminal")
+    assert "--unattended" in screen
+    tmux("send-keys", "-t", "console", "q")
+    tmux.wait_for("Stop the training and quit?")
+    tmux("send-keys", "-t", "console", "y")
+    tmux.wait_for("PHOENIX-EXIT=4", timeout=30)

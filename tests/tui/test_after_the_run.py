@@ -23,7 +23,7 @@ async def test_a_rollback_after_the_run_ended_is_journaled(tmp_path: Path) -> No
     (tmp_path / "train.py").write_text("print('step 1 loss 0.5')\n")
     env = {"PATH": os.environ.get("PATH", ""), "PHOENIX_TRAIN_CMD": f"{sys.executable} train.py"}
     settings = resolve(project_dir=tmp_path, env=env | {"PHOENIX_HEARTBEAT_MIN": "0"})
-    app = build_app(settings, env, gpu_sampler=NoGpu("test"), services=False, notes=[])
+    app = build_app(settings, env, gpu_sampler=NoGpu("test"), services=False)
     async with app.run_test(size=(120, 40)) as pilot:
         await until(pilot, lambda: app.model.phase is Phase.COMPLETED, timeout=30)
         await until(pilot, lambda: app.engine_task is not None and app.engine_task.done())
