@@ -9,8 +9,9 @@ Order (phoenix may be killed -9 at any point of it):
 2. each project file is replaced atomically (:func:`~phoenix_engine.atomic.write_atomic`);
 3. the manifest is rewritten atomically with state ``applied``.
 
-A kill between 1 and 3 leaves a ``prepared`` backup: :func:`find_interrupted` reports it and
-rolling it back restores every original (a file not yet replaced gets its own bytes again).
+A kill between 1 and 3 leaves a ``prepared`` backup: :func:`find_interrupted` finds it and
+:func:`undo_interrupted` (run by the next start, see ``recovery``) restores every original, so
+the next training sees the tree wholly as it was before the patch.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ __all__ = [
     "list_backups",
     "prune",
     "rollback",
+    "undo_interrupted",
 ]
 
 import dataclasses
@@ -303,6 +305,23 @@ def list_backups(state_dir: Path) -> list[BackupRecord]:
 def find_interrupted(state_dir: Path) -> list[BackupRecord]:
     """Backups left ``prepared``: phoenix died while applying them."""
     return [r for r in list_backups(state_dir) if r.state is BackupState.PREPARED]
+
+
+def undo_interrupted(project_dir: Path, record: BackupRecord) -> tuple[str, ...]:
+    """Put back the originals of a ``prepared`` backup and mark it aborted; return the paths
+    restored. Every file must be as before or as after the patch, else nothing is touched
+    (BackupError): an edit made since is never overwritten. Safe to repeat after a kill."""
+    files = _read_manifest(record.path)["files"]
+    redo = []
+    for f in files:
+        current = _sha(read_or_none(inside(project_dir, f["path"])))
+        if current not in (f["sha256_before"], f["sha256_after"]):
+            raise BackupError(f"{f['path']} changed since patch {record.proposal_id} was applied")
+        if current != f["sha256_before"]:
+            redo.append(f["path"])
+    _restore(project_dir, record, set(redo))
+    _set_state(record, BackupState.ABORTED)
+    return tuple(redo)
 
 
 def prune(state_dir: Path, keep: int) -> list[str]:

@@ -473,6 +473,9 @@ def load_toml(path: Path) -> dict[str, Any]:
             data = tomllib.load(fh)
     except FileNotFoundError:
         return {}
+    except UnicodeDecodeError as exc:  # tomllib decodes the whole file first
+        where = f"byte 0x{exc.object[exc.start]:02x} at offset {exc.start}"
+        raise ConfigError(str(path), "<file>", f"UTF-8 text (not UTF-8: {where})") from exc
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(str(path), "<file>", f"a readable TOML file ({exc})") from exc
     table = data.get("phoenix", data)

@@ -25,8 +25,8 @@ import httpx
 import psutil
 
 from phoenix_engine import events as ev
+from phoenix_engine import proctree
 from phoenix_engine.approval import ApprovalDesk
-from phoenix_engine.backups import find_interrupted
 from phoenix_engine.budget import may_attempt
 from phoenix_engine.checkpoints import newest_complete, resume_command
 from phoenix_engine.config import Settings
@@ -38,6 +38,7 @@ from phoenix_engine.journal import JournalSink, OnceIn, RotatingFile
 from phoenix_engine.lines import LineSplitter
 from phoenix_engine.lock import ProjectLock
 from phoenix_engine.output import OutputTail, TrainLog
+from phoenix_engine.recovery import recover_applies
 from phoenix_engine.redact import Redactor
 from phoenix_engine.signature import Classified, FailureKind, classify
 from phoenix_engine.state import ChildRecord, Ledger, StateStore
@@ -249,8 +250,11 @@ class Engine:
         ledger, note = self._store.load()
         if note:
             self._notice(note)
-        self._report_interrupted_applies()
-        await self._reap_orphan(ledger)
+        await self._reap_orphan(ledger)  # first: nothing of the last run may still write
+        for event in await asyncio.to_thread(
+            recover_applies, self.settings.state_dir, self.settings.project_dir
+        ):
+            self.emit(event)
         s = self.settings
         self.emit(
             ev.RunStarted(
@@ -401,7 +405,7 @@ class Engine:
             try:
                 extra = self.telemetry.loss_history_text()
                 tail = self.tail.lines(s.tail)
-                reason = await self.repairer.repair(failure, tail, ledger, extra=extra)
+                reason = await self._repair_unless_stopped(failure, tail, ledger, extra)
             except Exception as exc:  # a bug in one repair must not end the night's run
                 self._notice(f"the repair step failed unexpectedly: {type(exc).__name__}: {exc}")
                 reason = "repair step failed: restart without changes"
@@ -426,6 +430,25 @@ class Engine:
             return None
         return self._stopped()
 
+    async def _repair_unless_stopped(
+        self, failure: Classified, tail: Sequence[str], ledger: Ledger, extra: str
+    ) -> str:
+        """The repair, cancelled the moment a stop is requested (a model call, a shadow test:
+        their process trees are killed on cancellation)."""
+        assert self.repairer is not None
+        repair = asyncio.ensure_future(self.repairer.repair(failure, tail, ledger, extra=extra))
+        stop = asyncio.ensure_future(self._stop.wait())
+        try:
+            await asyncio.wait({repair, stop}, return_when="FIRST_COMPLETED")
+        finally:
+            stop.cancel()
+            if not repair.done():
+                repair.cancel()
+                await asyncio.wait({repair}, timeout=self.settings.kill_grace_sec + 10)
+        if repair.cancelled() or not repair.done():
+            return "stopped during the repair"
+        return repair.result()
+
     def _stopped(self) -> ExitCode:
         self.emit(ev.Stopped(reason=self._stop_reason or "stop requested"))
         return ExitCode.STOPPED
@@ -446,11 +469,12 @@ class Engine:
         relay: list[Callable[[str, bytes], None]] = [
             lambda stream, data: early.append((stream, data))
         ]
+        mark = proctree.new_mark()  # finds the training's daemons even after a double fork
         try:
             child = await self._spawn(
                 argv,
                 cwd=self.settings.project_dir,
-                env=self._env,
+                env={**self._env, proctree.MARK_ENV: mark},
                 on_output=lambda stream, data: relay[0](stream, data),
             )
         except SpawnError as exc:
@@ -461,6 +485,7 @@ class Engine:
             pgid=child.pgid,
             create_time=child.create_time,
             command=command,
+            mark=mark,
         )
         self._save(ledger)
         self.emit(ev.ProcessStarted(pid=child.pid, command=command, attempt=attempt))
@@ -674,15 +699,6 @@ class Engine:
             env=self._env,
         )
 
-    def _report_interrupted_applies(self) -> None:
-        """A Phoenix killed while applying left a backup 'prepared': say so, offer rollback."""
-        for record in find_interrupted(self.settings.state_dir):
-            self._notice(
-                f"an earlier phoenix stopped while applying patch {record.proposal_id} to "
-                f"{', '.join(record.paths)}; each file is either before or after the patch. "
-                f"To restore them all: phoenix rollback {record.id}"
-            )
-
     async def _reap_orphan(self, ledger: Ledger) -> None:
         """Stop a training left running by a Phoenix that died (never two on one GPU)."""
         record = ledger.child
@@ -693,6 +709,7 @@ class Engine:
             grace_s=self.settings.kill_grace_sec,
             create_time=record.create_time,
             pgid=record.pgid,
+            mark=record.mark,
         )
         if report.signals_sent or report.escaped_killed:
             self.emit(ev.OrphanReaped(pid=record.pid, command=record.command))

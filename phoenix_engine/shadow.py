@@ -31,6 +31,7 @@ from pathlib import Path
 
 import psutil
 
+from phoenix_engine import proctree
 from phoenix_engine.atomic import ChangeLike, inside
 
 SKIP_DIRS = frozenset(
@@ -258,11 +259,12 @@ async def _wait_exit(
 
 async def _run(cmd: str, cwd: Path, env: Mapping[str, str], timeout_s: float) -> _Run:
     argv = ["/bin/sh", "-c", cmd] if _SHELL.search(cmd) else shlex.split(cmd)
+    mark = proctree.new_mark()  # finds what the test leaves, even double-forked
     try:
         proc = await asyncio.create_subprocess_exec(
             *argv,
             cwd=cwd,
-            env=env,
+            env={**env, proctree.MARK_ENV: mark},
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
@@ -271,6 +273,7 @@ async def _run(cmd: str, cwd: Path, env: Mapping[str, str], timeout_s: float) ->
     except OSError as exc:
         return _Run(rc=None, output="", error=f"could not start the test command: {exc}")
     assert proc.stdout is not None
+    proctree.spawned(proc.pid)
     buf, seen = bytearray(), dict[int, psutil.Process]()
     reader = asyncio.create_task(_pump(proc.stdout, buf))
     rc: int | None = None
@@ -278,8 +281,10 @@ async def _run(cmd: str, cwd: Path, env: Mapping[str, str], timeout_s: float) ->
         rc = await _wait_exit(proc, timeout_s, seen)
     finally:  # also on cancellation: nothing the test started may outlive it
         _kill_tree(proc.pid, [*seen.values(), *_descendants(proc.pid)])
+        proctree.kill_all(proctree.marked(mark))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(proc.wait(), 5.0)
+        proctree.waited(proc.pid)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(reader, 2.0)
     text = _ANSI.sub("", bytes(buf[-_KEEP_BYTES:]).decode("utf-8", "replace"))

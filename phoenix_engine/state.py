@@ -2,7 +2,11 @@
 
 A Phoenix restarted by systemd continues the same budgets instead of starting over; a clean
 completion or ``phoenix reset`` clears them. The running child's PID and start time let the
-next Phoenix recognise (and stop) a training left behind by one that was killed -9.
+next Phoenix recognise (and stop) a training left behind by one that was killed -9; its mark
+(``PHOENIX_TREE_ID``) finds the processes that training left even after a double fork.
+
+Whatever the file holds (binary, a string pid, ``1e400``, wrong types), loading never raises:
+a damaged file is moved aside as ``state.json.damaged-<time>`` and Phoenix starts fresh.
 """
 
 from __future__ import annotations
@@ -10,7 +14,9 @@ from __future__ import annotations
 __all__ = ["ChildRecord", "Ledger", "StateStore"]
 
 import json
+import math
 import os
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +32,7 @@ class ChildRecord:
     pgid: int
     create_time: float
     command: str
+    mark: str = ""  # PHOENIX_TREE_ID given to the training's environment
 
 
 @dataclass(slots=True, kw_only=True)
@@ -44,15 +51,58 @@ class Ledger:
         return data
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Ledger:
+    def from_json(cls, data: object) -> Ledger:
+        """The ledger in ``data``; ValueError naming the first field of the wrong shape."""
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+        attempts = _mapping(data, "attempts")
+        tried = _mapping(data, "tried")
+        for key, ids in tried.items():
+            if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+                raise ValueError(f"tried[{key!r}] is not a list of strings")
         child = data.get("child")
         return cls(
-            attempts={str(k): int(v) for k, v in dict(data.get("attempts", {})).items()},
-            restarts=int(data.get("restarts", 0)),
-            tried={str(k): [str(i) for i in v] for k, v in dict(data.get("tried", {})).items()},
-            fallback_uses=int(data.get("fallback_uses", 0)),
-            child=ChildRecord(**child) if isinstance(child, dict) else None,
+            attempts={k: _count(v, f"attempts[{k!r}]") for k, v in attempts.items()},
+            restarts=_count(data.get("restarts", 0), "restarts"),
+            tried={k: list(v) for k, v in tried.items()},
+            fallback_uses=_count(data.get("fallback_uses", 0), "fallback_uses"),
+            child=None if child is None else _child(child),
         )
+
+
+def _mapping(data: dict[str, Any], key: str) -> dict[str, Any]:
+    value = data.get(key, {})
+    if not isinstance(value, dict):
+        raise ValueError(f"{key} is not an object")
+    return value
+
+
+def _count(value: object, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{what} is not a count: {str(value)[:40]}")
+    return value
+
+
+def _child(value: object) -> ChildRecord:
+    if not isinstance(value, dict) or set(value) - {
+        "pid",
+        "pgid",
+        "create_time",
+        "command",
+        "mark",
+    }:
+        raise ValueError("child is not a process record")
+    pid, pgid, ctime = value.get("pid"), value.get("pgid"), value.get("create_time")
+    command, mark = value.get("command"), value.get("mark", "")
+    for name, n in (("pid", pid), ("pgid", pgid)):
+        if isinstance(n, bool) or not isinstance(n, int) or not 0 < n < 1 << 31:
+            raise ValueError(f"child.{name} is not a process id: {str(n)[:40]}")
+    if isinstance(ctime, bool) or not isinstance(ctime, int | float) or not math.isfinite(ctime):
+        raise ValueError(f"child.create_time is not a time: {str(ctime)[:40]}")
+    if not isinstance(command, str) or not isinstance(mark, str):
+        raise ValueError("child.command or child.mark is not a string")
+    assert isinstance(pid, int) and isinstance(pgid, int)
+    return ChildRecord(pid=pid, pgid=pgid, create_time=float(ctime), command=command, mark=mark)
 
 
 class StateStore:
@@ -64,20 +114,26 @@ class StateStore:
     def load(self) -> tuple[Ledger, str]:
         """The ledger, and a note when a damaged file had to be set aside ('' otherwise)."""
         try:
-            raw = self.path.read_text(encoding="utf-8")
+            raw = self.path.read_bytes()
         except FileNotFoundError:
             return Ledger(), ""
         except OSError as exc:
             raise StateError(f"cannot read {self.path}: {exc.strerror or exc}") from exc
         try:
-            return Ledger.from_json(json.loads(raw)), ""
-        except (ValueError, TypeError, AttributeError) as exc:
-            aside = self.path.with_name("state.json.corrupt")
+            return Ledger.from_json(json.loads(raw.decode("utf-8"))), ""
+        except (ValueError, RecursionError) as exc:  # JSON, UTF-8 and shape errors
+            return Ledger(), self._set_aside(str(exc)[:200])
+
+    def _set_aside(self, why: str) -> str:
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+        aside = self.path.with_name(f"state.json.damaged-{stamp}")
+        try:
             os.replace(self.path, aside)
+        except OSError as exc:
             return (
-                Ledger(),
-                f"state.json was unreadable ({exc}); kept as {aside.name}, starting fresh",
+                f"state.json is damaged ({why}) and could not be set aside ({exc}); starting fresh"
             )
+        return f"state.json was damaged ({why}); kept as {aside.name}, starting fresh"
 
     def save(self, ledger: Ledger) -> None:
         tmp = self.path.with_name("state.json.tmp")

@@ -5,9 +5,10 @@ I/O only, no policy. Output arrives through a ``SubprocessProtocol``: each raw c
 asyncio logs it through the loop's exception handler and reading goes on. Children start in
 a new session so that one ``killpg`` reaches the group; stopping is SIGINT (the run may save a
 checkpoint), grace, SIGTERM, grace, SIGKILL, then a sweep with SIGKILL of every descendant we
-ever saw that left the group (``setsid``). Processes are recognised by (pid, create_time), so a
-recycled PID is never signalled, and zombies count as gone (an init that does not reap them
-must not make a stop hang).
+ever saw that left the group (``setsid``) and of every process that carries the tree's mark
+(``proctree``: found even after a double fork, or by a later Phoenix). Processes are recognised
+by (pid, create_time), so a recycled PID is never signalled, and zombies count as gone (an init
+that does not reap them must not make a stop hang); those adopted by Phoenix are reaped.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from pathlib import Path
 
 import psutil
 
+from phoenix_engine import proctree
 from phoenix_engine.errors import PhoenixError
 
 _STREAMS = {1: "stdout", 2: "stderr"}
@@ -95,7 +97,11 @@ class Child:
     """A running training process, leader of its own session and process group."""
 
     def __init__(
-        self, transport: asyncio.SubprocessTransport, protocol: _Protocol, started: float
+        self,
+        transport: asyncio.SubprocessTransport,
+        protocol: _Protocol,
+        started: float,
+        mark: str = "",
     ) -> None:
         self._transport = transport
         self._protocol = protocol
@@ -105,6 +111,7 @@ class Child:
         self.started = started
         self.create_time = _create_time(self.pid) or 0.0
         self._known: _Known = {self.pid: self.create_time}
+        self.mark = mark  # PHOENIX_TREE_ID of the tree, '' when it has none
 
     @property
     def exited(self) -> bool:
@@ -118,23 +125,25 @@ class Child:
 
     async def stop(self, grace_s: float) -> StopReport:
         """Stop the whole tree (see ``stop_tree``), then reap the child."""
-        report = await _stop(self.pid, self.create_time, self.pgid, grace_s, self._known)
+        known = self._known
+        report = await _stop(self.pid, self.create_time, self.pgid, grace_s, known, self.mark)
         if report.survived == 0:
             with suppress(TimeoutError):
                 await asyncio.wait_for(self.wait(), _KILL_WAIT_S)
+        proctree.reap()
         return report
 
     def kill_now(self) -> None:
         """SIGKILL the group and every known descendant at once, without waiting."""
-        _refresh(self._known, self.pgid)
+        _refresh(self._known, self.pgid, self.mark)
         _signal_group(self.pgid, signal.SIGKILL)
-        for pid, ctime in self._known.items():
-            _kill_if_same(pid, ctime)
+        proctree.kill_all(self._known)
 
     def track_descendants(self) -> int:
         """Remember the current descendants so a later stop can sweep them even if the
         child itself has died (orphans are reparented and no longer look like ours)."""
-        _refresh(self._known, self.pgid)
+        _refresh(self._known, self.pgid, scan_marks=False)
+        proctree.reap()
         return len(self._known)
 
     async def _finish(self) -> ExitInfo:
@@ -142,6 +151,7 @@ class Child:
         with suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(self._protocol.drained), _DRAIN_S)
         self._transport.close()  # detaches pipes that an orphaned grandchild still holds
+        proctree.waited(self.pid)
         return _exit_info(self._transport.get_returncode())
 
 
@@ -152,7 +162,8 @@ async def spawn(
     env: Mapping[str, str],
     on_output: Callable[[str, bytes], None],
 ) -> Child:
-    """Start ``argv`` in a new session with stdout and stderr streamed to ``on_output``."""
+    """Start ``argv`` in a new session with stdout and stderr streamed to ``on_output``;
+    ``env``'s ``PHOENIX_TREE_ID`` (if any) is the mark its whole tree is found by."""
     if not argv:
         raise SpawnError("", "empty command")
     loop = asyncio.get_running_loop()
@@ -174,55 +185,85 @@ async def spawn(
         if exc.filename is not None and str(exc.filename) == str(cwd):
             reason = f"working directory {cwd}: {reason}"
         raise SpawnError(argv[0], reason) from exc
+    proctree.spawned(transport.get_pid())
     _enlarge_pipes(transport)
-    return Child(transport, protocol, started)
+    return Child(transport, protocol, started, env.get(proctree.MARK_ENV, ""))
 
 
 async def stop_tree(
-    pid: int, *, grace_s: float, create_time: float | None = None, pgid: int | None = None
+    pid: int,
+    *,
+    grace_s: float,
+    create_time: float | None = None,
+    pgid: int | None = None,
+    mark: str = "",
 ) -> StopReport:
     """Stop ``pid``'s process group and every descendant; with ``create_time``, only if
     ``pid`` is still that process (a recycled PID is never signalled). ``pgid`` lets a
-    group be stopped after its leader is gone."""
-    return await _stop(pid, create_time, pgid, grace_s, {})
+    group be stopped after its leader is gone; ``mark`` (``PHOENIX_TREE_ID``) finds the
+    tree's processes that left both (double-forked daemons), even with the leader gone."""
+    known: _Known = {}
+    report = await _stop(pid, create_time, pgid, grace_s, known, mark)
+    proctree.reap()
+    return report
 
 
 async def _stop(
-    pid: int, create_time: float | None, pgid: int | None, grace_s: float, known: _Known
+    pid: int,
+    create_time: float | None,
+    pgid: int | None,
+    grace_s: float,
+    known: _Known,
+    mark: str = "",
 ) -> StopReport:
     current = _create_time(pid)
     if current is not None:
         if create_time is not None and not _same(current, create_time):
-            return StopReport(signals_sent=(), escaped_killed=0, survived=0)
-        known[pid] = current
-        pgid = pgid if pgid is not None else _pgid(pid)
+            pgid = None  # a recycled pid: neither it nor its group is ours (the mark still is)
+        else:
+            known[pid] = current
+            pgid = pgid if pgid is not None else _pgid(pid)
     if pgid is None:
-        return StopReport(signals_sent=(), escaped_killed=0, survived=0)
-    return await _stop_group(pgid, grace_s=grace_s, known=known)
+        return await _sweep_marked(mark, known)
+    return await _stop_group(pgid, grace_s=grace_s, known=known, mark=mark)
 
 
-async def _stop_group(pgid: int, *, grace_s: float, known: _Known) -> StopReport:
+async def _sweep_marked(mark: str, known: _Known) -> StopReport:
+    """No group to signal: SIGKILL whatever still carries the mark."""
+    known.update(proctree.marked(mark))
+    killed = proctree.kill_all(known)
+    await _until(lambda: not any(_alive(p, ct) for p, ct in known.items()), _KILL_WAIT_S)
+    survived = sum(_alive(p, ct) for p, ct in known.items())
+    return StopReport(signals_sent=(), escaped_killed=killed, survived=survived)
+
+
+async def _stop_group(pgid: int, *, grace_s: float, known: _Known, mark: str = "") -> StopReport:
     if pgid == os.getpgrp():
         raise ValueError(f"refusing to signal phoenix's own process group {pgid}")
     sent: list[str] = []
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
-        _refresh(known, pgid)
+        _refresh(known, pgid, mark)
         if not _group_alive(pgid):
             break
         _signal_group(pgid, sig)
         sent.append(sig.name)
         wait_s = _KILL_WAIT_S if sig == signal.SIGKILL else grace_s
         await _until(lambda: not _group_alive(pgid), wait_s)
-    _refresh(known, pgid)
-    escaped = [p for p, ct in known.items() if _pgid(p) != pgid and _kill_if_same(p, ct)]
+    _refresh(known, pgid, mark)
+    escaped = proctree.kill_all({p: ct for p, ct in known.items() if _pgid(p) != pgid})
     await _until(lambda: not _survivors(known, pgid), _KILL_WAIT_S)
     return StopReport(
-        signals_sent=tuple(sent), escaped_killed=len(escaped), survived=len(_survivors(known, pgid))
+        signals_sent=tuple(sent), escaped_killed=escaped, survived=len(_survivors(known, pgid))
     )
 
 
-def _refresh(known: _Known, pgid: int) -> None:
-    """Add every live member of ``pgid`` and every descendant of a known process."""
+def _refresh(known: _Known, pgid: int, mark: str = "", *, scan_marks: bool = True) -> None:
+    """Add every live member of ``pgid``, every process that carries ``mark`` (a scan of
+    environments, skipped with ``scan_marks=False``), every orphan adopted by Phoenix as
+    subreaper, and every descendant of a known process."""
+    if mark and scan_marks:
+        known.update(proctree.marked(mark))
+    known.update(proctree.adopted())
     kids: dict[int, list[int]] = {}
     ctimes: dict[int, float] = {}
     for proc in psutil.process_iter(["ppid", "create_time"]):
@@ -256,15 +297,6 @@ def _members(pgid: int) -> set[int]:
 
 def _survivors(known: _Known, pgid: int) -> set[int]:
     return _members(pgid) | {p for p, ctime in known.items() if _alive(p, ctime)}
-
-
-def _kill_if_same(pid: int, ctime: float) -> bool:
-    """SIGKILL ``pid`` if it is still that live (non-zombie) process."""
-    with suppress(ProcessLookupError, PermissionError):
-        if _alive(pid, ctime):
-            os.kill(pid, signal.SIGKILL)
-            return True
-    return False
 
 
 def _alive(pid: int, ctime: float | None = None) -> bool:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from phoenix_engine.config import SPECS, Settings, load_toml, resolve
 from phoenix_engine.errors import ConfigError, ExitCode, PhoenixError
+from phoenix_engine.proctree import become_subreaper
 
 if TYPE_CHECKING:
     from phoenix_engine.engine import Engine
@@ -120,7 +121,9 @@ def _cmd_run(args: argparse.Namespace, train: Sequence[str], env: dict[str, str]
             return run_attached(settings, env)
         from phoenix_tui.console import run_console
 
+        become_subreaper()
         return run_console(settings, env)
+    become_subreaper()  # orphans of the training become ours: found and stopped with it
     return run_headless(settings, env, json_output=args.json)
 
 

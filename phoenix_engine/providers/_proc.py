@@ -1,8 +1,10 @@
 """Run one provider command: new session, prompt on stdin, capped stdout, hard timeout.
 
 Shared by the subprocess providers (``gemini_cli``, ``cmd``). A command that hangs or floods
-stdout is killed with its whole process group, plus any descendant that left the group, so
-nothing a provider started outlives its timeout. Output is read in chunks, never by line.
+stdout is killed with its whole process group, plus any descendant that left the group and
+every process carrying the command's mark (``proctree``: double-forked daemons too), so nothing
+a provider started outlives its timeout, its end, or a cancellation (Phoenix stopping: the
+tree is killed at once). Output is read in chunks, never by line.
 """
 
 from __future__ import annotations
@@ -19,9 +21,12 @@ from pathlib import Path
 
 import psutil
 
+from phoenix_engine import proctree
+
 _CHUNK = 65536
 _STDERR_KEEP = 4096
 _LINE_CHARS = 160
+_WAIT_AFTER_KILL_S = 5.0  # a killed command's pipes may be held by a process we cannot see
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -50,7 +55,9 @@ async def run_command(
     timeout_s: float,
     max_stdout: int,
 ) -> ProcResult:
-    """Run ``argv`` to completion, or kill its process tree and raise :class:`ProcFailure`."""
+    """Run ``argv`` to completion, or kill its process tree and raise :class:`ProcFailure`;
+    cancelled, it kills the tree before the CancelledError goes on."""
+    mark = proctree.new_mark()
     try:
         proc = await asyncio.create_subprocess_exec(
             *argv,
@@ -58,13 +65,14 @@ async def run_command(
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             cwd=cwd,
-            env=dict(env),
+            env={**env, proctree.MARK_ENV: mark},
             start_new_session=True,
         )
     except OSError as exc:  # not found, not executable, bad cwd
         raise ProcFailure(f"cannot start {argv[0]!r}: {exc.strerror or exc}") from exc
+    proctree.spawned(proc.pid)
     assert proc.stdin and proc.stdout and proc.stderr  # all three are pipes
-    kill = _killer(proc.pid)
+    kill = _killer(proc.pid, mark)
     try:
         async with asyncio.timeout(timeout_s):
             out, err, _ = await asyncio.gather(
@@ -75,28 +83,30 @@ async def run_command(
             code = await proc.wait()
     except TimeoutError as exc:
         raise ProcFailure(f"no reply within {timeout_s:g}s (killed)") from exc
-    finally:
+    finally:  # also on cancellation: nothing the command started may outlive it
         if proc.returncode is None:
             kill()
-            await proc.wait()
-        _signal_group(proc.pid)  # stragglers left in the group by a command that exited
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(proc.wait(), _WAIT_AFTER_KILL_S)
+        kill()  # stragglers left by a command that exited (in its group, or marked)
+        proctree.waited(proc.pid)
     if out is None:
         raise ProcFailure(f"output larger than {max_stdout / 1024 / 1024:g} MB (killed)")
     return ProcResult(returncode=code, stdout=out, stderr=err)
 
 
-def _killer(pid: int) -> Callable[[], None]:
-    """Kill the group and every descendant (some leave the group), once, whatever comes first."""
+def _killer(pid: int, mark: str) -> Callable[[], None]:
+    """Kill the group, every descendant (some leave the group) and every marked process."""
 
     def kill() -> None:
         try:
-            strays = psutil.Process(pid).children(recursive=True)
+            strays = {p.pid: p.create_time() for p in psutil.Process(pid).children(recursive=True)}
         except psutil.Error:
-            strays = []
+            strays = {}
         _signal_group(pid)
-        for child in strays:
-            with contextlib.suppress(psutil.Error):
-                child.kill()
+        strays |= proctree.marked(mark)
+        proctree.kill_all(strays)
+        proctree.reap()
 
     return kill
 

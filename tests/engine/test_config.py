@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from phoenix_engine.config import SPECS, resolve, shown_value
+from phoenix_engine.config import SPECS, load_toml, resolve, shown_value
 from phoenix_engine.errors import ConfigError
 
 ROOT = Path("/project")
@@ -173,3 +173,19 @@ def test_every_original_variable_is_known() -> None:
         "PHOENIX_DISCORD_CHANNEL_ID",
     ]
     assert set(original) <= names
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"tail = 'caf\xe9'\n", b"\xff\xfe[\x00p\x00]\x00", b"\x00\x01\x02 binary"],
+    ids=["latin-1", "utf-16", "binary"],
+)
+def test_a_phoenix_toml_that_is_not_utf8_or_toml_is_a_config_error(
+    tmp_path: Path, content: bytes
+) -> None:
+    path = tmp_path / "phoenix.toml"
+    path.write_bytes(content)
+    with pytest.raises(ConfigError) as info:
+        load_toml(path)
+    assert info.value.variable == str(path)
+    assert "\n" not in str(info.value)
