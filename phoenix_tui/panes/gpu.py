@@ -60,7 +60,7 @@ def _bar(
     fraction = min(1.0, max(0.0, value / top))
     style = _level(fraction) if alarm else _CALM
     trace = spark(history, top, room)
-    if trace:  # the recent history, right-aligned so that it ends with the newest value
+    if len(trace) > 1:  # the recent history, right-aligned so that it ends with the newest
         line.append("·" * (room - len(trace)), style="dim").append(trace, style=style)
         return line.append(f" {shown}")
     filled = round(fraction * room)
