@@ -23,7 +23,11 @@ from phoenix_engine.backups import BackupRecord, BackupState
 from phoenix_tui._diff import highlight_diff
 from phoenix_tui._model import PatchEntry, PatchState
 
-_SHORT = {PatchState.AWAITING: "awaiting", PatchState.SHADOW_PASSED: "shadow ok"}
+_SHORT = {
+    PatchState.AWAITING: "awaiting",
+    PatchState.SHADOW_PASSED: "shadow ok",
+    PatchState.SHADOW_FAILED: "shadow bad",
+}
 _LOOK: dict[PatchState, tuple[str, str]] = {
     PatchState.PROPOSED: ("…", "cyan"),
     PatchState.REJECTED: ("✗", "red"),
@@ -39,15 +43,17 @@ _LOOK: dict[PatchState, tuple[str, str]] = {
 def patch_prompt(entry: PatchEntry) -> Text:
     icon, style = _LOOK[entry.state]
     text = Text(no_wrap=True, overflow="ellipsis")
-    text.append(f"{icon} {_SHORT.get(entry.state, entry.state):<13}", style=style)
-    text.append(f" {entry.id[:8]}", style="bold")
-    if entry.kind:
-        text.append(f" {entry.kind}", style="dim")
-    fix = entry.fix
-    if fix.where:
-        text.append(f" {fix.where}")
+    text.append(f"{icon} {_SHORT.get(entry.state, entry.state):<11}", style=style)
+    text.append(f" {entry.id[:8]}", style="dim")
+    fix = entry.fix  # what it does first: a narrow list still shows that much
     if fix.text:
         text.append(f" {fix.text}", style="bold")
+    if entry.kind or fix.where:
+        text.append(" ·", style="dim")
+    if entry.kind:
+        text.append(f" {entry.kind}", style="dim")
+    if fix.where:
+        text.append(f" {fix.where}")
     if not (fix.where or fix.text):  # refused before it had a diff
         text.append(f" {entry.provider or '?'}")
         if entry.reason:

@@ -177,7 +177,7 @@ async def test_patch_rows_say_what_the_fix_does(tmp_path: Path) -> None:
         app.flush()
         row = app.query_one(PatchList).get_option_at_index(0).prompt
         plain = row.plain if isinstance(row, Text) else str(row)
-        assert "exception train.py:27 lerning_rate → learning_rate" in plain
+        assert "de6e9b62 lerning_rate → learning_rate · exception train.py:27" in plain
         assert "sig " not in plain
         assert "exception fix: lerning_rate → learning_rate (train.py:27)" in detail_text(app)
         await pilot.press("r")
