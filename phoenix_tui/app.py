@@ -341,7 +341,12 @@ class PhoenixApp(OperatorActions):
         compact = self.size.width < 110
         note = self._status_note()
         text = status_text(
-            self.model, uptime=uptime, project=self.project_name, note=note, compact=compact
+            self.model,
+            uptime=uptime,
+            project=self.project_name,
+            note=note,
+            compact=compact,
+            width=self.size.width,
         )
         bar.update(text, layout=False)  # one row, always: no layout pass per frame
         self.screen.set_class(self.model.awaiting is not None, "-awaiting")
@@ -359,7 +364,8 @@ class PhoenixApp(OperatorActions):
     def _status_note(self) -> str:
         model = self.model
         if model.awaiting:
-            return f"{self._countdown(model.awaiting)}a accept · r reject"
+            keys = "a/r" if self.size.width < 110 else "a accept · r reject"  # 80 columns
+            return f"{self._countdown(model.awaiting)}{keys}"
         if model.phase is Phase.GUARDED:
             return model.guard_note()
         if model.phase is Phase.STOPPING:

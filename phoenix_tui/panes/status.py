@@ -31,7 +31,13 @@ _LOOK: dict[Phase, tuple[str, str]] = {
 
 
 def status_text(
-    model: RunModel, *, uptime: float, project: str, note: str = "", compact: bool = False
+    model: RunModel,
+    *,
+    uptime: float,
+    project: str,
+    note: str = "",
+    compact: bool = False,
+    width: int | None = None,
 ) -> Text:
     """The one status line; ``compact`` (narrow terminals) uses short labels."""
     icon, style = _LOOK[model.phase]
@@ -47,8 +53,8 @@ def status_text(
     fields.append(("up", duration(uptime)))
     for label, value in fields:
         text.append(f"  {label}{' ' if label else ''}", style="dim").append(value)
-    if project:
-        text.append(f"  {project}", style="dim")
+    if project and (width is None or text.cell_len + len(project) + 2 <= width):
+        text.append(f"  {project}", style="dim")  # the first to go when the row is full
     return text
 
 
