@@ -14,7 +14,6 @@ __all__ = ["EngineLike", "PhoenixApp"]
 
 import asyncio
 import gc
-import math
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -39,6 +38,7 @@ from phoenix_tui._diff import backup_diff
 from phoenix_tui._driver import HangupSafeDriver
 from phoenix_tui._model import GpuModel, LossModel, PatchState, Phase, RunModel
 from phoenix_tui._nocolor import ReadableMonochrome
+from phoenix_tui._notes import run_note, status_note
 from phoenix_tui._progress import ProgressTap, clean_partial
 from phoenix_tui._sink import ConsoleSink, local_hms
 from phoenix_tui.panes.gpu import GpuPane
@@ -362,30 +362,15 @@ class PhoenixApp(OperatorActions):
             self.refresh_bindings()
 
     def _status_note(self) -> str:
-        model = self.model
-        if model.awaiting:
-            keys = "a/r" if self.size.width < 110 else "a accept · r reject"  # 80 columns
-            return f"{self._countdown(model.awaiting)}{keys}"
-        if model.phase is Phase.GUARDED:
-            return model.guard_note()
-        if model.phase is Phase.STOPPING:
-            return self._escalation()
-        if model.phase in (Phase.GAVE_UP, Phase.STOPPED) and model.final_reason:
-            resume = " · u resumes" if self.holding else ""
-            return f"{model.final_reason}{resume}"
-        return ""
-
-    def _escalation(self) -> str:
-        """Where the graceful stop is: SIGINT sent, then SIGTERM and SIGKILL a grace apart."""
-        grace = self.settings.kill_grace_sec
-        waited = self._clock() - self._stop_asked
-        if waited < grace:
-            step = f"SIGTERM in {math.ceil(grace - waited)}s"
-        elif waited < 2 * grace:
-            step = f"SIGKILL in {math.ceil(2 * grace - waited)}s"
-        else:
-            step = "killing"
-        return f"SIGINT sent · {step} · q kills now"
+        awaiting = self.model.awaiting
+        return status_note(
+            self.model,
+            countdown=self._countdown(awaiting) if awaiting else "",
+            compact=self.size.width < 110,
+            holding=self.holding,
+            grace=self.settings.kill_grace_sec,
+            stopping_for=self._clock() - self._stop_asked,
+        )
 
     def _countdown(self, patch_id: str) -> str:
         mode = self.approver.mode
@@ -397,24 +382,10 @@ class PhoenixApp(OperatorActions):
 
     # --- detail ------------------------------------------------------------------------------
 
-    def _run_note(self) -> Text | None:
-        """Why the run ended (and what to do), above whatever the detail pane shows."""
-        model = self.model
-        if model.phase not in (Phase.GAVE_UP, Phase.STOPPED) or not model.final_reason:
-            return None
-        style = "bold red" if model.phase is Phase.GAVE_UP else "bold"
-        text = Text().append(f"{model.phase}: ", style=style)
-        text.append(model.final_reason, style=style)
-        if model.advice:
-            text.append("\nwhat to do: ", style="bold").append(model.advice)
-        if self.holding:
-            text.append("\nu resumes the training (budgets cleared)", style="bold")
-        return text
-
     def _show_detail(self) -> None:
         if self._detail_from == "grep":  # the matches found in train.log stay
             return
-        run_note = self._run_note()
+        ended = run_note(self.model, holding=self.holding)
         detail = self._detail
         if self._detail_from == "backups":
             key = self._backup_list.selected_id
@@ -427,8 +398,8 @@ class PhoenixApp(OperatorActions):
         key = self._patches.selected_id
         entry = self.model.patches.get(key or "")
         if entry is None:
-            if run_note is not None:
-                detail.show("run", (run_note, Text(""), Text("")))
+            if ended is not None:
+                detail.show("run", (ended, Text(""), Text("")))
             elif detail.subject == "run":  # resumed: the reason it ended is gone
                 detail.show("", (Text("no patch yet", style="dim"), Text(""), Text("")))
             return
@@ -436,8 +407,8 @@ class PhoenixApp(OperatorActions):
         if entry.state is PatchState.AWAITING:
             action = f"{self._countdown(entry.id)}a accepts, r rejects"
         head, body, foot = patch_detail(entry, action)
-        if run_note is not None:
-            head = run_note.append("\n\n").append_text(head)
+        if ended is not None:
+            head = ended.append("\n\n").append_text(head)
         detail.show(f"patch:{entry.id}", (head, body, foot))
 
     def on_option_list_option_highlighted(self, message: OptionList.OptionHighlighted) -> None:
