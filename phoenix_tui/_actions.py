@@ -1,9 +1,10 @@
-"""What the operator does in the console: answer a patch, stop, resume, quit, roll back, search.
+"""What the operator does in the console: answer a patch, stop, resume, quit, roll back, zoom.
 
 A mixin of :class:`~phoenix_tui.app.PhoenixApp` (Textual finds actions as methods of the
 app); the panes and the engine are the app's. Every action that stops the training or
 changes files asks first; keys work whichever pane has focus because they are the app's.
 ``check_action`` hides the keys that do not apply now, so the footer shows only the others.
+The log's own keys (search, follow, wrap) are in :mod:`phoenix_tui._logkeys`.
 """
 
 from __future__ import annotations
@@ -12,21 +13,19 @@ __all__ = ["EngineLike", "OperatorActions"]
 
 import asyncio
 from collections.abc import Callable, Iterable
-from pathlib import Path
 from typing import Protocol
 
-from rich.text import Text
-from textual.app import App, SystemCommand
+from textual.app import SystemCommand
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import HelpPanel, Input
+from textual.widgets import Input
 
 from phoenix_engine import events as ev
 from phoenix_engine.approval import ApprovalDesk
 from phoenix_engine.backups import BackupError, BackupRecord, BackupState, rollback
 from phoenix_engine.config import Settings
 from phoenix_engine.errors import ExitCode
-from phoenix_tui._logsearch import search_file
+from phoenix_tui._logkeys import LogActions
 from phoenix_tui._model import PatchState, Phase, RunModel
 from phoenix_tui.panes.log import LogView
 from phoenix_tui.panes.patches import BackupList, DetailPane, PatchList
@@ -49,7 +48,7 @@ class EngineLike(Protocol):
     def holding(self) -> bool: ...
 
 
-class OperatorActions(App[int]):
+class OperatorActions(LogActions):
     """The console's actions; the attributes below are set up by the app."""
 
     QUIT_HELP = "quit (asks while the training runs; quitting stops it gracefully)"
@@ -77,9 +76,6 @@ class OperatorActions(App[int]):
         raise NotImplementedError
 
     def _show_status(self) -> None:
-        raise NotImplementedError
-
-    def _show_follow(self, follow: bool | None = None) -> None:
         raise NotImplementedError
 
     # --- which keys apply now ----------------------------------------------------------------
@@ -275,85 +271,6 @@ class OperatorActions(App[int]):
         )
         self.notify(f"rolled back {result.backup_id}: restored {', '.join(result.paths)}")
         self.flush()
-
-    def action_search(self) -> None:
-        box = self._log_box
-        box.add_class("-searching")
-        self._search_input.focus()
-
-    def on_input_submitted(self, message: Input.Submitted) -> None:
-        if message.input.id == "search":
-            query = message.value
-            if query and query == self._offer_file_search:
-                self._offer_file_search = ""
-                self.run_worker(self._search_train_log(query), exclusive=True, group="grep")
-                return
-            self._search(query, older=True)
-
-    def action_search_next(self, older: bool) -> None:
-        """n / N: the next older / newer match of the last search."""
-        self._search(self._log_view.search_text, older=older)
-
-    def _search(self, query: str, *, older: bool) -> None:
-        log = self._log_view
-        found = log.search(query, older=older)
-        self._show_follow()
-        if found or not query:
-            return
-        if older and log.dropped:
-            self._offer_file_search = query
-            self.notify(
-                f"no older match in memory, but {log.dropped:,} older lines left it: the whole "
-                f"log is in {self._train_log()}. Press enter again to search that file.",
-                severity="warning",
-                timeout=10,
-            )
-            return
-        where = "older" if older else "newer"
-        self.notify(f"no {where} match for {query!r}", severity="warning", timeout=3)
-
-    def _train_log(self) -> Path:
-        return self.settings.state_dir / "train.log"
-
-    async def _search_train_log(self, query: str) -> None:
-        path = self._train_log()
-        try:
-            found = await asyncio.to_thread(search_file, path, query)
-        except OSError as exc:
-            self.notify(f"cannot read {path}: {exc.strerror or exc}", severity="error")
-            return
-        head = Text(f"{path.name}: {found.count:,} lines match {query!r}", style="bold")
-        if found.count > len(found.lines):
-            head.append(f" (the last {len(found.lines)} shown)", style="dim")
-        body = Text("\n".join(f"{n:>8}  {line}" for n, line in found.lines), no_wrap=True)
-        self._detail_from = "grep"  # kept until a patch or backup is chosen (or waits)
-        self._detail.show(f"grep:{query}", (head, body, Text("")))
-        self._detail.focus()
-
-    def on_key(self, event: object) -> None:
-        key = getattr(event, "key", "")
-        if key == "escape" and self.screen.query(HelpPanel):  # the palette's Keys panel
-            self.action_hide_help_panel()
-            return
-        search = self._search_input
-        if not search.has_focus:
-            return
-        if key == "escape":
-            self._log_box.remove_class("-searching")
-            self._log_view.clear_search()
-            self._log_view.focus()
-            self._show_follow()
-        elif key in ("up", "down"):
-            self._search(search.value, older=key == "up")
-
-    def action_follow(self) -> None:
-        log = self._log_view
-        log.follow = not log.follow
-
-    def action_wrap(self) -> None:
-        log = self._log_view
-        log.set_wrap(not log.wrap)
-        self._show_follow()
 
     def action_zoom(self) -> None:
         """Give the focused pane the whole screen, or give the others their room back."""
