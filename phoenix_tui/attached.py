@@ -42,6 +42,13 @@ class AttachedApp(PhoenixApp):
     QUIT_COMMAND = ("Detach", "Leave this console; the training goes on (q or d)")
     CTRL_C_HINT = "Press q or d to detach: the training goes on without this console."
 
+    def action_resume(self) -> None:
+        self.notify(
+            "an attached console cannot resume the training: Discord's !resume can, or a new "
+            "`phoenix --unattended` once this one has ended",
+            severity="warning",
+        )
+
     def help_keys(self) -> list[tuple[str, str]]:
         keys = [(k, w) for k, w in super().help_keys() if k != "u"]  # resume: Discord's
         return [*keys, ("d", _DETACH)]

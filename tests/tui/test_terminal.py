@@ -425,6 +425,9 @@ async def test_attached_help_footer_and_palette_say_q_detaches(tmp_path: Path) -
         keys = dict(app.screen.keys)
         assert keys["q"].startswith("detach") and keys["d"].startswith("detach")
         assert "stops it gracefully" not in keys["q"] and "u" not in keys
+        await pilot.press("escape", "u")
+        await pilot.pause()
+        assert "cannot resume" in notes(app)
 
 
 # --- the terminal and teardown ----------------------------------------------------------------
