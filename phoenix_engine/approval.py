@@ -4,6 +4,11 @@ Every front end resolves the same pending approvals: the console's ``a``/``r`` k
 Discord ``!accept ID``, an attached console. ``PHOENIX_APPROVAL`` picks the policy: ``auto``
 approves at once (headless default), ``manual`` waits for an answer (console default), and
 ``timeout:SECONDS`` approves after that long if nobody answered.
+
+Each answer says who gave it (``Decision.by``, recorded as ``approved_by`` of the
+``patch_applied`` event): ``auto``, ``timeout``, ``console`` (keys in the console that runs the
+engine), ``attach:<uid>`` (an attached console, the uid from the socket's peer credentials) or
+``discord:<user id>``. Only those front ends hold a desk; nothing else can answer.
 """
 
 from __future__ import annotations
@@ -43,7 +48,7 @@ class ApprovalDesk:
 
     async def approve(self, proposal: PatchProposed) -> Decision:
         if self.mode.kind == "auto":
-            return Decision(approved=True, reason="PHOENIX_APPROVAL=auto", by="policy")
+            return Decision(approved=True, reason="PHOENIX_APPROVAL=auto", by="auto")
         future: asyncio.Future[Decision] = asyncio.get_running_loop().create_future()
         self._waiting[proposal.id] = (proposal, future)
         try:

@@ -72,8 +72,10 @@ def fsync_dir(directory: Path) -> None:
 
 
 def write_synced(path: Path, data: bytes) -> None:
-    """Write and fsync a file that nobody reads until its directory is published (backups)."""
-    with path.open("wb") as fh:
+    """Write and fsync a file that nobody reads until its directory is published (backups:
+    copies of the user's code, so 0600)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
         fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())

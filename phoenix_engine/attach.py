@@ -1,12 +1,18 @@
-"""The engine's door for consoles: ``.phoenix_cli/engine.sock`` (mode 0600, same user only).
+"""The engine's door for consoles: ``engine.sock`` (mode 0600, same user only).
+
+Where the socket lives and who may trust it is :mod:`phoenix_engine.engine_socket`. Only a
+process of the engine's own user that this engine did not start may attach (SO_PEERCRED): the
+training, a shadow test and whatever they leave running may not, so code Phoenix runs cannot
+approve its own patch. An answer from a console is recorded as ``attach:<uid>``.
 
 A console that connects says hello with the wire version, receives a snapshot (recent events,
-log lines, metrics and the last GPU sample, replayable as events) and then the live stream.
-It may send commands: accept, reject, stop, status, record (an event the console caused, e.g.
-a rollback it performed). A slow or stuck console never slows the engine: each has a bounded
-queue and a bounded buffer of raw output (split into lines only when sent), old output is
-dropped for it with a visible "N lines skipped" marker, and GPU and metric samples keep only
-the newest.
+log lines, metrics and the last GPU sample, replayable as events) and then the live stream;
+every line and event it receives is redacted, whole lines at a time. It may send commands:
+accept, reject, stop, status, record (an event the console caused, e.g. a rollback it
+performed, validated field by field before it reaches any sink). A slow or stuck console never
+slows the engine: each has a bounded queue and a bounded buffer of raw output (split into
+lines only when sent), old output is dropped for it with a visible "N lines skipped" marker,
+and GPU and metric samples keep only the newest.
 """
 
 from __future__ import annotations
@@ -15,11 +21,9 @@ __all__ = ["AttachServer", "socket_path"]
 
 import asyncio
 import contextlib
-import hashlib
+import dataclasses
 import os
 import socket
-import struct
-import tempfile
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
@@ -27,95 +31,27 @@ from typing import Any
 
 from phoenix_engine import __version__
 from phoenix_engine import events as ev
+from phoenix_engine._attach_console import Console as _Console
 from phoenix_engine.approval import ApprovalDesk
-from phoenix_engine.lines import LineSplitter
+from phoenix_engine.engine_socket import peer_credentials, serving_problem, socket_path, started_by
+from phoenix_engine.redact import Redactor
 from phoenix_engine.runview import RunView
-from phoenix_engine.wire import MAX_LINE, VERSION, WireError, decode_event, encode_event, pack
+from phoenix_engine.wire import (
+    MAX_LINE,
+    VERSION,
+    WireError,
+    check_command,
+    decode_event,
+    encode_event,
+    pack,
+)
 from phoenix_engine.wire import parse_message as parse
 
-_LATEST = (ev.GpuStatus, ev.MetricSample)
 _RECENT_EVENTS = 400
 _RECENT_LINES = 500
 _HELLO_TIMEOUT_S = 5.0
-_MAX_SOCKET_PATH = 100  # sun_path holds 108 bytes on Linux, 104 on macOS
 
-
-def socket_path(state_dir: Path) -> Path:
-    """``.phoenix_cli/engine.sock``; a project path too deep for a Unix socket (about 107
-    bytes) gets a per-project socket in the temp directory instead, found the same way."""
-    path = state_dir / "engine.sock"
-    if len(os.fsencode(path)) <= _MAX_SOCKET_PATH:
-        return path
-    digest = hashlib.sha256(os.fsencode(state_dir.resolve())).hexdigest()[:16]
-    return Path(tempfile.gettempdir()) / f"phoenix-{os.getuid()}-{digest}.sock"
-
-
-class _Console:
-    """One attached console: its queue, its raw output buffer, what was dropped for it.
-
-    Output arrives as raw chunks and is split into lines only when the console's pump sends
-    it, so a console that reads nothing costs the engine an append per chunk, no more.
-    """
-
-    def __init__(self, writer: asyncio.StreamWriter, size: int, raw_bytes: int) -> None:
-        self.writer = writer
-        # Each event with the number of output chunks that arrived before it: a batch puts
-        # it among the lines in the order they happened (a traceback, then the failure).
-        self.queue: asyncio.Queue[tuple[int, ev.Event]] = asyncio.Queue(size)
-        self.chunks_in = self.chunks_out = 0
-        self.latest: dict[type[ev.Event], ev.Event] = {}
-        self.raw: deque[tuple[str, bytes]] = deque()
-        self.raw_size, self.raw_cap = 0, raw_bytes
-        self.splitters: dict[str, LineSplitter] = {}
-        self.wake = asyncio.Event()
-        self.skipped = 0
-        self.too_slow = False
-
-    def offer(self, event: ev.Event) -> None:
-        """Never blocks: the engine calls this for every event."""
-        if isinstance(event, _LATEST):
-            self.latest[type(event)] = event
-        elif not isinstance(event, ev.OutputLines):  # lines come raw, through offer_output
-            try:
-                self.queue.put_nowait((self.chunks_in, event))
-            except asyncio.QueueFull:
-                self.too_slow = True  # it missed a milestone: it must reconnect for a snapshot
-        self.wake.set()
-
-    def offer_output(self, stream: str, data: bytes) -> None:
-        self.raw.append((stream, data))
-        self.chunks_in += 1
-        self.raw_size += len(data)
-        while self.raw_size > self.raw_cap and len(self.raw) > 1:
-            _, old = self.raw.popleft()
-            self.chunks_out += 1
-            self.raw_size -= len(old)
-            self.skipped += old.count(b"\n")
-            self.splitters.clear()  # the next line starts mid-way: better cut than spliced
-        self.wake.set()
-
-    def next_batch(self) -> list[ev.Event]:
-        batch = [*self.latest.values()]
-        self.latest.clear()
-        events: deque[tuple[int, ev.Event]] = deque()
-        while not self.queue.empty():
-            events.append(self.queue.get_nowait())
-        if self.skipped:
-            text = f"… {self.skipped} lines skipped for this console (all are in train.log)"
-            batch.append(ev.OutputLines(stream="phoenix", lines=(text,)))
-            self.skipped = 0
-        while self.raw:
-            while events and events[0][0] <= self.chunks_out:  # came before this chunk
-                batch.append(events.popleft()[1])
-            stream, data = self.raw.popleft()
-            self.chunks_out += 1
-            lines = self.splitters.setdefault(stream, LineSplitter()).feed(data)
-            if lines:
-                batch.append(ev.OutputLines(stream=stream, lines=tuple(lines)))
-        batch.extend(event for _, event in events)
-        self.raw_size = 0
-        self.wake.clear()
-        return batch
+Peer = Callable[[socket.socket], tuple[int, int] | None]  # (pid, uid) of the other end
 
 
 class AttachServer:
@@ -132,7 +68,8 @@ class AttachServer:
         recent_lines: Callable[[int], list[str]] = lambda n: [],
         queue_size: int = 2000,
         raw_bytes: int = 4 << 20,
-        peer_uid: Callable[[socket.socket], int | None] | None = None,
+        redactor: Redactor | None = None,
+        peer: Peer = peer_credentials,
     ) -> None:
         self.path = socket_path(state_dir)
         self._emit, self._stop = emit, request_stop
@@ -140,7 +77,9 @@ class AttachServer:
         self._recent_lines = recent_lines
         self._raw_bytes = raw_bytes
         self._queue_size = queue_size
-        self._peer_uid = peer_uid or _peer_uid
+        self._redactor = redactor or Redactor()
+        self._peer = peer
+        self._bound = False
         self._consoles: set[_Console] = set()
         # Each recent event with the number of output lines seen before it, so that the
         # snapshot puts the events among the log lines in the order they happened.
@@ -174,8 +113,10 @@ class AttachServer:
     # --- service ------------------------------------------------------------------------------
 
     async def run(self) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()  # a socket left by a phoenix that died (we hold the lock)
+        problem = serving_problem(self.path, os.getuid())
+        if problem:
+            self._emit(ev.Notice(message=f"no attach socket for this run: {problem}"))
+            return
         old = os.umask(0o177)  # created 0600: no window in which others could connect
         try:
             self._server = await asyncio.start_unix_server(
@@ -183,6 +124,7 @@ class AttachServer:
             )
         finally:
             os.umask(old)
+        self._bound = True
         os.chmod(self.path, 0o600)
         await self._server.serve_forever()
 
@@ -191,17 +133,30 @@ class AttachServer:
             self._server.close()
         for console in list(self._consoles):
             console.writer.close()
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
+        if self._bound:  # never remove what another user put there
+            with contextlib.suppress(FileNotFoundError):
+                self.path.unlink()
 
     # --- one console --------------------------------------------------------------------------
 
+    def _refusal(self, sock: socket.socket | None) -> tuple[str, str]:
+        """(who, '') for a peer that may attach; ('', why not) otherwise."""
+        creds = self._peer(sock) if sock is not None else None
+        if creds is None:
+            return "", "cannot tell which user is connecting (no SO_PEERCRED here)"
+        pid, uid = creds
+        if uid != os.getuid():
+            return "", "only the engine's own user may attach"
+        if pid != os.getpid() and started_by(pid, os.getpid()):
+            why = "a process this phoenix started (the training, a test, what they left) may not"
+            return "", why + " attach"
+        return f"attach:{uid}", ""
+
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        sock = writer.get_extra_info("socket")
-        if sock is not None and self._peer_uid(sock) not in (None, os.getuid()):
-            await _send(
-                writer, {"type": "error", "message": "only the engine's own user may attach"}
-            )
+        who, refused = self._refusal(writer.get_extra_info("socket"))
+        if refused:
+            with contextlib.suppress(OSError):
+                await _send(writer, {"type": "error", "message": refused})
             writer.close()
             return
         await _send(writer, {"type": "hello", "version": VERSION, "phoenix": __version__})
@@ -211,12 +166,12 @@ class AttachServer:
             if hello.get("type") != "hello" or hello.get("version") != VERSION:
                 theirs = hello.get("version", "?")
                 raise WireError(f"this engine speaks wire version {VERSION}, the console {theirs}")
-            console = _Console(writer, self._queue_size, self._raw_bytes)
+            console = _Console(writer, self._queue_size, self._raw_bytes, self._redactor, who)
             await _send(writer, {"type": "snapshot", "events": self._snapshot()})
             self._consoles.add(console)
             pump = asyncio.ensure_future(self._pump(console))
             try:
-                await self._commands(reader, writer)
+                await self._commands(reader, writer, who)
             finally:
                 pump.cancel()
         except (WireError, TimeoutError, ValueError) as exc:
@@ -231,7 +186,7 @@ class AttachServer:
 
     def _snapshot(self) -> list[dict[str, Any]]:
         events: list[ev.Event] = [self._started] if self._started is not None else []
-        lines = self._recent_lines(_RECENT_LINES)
+        lines = self._redactor.redact_lines(self._recent_lines(_RECENT_LINES))
         first = self._newlines - len(lines)  # the number of the oldest line in ``lines``
         taken = 0
         for mark, event in self._recent:  # the lines before each event, then the event
@@ -245,7 +200,16 @@ class AttachServer:
         events += list(self._metrics)
         if self._gpu is not None:
             events.append(self._gpu)
-        return [encode_event(e) for e in events]
+        return [self._encode(e) for e in events]
+
+    def _encode(self, event: ev.Event) -> dict[str, Any]:
+        """Output lines come redacted already; every other event is redacted here."""
+        data = encode_event(event)
+        if isinstance(event, ev.OutputLines):
+            return data
+        clean = self._redactor.redact_obj(data)
+        assert isinstance(clean, dict)
+        return clean
 
     async def _pump(self, console: _Console) -> None:
         while True:
@@ -255,36 +219,39 @@ class AttachServer:
                 console.writer.close()
                 return
             for event in console.next_batch():
-                console.writer.write(pack({"type": "event", "event": encode_event(event)}))
+                console.writer.write(pack({"type": "event", "event": self._encode(event)}))
             await console.writer.drain()
 
-    async def _commands(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _commands(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, who: str
+    ) -> None:
         while line := await reader.readline():
-            message = parse(line)
-            if message["type"] != "command":
-                raise WireError(f"unexpected message type {message['type']!r}")
-            ok, text = self._command(message)
+            message = check_command(parse(line))
+            ok, text = self._command(message, who)
             await _send(writer, {"type": "reply", "id": message.get("id"), "ok": ok, "text": text})
 
-    def _command(self, message: dict[str, Any]) -> tuple[bool, str]:
-        name, who = str(message.get("command")), f"console:{message.get('who', '?')}"
+    def _command(self, message: dict[str, Any], who: str) -> tuple[bool, str]:
+        """``who`` is what SO_PEERCRED said (``attach:<uid>``), never what the console says."""
+        name = str(message.get("command"))
         if name == "status":
             return True, self._view.summary()
         if name == "stop":
-            self._stop(str(message.get("reason") or f"stopped from an attached {who}"))
+            self._stop(str(message.get("reason") or f"stopped from an attached console ({who})"))
             return True, "stopping the training"
-        if name in ("accept", "reject") and self._desk is not None:
-            patch = str(message.get("patch_id", ""))
+        if name in ("accept", "reject"):
+            if self._desk is None:
+                return False, "this engine asks nobody for approval"
+            patch = str(message["patch_id"])
             if name == "accept":
                 done = self._desk.accept(patch, by=who)
             else:
                 done = self._desk.reject(patch, by=who, reason=str(message.get("reason", "")))
             return done, f"{name}ed {patch}" if done else f"no patch {patch!r} is waiting"
         if name == "record":
-            event = decode_event(dict(message.get("event") or {}))
+            event = decode_event(message["event"])  # every field checked against its type
             if not isinstance(event, ev.RolledBack | ev.Notice):
                 raise WireError(f"a console may not record {event.name}")
-            self._emit(event)
+            self._emit(dataclasses.replace(event, ts=0.0))  # the engine's clock stamps it
             return True, "recorded"
         raise WireError(f"unknown command {name!r}")
 
@@ -296,9 +263,5 @@ async def _send(writer: asyncio.StreamWriter, message: dict[str, Any]) -> None:
 
 def _peer_uid(sock: socket.socket) -> int | None:
     """The connecting process's user (Linux SO_PEERCRED); None where the OS cannot say."""
-    try:
-        creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-    except (AttributeError, OSError):
-        return None
-    _pid, uid, _gid = struct.unpack("3i", creds)
-    return int(uid)
+    creds = peer_credentials(sock)
+    return None if creds is None else creds[1]

@@ -3,7 +3,8 @@
 :class:`AttachedEngine` has the engine methods a console uses (``run``, ``request_stop``,
 ``emit``, ``add_sink``); :class:`AttachedDesk` answers approvals through the socket.
 ``run`` replays the snapshot into the sinks, then streams events until the engine ends or
-the console detaches; detaching never touches the run.
+the console detaches; detaching never touches the run. A socket, or a process listening on
+it, that belongs to another user is refused before a byte is read from it.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 
 from phoenix_engine import events as ev
 from phoenix_engine.approval import ApprovalDesk
+from phoenix_engine.engine_socket import peer_credentials, trust_problem
 from phoenix_engine.errors import ExitCode, PhoenixError
 from phoenix_engine.wire import MAX_LINE, VERSION, WireError, decode_event, encode_event, pack
 from phoenix_engine.wire import parse_message as parse
@@ -38,10 +40,21 @@ class AttachError(PhoenixError):
 
 async def connect(path: Path) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, list[Any]]:
     """Open the socket, exchange hellos, read the snapshot (a list of encoded events)."""
+    problem = trust_problem(path, os.getuid())
+    if problem:
+        raise AttachError(problem)
     try:
         reader, writer = await asyncio.open_unix_connection(str(path), limit=MAX_LINE)
     except OSError as exc:
         raise AttachError(f"no phoenix engine answers at {path} ({exc.strerror or exc})") from exc
+    sock = writer.get_extra_info("socket")
+    creds = peer_credentials(sock) if sock is not None else None
+    if creds is not None and creds[1] != os.getuid():
+        writer.close()
+        raise AttachError(
+            f"refusing {path}: the process listening there (PID {creds[0]}) belongs to uid "
+            f"{creds[1]}, not to you (uid {os.getuid()}); it is not a phoenix of yours"
+        )
     try:
         hello = parse(await asyncio.wait_for(reader.readline(), 5))
         if hello.get("type") == "error":

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from phoenix_engine.errors import ConfigError
+from phoenix_engine.redact import mask_userinfo
 
 Parser = Callable[[str], Any]
 
@@ -382,6 +383,26 @@ SPECS: tuple[Spec, ...] = (
         "2",
         "seconds between GPU and host samples",
     ),
+    _s("eval_cmd", "PHOENIX_EVAL_CMD", _command, "", "evaluation run after a completed training"),
+    _s("candidate_glob", "PHOENIX_CANDIDATE_GLOB", _text, "", "where the final model is written"),
+    _s("eval_timeout_sec", "PHOENIX_EVAL_TIMEOUT_SEC", _float(1), "1800", "evaluation timeout"),
+    _s(
+        "eval_metric_regex",
+        "PHOENIX_EVAL_METRIC_REGEX",
+        _regex,
+        "",
+        "regex with one group for the evaluation's score",
+    ),
+    _s("eval_goal", "PHOENIX_EVAL_GOAL", _choice("min", "max"), "min", "lower or higher is better"),
+    _s(
+        "eval_tolerance",
+        "PHOENIX_EVAL_TOLERANCE",
+        _float(0),
+        "0",
+        "how much worse than the model in service still passes (relative: 0.02 = 2 percent)",
+    ),
+    _s("promote_path", "PHOENIX_PROMOTE_PATH", _text, "", "symlink to the model in service"),
+    _s("promote_cmd", "PHOENIX_PROMOTE_CMD", _command, "", "command run after a promotion"),
 )
 
 _BY_FIELD = {spec.field: spec for spec in SPECS}
@@ -449,6 +470,14 @@ class Settings:
     discord_allowed_users: tuple[str, ...]
     discord_api_base: str
     gpu_interval_sec: float
+    eval_cmd: str
+    candidate_glob: str
+    eval_timeout_sec: float
+    eval_metric_regex: str
+    eval_goal: str
+    eval_tolerance: float
+    promote_path: str
+    promote_cmd: str
     gemini_api_key: str = field(default="", repr=False)
     sources: Mapping[str, str] = field(default_factory=dict, repr=False)
 
@@ -542,6 +571,15 @@ def resolve(
         raise ConfigError(
             "PHOENIX_TRAIN_CMD", "", "a training command (set it, or pass it after --)"
         )
+    if (values["eval_cmd"] or values["promote_path"]) and not (
+        values["candidate_glob"] or values["checkpoint_glob"]
+    ):
+        raise ConfigError(
+            "PHOENIX_CANDIDATE_GLOB",
+            "",
+            "where the trained model is (needed by PHOENIX_EVAL_CMD and PHOENIX_PROMOTE_PATH; "
+            "PHOENIX_CHECKPOINT_GLOB also serves)",
+        )
     key_env = values["gemini_api_key_env"]
     return Settings(
         project_dir=project_dir,
@@ -561,7 +599,7 @@ def shown_value(settings: Settings, name: str) -> str:
         return ";".join(value)
     if isinstance(value, bool):
         return "1" if value else "0"
-    return str(value)
+    return mask_userinfo(str(value))  # a URL may carry user:password@
 
 
 def _check_fields() -> None:

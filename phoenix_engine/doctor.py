@@ -7,6 +7,7 @@ from __future__ import annotations
 
 __all__ = ["Check", "command_problem", "run_checks", "setting_label"]
 
+import dataclasses
 import os
 import shutil
 import tempfile
@@ -150,6 +151,18 @@ def _checkpoint_checks(settings: Settings) -> list[Check]:
     return [Check(name="checkpoints", ok=False, warning=True, detail=detail)]
 
 
+def _promotion_checks(settings: Settings, env: Mapping[str, str]) -> list[Check]:
+    from phoenix_engine.serving import doctor_lines
+
+    def problem(command: str) -> str:
+        return command_problem(dataclasses.replace(settings, train_cmd=command), env)
+
+    return [
+        Check(name=name, ok=ok, detail=detail, warning=warning)
+        for name, ok, detail, warning in doctor_lines(settings, problem)
+    ]
+
+
 def run_checks(settings: Settings, env: Mapping[str, str]) -> list[Check]:
     problem = command_problem(settings, env)
     checks = [
@@ -166,6 +179,7 @@ def run_checks(settings: Settings, env: Mapping[str, str]) -> list[Check]:
     checks.extend(_provider_checks(settings, env))
     checks.extend(_discord_checks(settings))
     checks.extend(_checkpoint_checks(settings))
+    checks.extend(_promotion_checks(settings, env))
     if settings.lock_stale:
         checks.append(
             Check(

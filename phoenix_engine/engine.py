@@ -124,7 +124,7 @@ class Engine:
         self._diverged: ev.Anomaly | None = None
         self._interrupt = asyncio.Event()  # NaN with PHOENIX_NAN_ACTION=repair
         self._next_cmd: str | None = None  # the command with resume arguments, after a failure
-        self._store = store or StateStore(settings.state_dir)
+        self._store = store or StateStore(settings.state_dir, redact=self.redactor.redact)
         self._save_failing = False
         self._stop = asyncio.Event()
         self._leave = asyncio.Event()
@@ -268,7 +268,8 @@ class Engine:
         await self._verify_data()
         while True:
             code = await self._attempts(ledger)
-            if code == ExitCode.COMPLETED or not self.hold_after_end or self._leave.is_set():
+            done = code in (ExitCode.COMPLETED, ExitCode.NOT_PROMOTED)
+            if done or not self.hold_after_end or self._leave.is_set():
                 return code
             if not await self._wait_for_resume():
                 return code
@@ -289,7 +290,7 @@ class Engine:
             if outcome == "completed":
                 self.emit(ev.RunCompleted(duration_s=self._mono() - started, restarts=attempt - 1))
                 self._save(Ledger())
-                return ExitCode.COMPLETED
+                return await self._adopt()
             if outcome == "guard":
                 code = await self._wait_for_guard(ledger)
             else:
@@ -448,6 +449,30 @@ class Engine:
         if repair.cancelled() or not repair.done():
             return "stopped during the repair"
         return repair.result()
+
+    async def _adopt(self) -> ExitCode:
+        """The training completed: evaluate its model and put it in service (promotion.py)."""
+        from phoenix_engine.promotion import adopt
+        from phoenix_engine.usercmd import OutputRelay
+
+        relay = OutputRelay(
+            trainlog=self._trainlog,
+            redactor=self.redactor,
+            tee=self._tee,
+            hooks=self._output_hooks,
+            emit=self.emit if self.want_lines else None,
+        )
+        promoted = await adopt(
+            self.settings,
+            env=self._env,
+            emit=self.emit,
+            output=relay,
+            stop=self._stop,
+            track=lambda child: self._save(Ledger(child=child)),  # reaped if we are killed
+        )
+        if self._stop.is_set():
+            return self._stopped()
+        return ExitCode.NOT_PROMOTED if promoted is False else ExitCode.COMPLETED
 
     def _stopped(self) -> ExitCode:
         self.emit(ev.Stopped(reason=self._stop_reason or "stop requested"))
@@ -630,7 +655,8 @@ class Engine:
                 hook(stream, masked)
         if self.want_lines:
             splitter = self._splitters.setdefault(stream, LineSplitter())
-            lines = splitter.feed(self.redactor.redact_known_bytes(data))
+            # Whole lines are redacted, so a secret split across two reads is masked too.
+            lines = self.redactor.redact_lines(splitter.feed(data))
             if lines:
                 self.emit(ev.OutputLines(stream=stream, lines=tuple(lines)))
                 self._on_metric_lines(lines)
@@ -661,7 +687,7 @@ class Engine:
         if rest and self._tee is not None:
             self._tee(rest)
         for stream, splitter in self._splitters.items():
-            lines = splitter.flush()
+            lines = self.redactor.redact_lines(splitter.flush())
             if lines:
                 self.emit(ev.OutputLines(stream=stream, lines=tuple(lines)))
                 self._on_metric_lines(lines)

@@ -28,6 +28,7 @@ class ExitCode(enum.IntEnum):
     USAGE = 2
     LOCKED = 3
     STOPPED = 4
+    NOT_PROMOTED = 5  # the training completed; its model failed its evaluation or promotion
 
 
 class PhoenixError(Exception):

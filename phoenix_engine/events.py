@@ -16,6 +16,8 @@ __all__ = [
     "DataChanged",
     "Decision",
     "Diagnosis",
+    "EvaluationFinished",
+    "EvaluationStarted",
     "Event",
     "EventSink",
     "Failure",
@@ -27,6 +29,7 @@ __all__ = [
     "GuardTripped",
     "HangDetected",
     "MetricSample",
+    "ModelPromoted",
     "Notice",
     "NotifyFailed",
     "OrphanReaped",
@@ -37,6 +40,7 @@ __all__ = [
     "ProcessExited",
     "ProcessStarted",
     "Progress",
+    "PromotionSkipped",
     "ProviderFailed",
     "RemoteCommand",
     "RepairRequested",
@@ -349,6 +353,7 @@ class PatchApplied(Event):
     backup_id: str
     paths: tuple[str, ...]
     dry_run: bool = False
+    approved_by: str = ""  # auto, console, attach:<uid>, discord:<user id> or timeout
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -357,6 +362,50 @@ class RolledBack(Event):
     backup_id: str
     paths: tuple[str, ...]
     safety_backup_id: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EvaluationStarted(Event):
+    """PHOENIX_EVAL_CMD started on the trained model (``candidate``)."""
+
+    name: ClassVar[str] = "evaluation_started"
+    candidate: str
+    command: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EvaluationFinished(Event):
+    name: ClassVar[str] = "evaluation_finished"
+    candidate: str
+    passed: bool
+    score: float | None
+    previous_score: float | None  # the model in service's, None when there is none
+    reason: str
+    duration_s: float = 0.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModelPromoted(Event):
+    """``path`` (the PHOENIX_PROMOTE_PATH link) now points at ``target``, a copy of
+    ``candidate``; ``by`` is phoenix, operator (phoenix promote) or rollback."""
+
+    name: ClassVar[str] = "model_promoted"
+    path: str
+    candidate: str
+    previous: str  # what the link pointed at before ('' when nothing)
+    target: str = ""
+    score: float | None = None
+    by: str = "phoenix"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PromotionSkipped(Event):
+    """The trained model was not put in service; ``in_service`` stays (exit code 5)."""
+
+    name: ClassVar[str] = "promotion_skipped"
+    reason: str
+    candidate: str = ""
+    in_service: str = ""
 
 
 ALL_EVENTS: tuple[type[Event], ...] = (
@@ -391,6 +440,10 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     ApprovalRequested,
     PatchApplied,
     RolledBack,
+    EvaluationStarted,
+    EvaluationFinished,
+    ModelPromoted,
+    PromotionSkipped,
 )
 
 

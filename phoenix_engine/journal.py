@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from phoenix_engine.events import Event, event_fields
 from phoenix_engine.redact import Redactor
@@ -57,7 +57,7 @@ class RotatingFile:
         self.path = path
         self.max_bytes = max_bytes
         self.keep = keep
-        self._fh = path.open("ab", buffering=0)  # one write per chunk, as tee does
+        self._fh = _open_private(path)  # one write per chunk, as tee does
         self._size = self._fh.tell()
 
     def write(self, data: bytes) -> None:
@@ -94,8 +94,14 @@ class RotatingFile:
             if older.exists():
                 os.replace(older, self.path.with_name(f"{self.path.name}.{i + 1}"))
         os.replace(self.path, self.path.with_name(f"{self.path.name}.1"))
-        self._fh = self.path.open("ab", buffering=0)
+        self._fh = _open_private(self.path)
         self._size = 0
+
+
+def _open_private(path: Path) -> BinaryIO:
+    """Append-only, unbuffered, created 0600: the training's output is nobody else's."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    return os.fdopen(fd, "ab", buffering=0)
 
 
 class JournalSink:

@@ -3,15 +3,25 @@
 Two kinds of secret: values we know (environment variables whose names say KEY, TOKEN,
 SECRET, PASSWORD or WEBHOOK, and the settings' own keys), and token shapes we recognise
 anywhere (Google ``AIza...``, OpenAI-style ``sk-...``, Hugging Face ``hf_...``, Discord bot
-tokens and webhook URLs, bearer headers). Known values are replaced wherever they occur.
+tokens, webhook URLs and the bare 68-character webhook token, bearer headers, the userinfo of
+a URL such as ``https://user:pass@host``). Known values are replaced wherever they occur.
+
+Training output is too plentiful for the full scan on every byte: :meth:`Redactor.redact_lines`
+first asks a cheap byte-level question (could any known value or shape be in here at all?) and
+scans with the regular expression only the batches where the answer is yes.
 """
 
 from __future__ import annotations
 
-__all__ = ["MASK", "SECRET_NAME", "Redactor"]
+__all__ = ["MASK", "SECRET_NAME", "Redactor", "mask_userinfo", "redact_fields"]
 
+import dataclasses
 import re
-from collections.abc import Iterable, Mapping
+import string
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, TypeVar
+
+_T = TypeVar("_T")
 
 MASK = "[REDACTED]"
 
@@ -30,13 +40,35 @@ _SHAPES = (
     r"(?i:\b(?:bearer|bot)\s+)[A-Za-z0-9._~+/\-]{16,}=*",
     r"(?i:x-goog-api-key\s*[:=]\s*)\S+",
     r"(?i:[?&](?:key|token|api_key|access_token)=)[^\s&\"']+",
+    r"(?<![A-Za-z0-9_\-])[A-Za-z0-9_\-]{68}(?![A-Za-z0-9_\-])",  # a webhook token without its URL
+    r"(?<=://)[^\s/@:]+:[^\s/@]+(?=@)",  # https://user:password@host
+    r"(?<=://)[A-Za-z0-9_\-]{20,}(?=@)",  # https://TOKEN@host
 )
+
+# The cheap pre-check. Shapes whose secret part may be short need their label (on lower-cased
+# bytes); every other shape holds 16 token characters in a row, and only output with such a
+# run is searched for their prefixes.
+_LABELS = (b"key", b"token=", b"bearer")  # ?key= api_key= x-goog-api-key ?token= Bearer
+_PREFIXES = (b"sk-", b"hf_", b"aiza", b"bot", b"ghp_", b"gho_", b"ghu_", b"ghs_", b"ghr_")
+_TOKEN_CHARS = frozenset((string.ascii_letters + string.digits + "_-").encode())
+_RUN_OF_68 = re.compile(rb"(?<!a)a{68}(?!a)")
+_RUNS = bytes(
+    ord("a") if c in _TOKEN_CHARS else ord(".") if c == ord(".") else ord(" ") for c in range(256)
+)
+
+
+_USERINFO = re.compile(r"(?<=://)[^\s/@]+(?=@)")
+
+
+def mask_userinfo(text: str) -> str:
+    """``https://user:pass@host`` -> ``https://[REDACTED]@host`` (settings shown to a person)."""
+    return _USERINFO.sub(MASK, text) if "@" in text else text
 
 
 class Redactor:
     """Replaces known secret values and recognised token shapes with ``[REDACTED]``."""
 
-    __slots__ = ("_bytes_pattern", "_known_bytes", "_pattern", "values")
+    __slots__ = ("_bytes_pattern", "_known_bytes", "_pattern", "_value_bytes", "values")
 
     def __init__(self, values: Iterable[str] = ()) -> None:
         unique = {v.strip() for v in values if v and len(v.strip()) >= _MIN_VALUE_LEN}
@@ -47,6 +79,7 @@ class Redactor:
         self._bytes_pattern = re.compile(source.encode())
         known = b"|".join(re.escape(v.encode()) for v in self.values)
         self._known_bytes = re.compile(known) if known else None
+        self._value_bytes = tuple(v.encode() for v in self.values)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], extra: Iterable[str] = ()) -> Redactor:
@@ -70,6 +103,35 @@ class Redactor:
             return data
         return self._known_bytes.sub(MASK.encode(), data)
 
+    def might_hold_secret(self, data: bytes) -> bool:
+        """False only when no known value and no token shape can be in ``data``: a few
+        substring tests, so clean output costs a fraction of a full scan."""
+        if any(v in data for v in self._value_bytes):
+            return True
+        low = data.lower()
+        if any(label in low for label in _LABELS):
+            return True
+        if (b"@" in data or b"discord" in low) and b"://" in data:  # user:pass@, webhook URLs
+            return True
+        runs = data.translate(_RUNS)
+        if b"a" * 16 not in runs:
+            return False
+        if any(prefix in low for prefix in _PREFIXES):
+            return True
+        if b"a" * 24 + b"." in runs:  # a Discord bot token's first part
+            return True
+        return b"a" * 68 in runs and _RUN_OF_68.search(runs) is not None  # a webhook token
+
+    def redact_lines(self, lines: Sequence[str]) -> list[str]:
+        """Whole lines for a console: scanned in full only when the pre-check says so.
+
+        Lines, not chunks: a secret that reached Phoenix in two reads is one line again here.
+        """
+        blob = "\n".join(lines).encode("utf-8", "replace")
+        if not lines or not self.might_hold_secret(blob):
+            return list(lines)
+        return [self.redact(line) for line in lines]
+
     def redact_obj(self, obj: object) -> object:
         """Redact every string inside JSON-like data (dicts, lists, tuples)."""
         if isinstance(obj, str):
@@ -79,6 +141,22 @@ class Redactor:
         if isinstance(obj, list | tuple):
             return [self.redact_obj(v) for v in obj]
         return obj
+
+
+def redact_fields(value: _T, redact: Callable[[str], str]) -> _T:
+    """A frozen dataclass (an event) with its text fields redacted; itself when clean."""
+    changes: dict[str, Any] = {}
+    for f in dataclasses.fields(value):  # type: ignore[arg-type]
+        old = getattr(value, f.name)
+        if isinstance(old, str):
+            new: Any = redact(old)
+        elif isinstance(old, tuple) and old and all(isinstance(v, str) for v in old):
+            new = tuple(redact(v) for v in old)
+        else:
+            continue
+        if new != old:
+            changes[f.name] = new
+    return dataclasses.replace(value, **changes) if changes else value  # type: ignore[type-var]
 
 
 def _keep_prefix(matched: str) -> int:

@@ -161,9 +161,9 @@ class RepairLoop:
             reason = f"not approved ({decision.by}): {decision.reason or 'no reason given'}"
             self._emit(ev.PatchRejected(id=proposal.id, reason=reason))
             return f"patch {proposal.id} not approved: restart without changes"
-        return self._apply(proposal, ledger)
+        return self._apply(proposal, ledger, approved_by=decision.by)
 
-    def _apply(self, proposal: Proposal, ledger: Ledger) -> str:
+    def _apply(self, proposal: Proposal, ledger: Ledger, *, approved_by: str) -> str:
         s = self.settings
         try:
             record = create_backup(
@@ -190,7 +190,11 @@ class RepairLoop:
             self._emit(ev.Notice(message=f"could not prune old backups: {exc}"))
         self._emit(
             ev.PatchApplied(
-                id=proposal.id, backup_id=record.id, paths=proposal.paths, dry_run=s.dry_run
+                id=proposal.id,
+                backup_id=record.id,
+                paths=proposal.paths,
+                dry_run=s.dry_run,
+                approved_by=approved_by,
             )
         )
         if s.dry_run:

@@ -55,6 +55,9 @@ class RunView:
         self.pending: list[str] = []  # patch ids waiting for approval, oldest first
         self.guards: dict[str, ev.GuardTripped] = {}
         self.anomaly: ev.Anomaly | None = None
+        self.evaluation: ev.EvaluationFinished | None = None
+        self.evaluating = ""  # the candidate under evaluation
+        self.model = ""  # which model is in service after this run, and why
 
     def apply(self, event: ev.Event) -> None:
         handler = _HANDLERS.get(type(event))
@@ -122,6 +125,17 @@ class RunView:
     def _guard_cleared(self, e: ev.GuardCleared) -> None:
         self.guards.pop(e.guard, None)
 
+    def _evaluated(self, e: ev.EvaluationFinished) -> None:
+        self.evaluation, self.evaluating = e, ""
+
+    def _promoted(self, e: ev.ModelPromoted) -> None:
+        score = f", score {e.score:.6g}" if e.score is not None else ""
+        self.model = f"{e.path} -> {e.candidate} ({e.by}{score})"
+
+    def _not_promoted(self, e: ev.PromotionSkipped) -> None:
+        self.model = f"kept {e.in_service or 'nothing'}: {e.reason}"
+        self.final_reason = f"not promoted: {e.reason}"
+
     # --- reading ----------------------------------------------------------------------------
 
     @property
@@ -151,6 +165,10 @@ class RunView:
             lines.append(f"guard {guard.guard}: {guard.reading:g} over {guard.limit:g}")
         if self.anomaly is not None:
             lines.append(f"anomaly: {self.anomaly.kind} at step {self.anomaly.step}")
+        if self.evaluating:
+            lines.append(f"evaluating {self.evaluating} (PHOENIX_EVAL_CMD)")
+        if self.model:
+            lines.append(f"model in service: {self.model}")
         if self.pending:
             lines.append("waiting for approval: " + ", ".join(self.pending))
         if now is not None and self.started_at is not None:
@@ -220,4 +238,8 @@ _HANDLERS: dict[type[ev.Event], Callable[[RunView, Any], None]] = {
     ev.GuardTripped: lambda v, e: v.guards.__setitem__(e.guard, e),
     ev.GuardCleared: lambda v, e: v._guard_cleared(e),
     ev.Anomaly: lambda v, e: setattr(v, "anomaly", e),
+    ev.EvaluationStarted: lambda v, e: setattr(v, "evaluating", e.candidate),
+    ev.EvaluationFinished: RunView._evaluated,
+    ev.ModelPromoted: RunView._promoted,
+    ev.PromotionSkipped: RunView._not_promoted,
 }

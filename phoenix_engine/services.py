@@ -36,6 +36,7 @@ def add_services(
             desk=desk,
             view=view,
             recent_lines=engine.tail.lines,
+            redactor=engine.redactor,
         )
         engine.add_sink(server)
         engine.add_output_hook(server.output)

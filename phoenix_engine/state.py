@@ -3,7 +3,8 @@
 A Phoenix restarted by systemd continues the same budgets instead of starting over; a clean
 completion or ``phoenix reset`` clears them. The running child's PID and start time let the
 next Phoenix recognise (and stop) a training left behind by one that was killed -9; its mark
-(``PHOENIX_TREE_ID``) finds the processes that training left even after a double fork.
+(``PHOENIX_TREE_ID``) finds the processes that training left even after a double fork. The
+file is 0600 and the training command in it is redacted (it only names the process).
 
 Whatever the file holds (binary, a string pid, ``1e400``, wrong types), loading never raises:
 a damaged file is moved aside as ``state.json.damaged-<time>`` and Phoenix starts fresh.
@@ -17,6 +18,7 @@ import json
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -108,8 +110,11 @@ def _child(value: object) -> ChildRecord:
 class StateStore:
     """Loads and atomically saves the ledger."""
 
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(
+        self, state_dir: Path, *, redact: Callable[[str], str] = lambda text: text
+    ) -> None:
         self.path = state_dir / "state.json"
+        self._redact = redact
 
     def load(self) -> tuple[Ledger, str]:
         """The ledger, and a note when a damaged file had to be set aside ('' otherwise)."""
@@ -137,9 +142,12 @@ class StateStore:
 
     def save(self, ledger: Ledger) -> None:
         tmp = self.path.with_name("state.json.tmp")
+        data = ledger.to_json()
+        if ledger.child is not None:
+            data["child"]["command"] = self._redact(ledger.child.command)
         try:
-            with tmp.open("w", encoding="utf-8") as fh:
-                json.dump(ledger.to_json(), fh, indent=1)
+            with open(tmp, "w", encoding="utf-8", opener=_private) as fh:
+                json.dump(data, fh, indent=1)
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp, self.path)
@@ -150,3 +158,7 @@ class StateStore:
         """What ``phoenix reset`` and a clean completion do; the child record is kept."""
         ledger, _ = self.load()
         self.save(Ledger(child=ledger.child))
+
+
+def _private(path: str, flags: int) -> int:
+    return os.open(path, flags, 0o600)

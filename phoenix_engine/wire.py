@@ -7,7 +7,16 @@ dataclasses on the other side, nested values (GPU readings) included.
 
 from __future__ import annotations
 
-__all__ = ["VERSION", "WireError", "decode_event", "encode_event", "pack", "parse_message"]
+__all__ = [
+    "COMMANDS",
+    "VERSION",
+    "WireError",
+    "check_command",
+    "decode_event",
+    "encode_event",
+    "pack",
+    "parse_message",
+]
 
 import dataclasses
 import json
@@ -23,6 +32,16 @@ MAX_LINE = 1 << 20  # a message larger than 1 MiB is garbage, not a message
 
 _BY_NAME: dict[str, type[ev.Event]] = {kind.name: kind for kind in ev.ALL_EVENTS}
 _NESTED = {"GpuReading": ev.GpuReading, "GpuProcess": ev.GpuProcess}
+_SCALARS: dict[Any, type | tuple[type, ...]] = {str: str, int: int, float: (int, float), bool: bool}
+COMMANDS = ("status", "stop", "accept", "reject", "record")
+_ARGUMENTS: dict[str, type | tuple[type, ...]] = {
+    "id": (int, str, type(None)),
+    "who": (str, int),
+    "patch_id": str,
+    "reason": str,
+    "event": dict,
+}
+_LATEST_TS = 1e11  # seconds since the epoch: the year 5138; beyond is not a time
 
 
 class WireError(PhoenixError):
@@ -45,13 +64,38 @@ def parse_message(line: bytes) -> dict[str, Any]:
     return message
 
 
+def check_command(message: dict[str, Any]) -> dict[str, Any]:
+    """A console's command, checked before the engine acts on it: a known name and, for each
+    argument it carries, the right type (an ``event`` to record is checked by decode_event)."""
+    if message.get("type") != "command":
+        raise WireError(f"unexpected message type {message.get('type')!r}")
+    name = message.get("command")
+    if name not in COMMANDS:
+        raise WireError(f"unknown command {name!r}")
+    for key, kinds in _ARGUMENTS.items():
+        if key in message and not isinstance(message[key], kinds):
+            raise WireError(f"{name}: {key!r} must be {_kind_names(kinds)}")
+    if name in ("accept", "reject") and not message.get("patch_id"):
+        raise WireError(f"{name} needs a patch_id")
+    if name == "record" and not isinstance(message.get("event"), dict):
+        raise WireError("record needs an 'event' object")
+    return message
+
+
+def _kind_names(kinds: type | tuple[type, ...]) -> str:
+    names = [k.__name__ for k in (kinds if isinstance(kinds, tuple) else (kinds,))]
+    return " or ".join(names)
+
+
 def encode_event(event: ev.Event) -> dict[str, Any]:
     fields = {f.name: _plain(getattr(event, f.name)) for f in dataclasses.fields(event)}
     return {"event": event.name, **fields}
 
 
 def decode_event(data: dict[str, Any]) -> ev.Event:
-    """Rebuild an event; unknown names or bad fields raise WireError."""
+    """Rebuild an event; an unknown name, a missing field or a value of the wrong type (a
+    string ``ts``, a number for a path list, an infinite time) raises WireError, so nothing
+    malformed ever reaches a sink."""
     kind = _BY_NAME.get(str(data.get("event")))
     if kind is None:
         raise WireError(f"unknown event {data.get('event')!r}")
@@ -59,7 +103,10 @@ def decode_event(data: dict[str, Any]) -> ev.Event:
     values: dict[str, Any] = {}
     for f in dataclasses.fields(kind):
         if f.name in data:
-            values[f.name] = _rebuild(data[f.name], hints[f.name])
+            values[f.name] = _rebuild(data[f.name], hints[f.name], f"{kind.name}.{f.name}")
+    ts = values.get("ts", 0.0)
+    if not 0 <= ts < _LATEST_TS:
+        raise WireError(f"bad {kind.name} event: ts {ts!r} is not a time")
     try:
         return kind(**values)
     except TypeError as exc:
@@ -74,19 +121,39 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _rebuild(value: Any, hint: Any) -> Any:
-    """Lists back to tuples, dicts back to the nested dataclasses the hint names."""
+def _rebuild(value: Any, hint: Any, where: str) -> Any:
+    """Check ``value`` against the field's type; lists back to tuples, dicts back to the
+    nested dataclasses the hint names."""
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
         options = [a for a in typing.get_args(hint) if a is not type(None)]
-        return value if value is None else _rebuild(value, options[0])
-    if origin is tuple and isinstance(value, list):
+        return None if value is None else _rebuild(value, options[0], where)
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise WireError(f"{where} must be a list, not {type(value).__name__}")
         inner = typing.get_args(hint)[0] if typing.get_args(hint) else Any
-        return tuple(_rebuild(v, inner) for v in value)
+        return tuple(_rebuild(v, inner, where) for v in value)
     nested = _NESTED.get(getattr(hint, "__name__", ""))
-    if nested is not None and isinstance(value, dict):
+    if nested is not None:
+        if not isinstance(value, dict):
+            raise WireError(f"{where} must be an object, not {type(value).__name__}")
         inner_hints = typing.get_type_hints(nested)
-        return nested(
-            **{k: _rebuild(v, inner_hints[k]) for k, v in value.items() if k in inner_hints}
-        )
-    return value
+        fields = {
+            k: _rebuild(v, inner_hints[k], f"{where}.{k}")
+            for k, v in value.items()
+            if k in inner_hints
+        }
+        try:
+            return nested(**fields)
+        except TypeError as exc:
+            raise WireError(f"bad {where}: {exc}") from None
+    expected = _SCALARS.get(hint)
+    if expected is not None and (
+        not isinstance(value, expected) or _is_bool_for_number(value, hint)
+    ):
+        raise WireError(f"{where} must be {hint.__name__}, not {type(value).__name__}")
+    return float(value) if hint is float else value
+
+
+def _is_bool_for_number(value: Any, hint: Any) -> bool:
+    return isinstance(value, bool) and hint is not bool

@@ -141,7 +141,7 @@ class OperatorActions(LogActions):
             return
         answered = False
         if entry.state is PatchState.AWAITING:
-            by = "operator (console)"
+            by = "console"
             if approved:
                 answered = self.approver.accept(entry.id, by=by)
             else:

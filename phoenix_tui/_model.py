@@ -66,6 +66,7 @@ class PatchEntry:
     backup_id: str = ""
     kind: str = ""  # the failure it repairs ("exception", "oom"...)
     fix: FixSummary = field(default_factory=FixSummary)  # where and what, from the diff
+    approved_by: str = ""
 
 
 class RunModel:
@@ -87,6 +88,7 @@ class RunModel:
         self.guards: dict[str, ev.GuardTripped] = {}
         self.patches: dict[str, PatchEntry] = {}
         self.awaiting: str | None = None
+        self.in_service = ""  # the model in service after an evaluation, and why
 
     def stopping(self) -> None:
         """The operator asked for a stop; the engine will confirm with ``stopped``."""
@@ -177,7 +179,7 @@ class RunModel:
     def _applied(self, e: ev.PatchApplied) -> None:
         entry = self._entry(e.id)
         entry.state = PatchState.DRY_RUN if e.dry_run else PatchState.APPLIED
-        entry.backup_id, entry.reason = e.backup_id, ""
+        entry.backup_id, entry.reason, entry.approved_by = e.backup_id, "", e.approved_by
         if self.awaiting == e.id:
             self.awaiting = None
 
@@ -212,6 +214,14 @@ class RunModel:
     def _completed(self, e: ev.RunCompleted) -> None:
         self.phase, self.final_reason, self.ended_ts = Phase.COMPLETED, "", e.ts
 
+    def _promoted(self, e: ev.ModelPromoted) -> None:
+        score = f", score {e.score:.6g}" if e.score is not None else ""
+        self.in_service = f"in service: {e.candidate} ({e.by}{score})"
+
+    def _not_promoted(self, e: ev.PromotionSkipped) -> None:
+        self.final_reason = f"not promoted: {e.reason}"
+        self.in_service = f"kept in service: {e.in_service or 'nothing'} ({e.reason})"
+
     def _stopped(self, e: ev.Stopped) -> None:
         self.phase, self.final_reason, self.awaiting = Phase.STOPPED, e.reason, None
         self.ended_ts = e.ts
@@ -244,6 +254,8 @@ _HANDLERS: dict[type[ev.Event], Callable[[RunModel, Any], None]] = {
     ev.GaveUp: RunModel._gave_up,
     ev.RunCompleted: RunModel._completed,
     ev.Stopped: RunModel._stopped,
+    ev.ModelPromoted: RunModel._promoted,
+    ev.PromotionSkipped: RunModel._not_promoted,
 }
 
 

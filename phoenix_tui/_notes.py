@@ -45,6 +45,8 @@ def status_note(
         return escalation(grace, stopping_for)
     if model.phase in (Phase.GAVE_UP, Phase.STOPPED) and model.final_reason:
         return model.final_reason + (" · u resumes" if holding else "")
+    if model.phase is Phase.COMPLETED:
+        return model.in_service  # which model is in service after the evaluation, if any
     return ""
 
 

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from phoenix_engine import events as ev
+from phoenix_engine.redact import redact_fields
 from phoenix_tui.headless import describe
 
 _STYLES = {"\x1b[31m": "bold red", "\x1b[32m": "bold green", "\x1b[33m": "bold yellow"}
@@ -84,6 +85,7 @@ class ConsoleSink:
         if isinstance(event, ev.GpuStatus):
             self._gpu = event
             return
+        event = redact_fields(event, self._redact)  # what the panes show: diffs, reasons
         self._events.append(event)
         described = describe(event)
         if described is not None:

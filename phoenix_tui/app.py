@@ -275,7 +275,7 @@ class PhoenixApp(OperatorActions):
             log.write_lines(batch.lines)
         if self.tap is not None and self.tap.version != self._tap_seen:
             self._tap_seen = self.tap.version
-            log.set_partial(clean_partial(self.tap.partial()))
+            log.set_partial(self._redact(clean_partial(self.tap.partial())))  # the whole line
         if batch.metrics:
             self.loss.add(batch.metrics)
             self._show_loss(now=self._clock())

@@ -113,11 +113,27 @@ _fmt(ev.ApprovalRequested)(lambda e: f"patch {e.id} awaits approval")
 _fmt(ev.PatchApplied, _GREEN)(
     lambda e: (
         f"patch {e.id} {'backed up (dry run: nothing written)' if e.dry_run else 'applied'}"
-        f" to {', '.join(e.paths)} (backup {e.backup_id})"
+        f" to {', '.join(e.paths)} (backup {e.backup_id}"
+        f"{', approved by ' + e.approved_by if e.approved_by else ''})"
     )
 )
 _fmt(ev.RolledBack, _GREEN)(
     lambda e: f"rolled back backup {e.backup_id}: restored {', '.join(e.paths) or 'nothing'}"
+)
+
+_fmt(ev.EvaluationStarted)(lambda e: f"evaluating {e.candidate}: `{e.command}`")
+_fmt(ev.EvaluationFinished)(
+    lambda e: f"evaluation {'passed' if e.passed else 'failed'} for {e.candidate}: {e.reason}"
+)
+_fmt(ev.ModelPromoted, _GREEN)(
+    lambda e: (
+        f"{e.path} rolled back to {e.target} (from {e.candidate}; was {e.previous})"
+        if e.by == "rollback"
+        else f"{e.path} now serves {e.candidate} (copy {e.target}; was {e.previous or 'nothing'})"
+    )
+)
+_fmt(ev.PromotionSkipped, _YELLOW)(
+    lambda e: f"not promoted: {e.reason}; in service: {e.in_service or 'nothing'}"
 )
 
 

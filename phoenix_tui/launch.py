@@ -1,8 +1,9 @@
 """The ``phoenix`` command: parse the command line, resolve settings, pick a front end.
 
 ``phoenix [run] [--unattended] [--json] [-C DIR] [--setting VALUE ...] [-- command ...]``
-plus ``doctor``, ``demo``, ``reset``. Errors become one line on stderr and a documented exit
-code (see README): 0 completed, 1 gave up, 2 usage/configuration, 3 locked, 4 stopped.
+plus ``doctor``, ``demo``, ``reset``, ``promote``. Errors become one line on stderr and a
+documented exit code (see README): 0 completed, 1 gave up, 2 usage/configuration, 3 locked,
+4 stopped, 5 trained but not promoted.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ __all__ = ["main"]
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
 import shlex
@@ -29,7 +31,7 @@ if TYPE_CHECKING:
     from phoenix_engine.engine import Engine
     from phoenix_engine.gpu import GpuSampler
 
-COMMANDS = ("run", "doctor", "demo", "reset", "history", "rollback", "status", "attach")
+COMMANDS = ("run", "doctor", "demo", "reset", "history", "rollback", "status", "attach", "promote")
 
 
 def _parser(command: str) -> argparse.ArgumentParser:
@@ -37,7 +39,7 @@ def _parser(command: str) -> argparse.ArgumentParser:
         prog=f"phoenix {command}" if command != "run" else "phoenix",
         description="Supervise a training run overnight: watch, diagnose, repair, restart.",
         epilog="Commands: run (default), doctor, demo, reset, history, rollback [ID], "
-        "status, attach. "
+        "status, attach, promote [CANDIDATE | --rollback]. "
         "The training command may follow `--`.",
     )
     parser.add_argument("-C", dest="project", default=".", help="project directory (default: .)")
@@ -47,6 +49,10 @@ def _parser(command: str) -> argparse.ArgumentParser:
     parser.add_argument("--json", action="store_true", help="print events as JSON lines")
     if command == "rollback":
         parser.add_argument("backup_id", nargs="?", help="backup to restore (default: newest)")
+    if command == "promote":
+        parser.add_argument("candidate", nargs="?", help="the model to put in service")
+        parser.add_argument("--rollback", action="store_true", help="back to the previous model")
+        parser.add_argument("--force", action="store_true", help="promote without evaluating")
     group = parser.add_argument_group("settings (each also PHOENIX_* or phoenix.toml)")
     for spec in SPECS:
         if not spec.flag:
@@ -114,6 +120,12 @@ def _cmd_run(args: argparse.Namespace, train: Sequence[str], env: dict[str, str]
             settings.train_cmd,
             f"a runnable command: {problem}",
         )
+    if settings.eval_cmd:  # found now, not after a night of training
+        problem = command_problem(dataclasses.replace(settings, train_cmd=settings.eval_cmd), env)
+        if problem:
+            raise ConfigError(
+                setting_label(settings, "eval_cmd"), settings.eval_cmd, f"runnable: {problem}"
+            )
     if _wants_console(args):
         if _engine_running(settings):  # like tmux: open the console on that run
             from phoenix_tui.attached import run_attached
@@ -208,8 +220,10 @@ def _stdout_tee() -> Callable[[bytes], None]:
 def _cmd_doctor(args: argparse.Namespace, train: Sequence[str], env: dict[str, str]) -> int:
     from phoenix_engine.config import shown_value
     from phoenix_engine.doctor import run_checks
+    from phoenix_engine.redact import Redactor
 
     settings = load_settings(args, train, env)
+    redact = Redactor.from_env(env, settings.secrets()).redact
     print(f"Phoenix settings for {settings.project_dir}\n")
     width = max(len(s.env) for s in SPECS)
     for spec in SPECS:
@@ -222,7 +236,7 @@ def _cmd_doctor(args: argparse.Namespace, train: Sequence[str], env: dict[str, s
         mark = "ok  " if check.ok else ("warn" if check.warning else "FAIL")
         failed += 0 if check.ok or check.warning else 1
         warned += 1 if mark == "warn" else 0
-        print(f"  [{mark}] {check.name}: {check.detail}")
+        print(f"  [{mark}] {check.name}: {redact(check.detail)}")
     notes = f" ({warned} warning(s))" if warned else ""
     print(f"\nAll checks passed{notes}." if not failed else f"\n{failed} check(s) failed{notes}.")
     return 0 if not failed else 1
@@ -319,15 +333,34 @@ def _cmd_rollback(args: argparse.Namespace, train: Sequence[str], env: dict[str,
 def _cmd_status(args: argparse.Namespace, train: Sequence[str], env: dict[str, str]) -> int:
     from phoenix_engine.attach import socket_path
     from phoenix_engine.attach_client import AttachError, query_status
+    from phoenix_engine.promotion import describe_in_service
 
     settings = load_settings(args, train, env)
+    model = describe_in_service(settings)  # which model is in service, and why
     try:
         text = asyncio.run(query_status(socket_path(settings.state_dir)))
     except AttachError as exc:
         print(f"phoenix: no engine runs in {settings.project_dir} ({exc})", file=sys.stderr)
+        if model:
+            print(model)
         return 1
-    print(text)
+    print(text + (f"\n{model}" if model else ""))
     return 0
+
+
+def _cmd_promote(args: argparse.Namespace, train: Sequence[str], env: dict[str, str]) -> int:
+    from phoenix_tui._promote import run_promote
+
+    settings = load_settings(args, train, env)
+    return run_promote(
+        settings,
+        env,
+        candidate=args.candidate,
+        back=args.rollback,
+        force=args.force,
+        json_output=args.json,
+        tee=_stdout_tee(),
+    )
 
 
 def _cmd_attach(args: argparse.Namespace, train: Sequence[str], env: dict[str, str]) -> int:
@@ -346,6 +379,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace, Sequence[str], dict[str, str]
     "rollback": _cmd_rollback,
     "status": _cmd_status,
     "attach": _cmd_attach,
+    "promote": _cmd_promote,
 }
 
 if __name__ == "__main__":

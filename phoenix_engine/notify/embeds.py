@@ -1,9 +1,10 @@
 """Events as Discord embeds, within Discord's limits: pure, no I/O.
 
 :func:`embed_for` says which events are milestones worth a message (run started, crash or
-hang, patch proposed/applied/refused, guards, NaN or spike, progress, gave up, completed) and
-renders each from the event and the run's :class:`~phoenix_engine.runview.RunView` (for what
-the event alone does not carry, such as the final loss). :func:`fit` cuts an embed to Discord's
+hang, patch proposed/applied/refused, guards, NaN or spike, progress, gave up, completed, model
+promoted or kept) and renders each from the event and the run's
+:class:`~phoenix_engine.runview.RunView` (for what the event alone does not carry, such as
+the final loss). :func:`fit` cuts an embed to Discord's
 per-field limits and :func:`take` picks how many queued embeds fit one message.
 """
 
@@ -95,7 +96,8 @@ def _proposed(e: ev.PatchProposed, v: RunView) -> Embed:
 def _applied(e: ev.PatchApplied, v: RunView) -> Embed:
     title = f"Patch {e.id} " + ("backed up, not written (dry run)" if e.dry_run else "applied")
     files = _field("files", ", ".join(e.paths) or "-", False)
-    return _embed(title, _GREEN, "", files, _field("backup", f"`{e.backup_id}`"))
+    who = _field("approved by", e.approved_by or "-")
+    return _embed(title, _GREEN, "", files, _field("backup", f"`{e.backup_id}`"), who)
 
 
 def _restarting(e: ev.Restarting, v: RunView) -> Embed:
@@ -122,6 +124,23 @@ def _anomaly(e: ev.Anomaly, v: RunView) -> Embed:
 def _completed(e: ev.RunCompleted, v: RunView) -> Embed:
     fields = (_field("duration", duration(e.duration_s)), _field("final loss", v.loss_text()))
     return _embed("Training completed", _GREEN, "", *fields, _field("restarts", e.restarts))
+
+
+def _promoted(e: ev.ModelPromoted, v: RunView) -> Embed:
+    title = f"Rolled back to {e.candidate}" if e.by == "rollback" else f"Promoted {e.candidate}"
+    fields = [_field("in service", f"`{e.path}` -> `{e.target}`", False)]
+    if e.score is not None:
+        fields.append(_field("score", f"{e.score:.6g}"))
+    if v.evaluation is not None and v.evaluation.candidate == e.candidate:
+        fields.append(_field("evaluation", v.evaluation.reason, False))
+    fields.append(_field("replaced", e.previous or "nothing"))
+    return _embed(title, _GREEN, "", *fields)
+
+
+def _not_promoted(e: ev.PromotionSkipped, v: RunView) -> Embed:
+    title = f"Not promoted: {e.candidate}" if e.candidate else "Not promoted"
+    stays = _field("still in service", e.in_service or "nothing", False)
+    return _embed(title, _ORANGE, e.reason, stays)
 
 
 def _data(e: ev.DataChanged, v: RunView) -> Embed:
@@ -164,6 +183,8 @@ _RENDER: dict[type[ev.Event], Callable[[Any, RunView], Embed]] = {
     ),
     ev.RunCompleted: _completed,
     ev.Stopped: lambda e, v: _embed("Phoenix stopped", _GREY, e.reason),
+    ev.ModelPromoted: _promoted,
+    ev.PromotionSkipped: _not_promoted,
 }
 
 

@@ -135,6 +135,8 @@ def patch_detail(entry: PatchEntry, action: str) -> tuple[Text, Text, Text]:
         head.append(f": {entry.reason}")
     if entry.backup_id:
         head.append(f" (backup {entry.backup_id})", style="dim")
+    if entry.approved_by:
+        head.append(f" approved by {entry.approved_by}", style="dim")
     if action:
         head.append(f": {action}", style="bold")
     foot = Text()

@@ -136,10 +136,12 @@ def test_doctor_shows_sources_and_masks_secrets(project: Path) -> None:
         PHOENIX_TRAIN_CMD=f"{PY} train.py",
         GEMINI_API_KEY="AIza-super-secret-key-123",
         PHOENIX_DISCORD_WEBHOOK_URL="https://discord.com/api/webhooks/1/secret-part",
+        PHOENIX_FALLBACK_LLM_URL="https://bob:hunter2pass@127.0.0.1:9/v1",
     )
     out = phoenix("doctor", cwd=project, env=env)
     assert out.returncode == 0, out.stdout
     assert "AIza-super-secret" not in out.stdout and "secret-part" not in out.stdout
+    assert "hunter2pass" not in out.stdout and "https://[REDACTED]@127.0.0.1:9/v1" in out.stdout
     assert "(set, hidden)" in out.stdout
     assert "PHOENIX_TAIL" in out.stdout and "77  [phoenix.toml]" in out.stdout
     assert "[ok  ] training command" in out.stdout

@@ -14,7 +14,7 @@ def proposal(pid: str = "abc123def456") -> PatchProposed:
 
 async def test_auto_approves_at_once() -> None:
     decision = await ApprovalDesk("auto").approve(proposal())
-    assert decision.approved and decision.by == "policy"
+    assert decision.approved and decision.by == "auto"
 
 
 async def test_manual_waits_for_an_answer_by_id_prefix() -> None:

@@ -7,6 +7,7 @@ import asyncio
 import os
 import socket
 import stat
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -75,6 +76,12 @@ def test_attached_console_sees_the_run_and_its_accept_applies_the_patch(
     assert asyncio.run(scenario()) == ExitCode.COMPLETED
     applied = recorder.of(ev.PatchApplied)
     assert applied and "lerning_rate" not in (s.project_dir / "train.py").read_text()
+    assert applied[0].approved_by == f"attach:{os.getuid()}"  # from SO_PEERCRED
+    journal = (s.state_dir / "run.log").read_text()
+    assert f'"approved_by": "attach:{os.getuid()}"' in journal
+    copies = list((s.state_dir / "backups").rglob("train.py"))  # the user's code, kept
+    modes = {str(p): stat.S_IMODE(p.stat().st_mode) for p in s.state_dir.rglob("*")}
+    assert copies and {p: m for p, m in modes.items() if m not in (0o600, 0o700)} == {}
     assert "run_completed" in seen.names() and "patch_applied" in seen.names()
     assert any("step 1 loss 0.9" in line for e in seen.of(ev.OutputLines) for line in e.lines)
     assert not socket_path(s.state_dir).exists()  # removed when the run ended
@@ -150,7 +157,7 @@ def test_another_user_is_refused(make_settings: Make, recorder: Recorder, tmp_pa
         request_stop=lambda reason: None,
         desk=None,
         view=RunView(),
-        peer_uid=lambda sock: os.getuid() + 1,  # what SO_PEERCRED reports for someone else
+        peer=lambda sock: (1, os.getuid() + 1),  # what SO_PEERCRED reports for someone else
     )
 
     async def scenario() -> None:
@@ -229,3 +236,79 @@ def test_a_project_too_deep_for_a_unix_socket_still_gets_one(
 
     assert asyncio.run(scenario()).startswith("phase: running")
     assert not [e for e in recorder.of(ev.Notice) if "background service" in e.message]
+
+
+APPROVER = """
+import json, socket, sys
+sock = socket.socket(socket.AF_UNIX)
+sock.connect(sys.argv[1])
+f = sock.makefile("rwb")
+said = [f.readline()]
+try:  # what a self-approving daemon would send
+    for message in ({"type": "hello", "version": 1},
+                    {"type": "command", "command": "accept", "patch_id": sys.argv[2]}):
+        f.write(json.dumps(message).encode() + b"\\n")
+        f.flush()
+        said.append(f.readline())
+except OSError:
+    pass
+print(b"".join(said).decode())
+"""
+
+
+def test_a_process_phoenix_started_cannot_approve_its_own_patch(
+    make_settings: Make, recorder: Recorder
+) -> None:
+    """What code from a run (the training, a shadow test, a daemon they left that Phoenix
+    inherited as subreaper) sees: the engine answers nothing but a refusal."""
+    s = make_settings(TYPO, patch_mode="auto", primary="builtin")
+    engine, desk = engine_with_socket(s, recorder)
+
+    async def scenario() -> str:
+        run = asyncio.create_task(engine.run())
+        await until(lambda: "approval_requested" in recorder.names(), "a patch waits")
+        (waiting,) = desk.pending
+        child = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            APPROVER,
+            str(socket_path(s.state_dir)),
+            waiting.id,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        out, _ = await asyncio.wait_for(child.communicate(), 20)
+        await asyncio.sleep(0.2)
+        assert desk.pending == [waiting] and not recorder.of(ev.PatchApplied)
+        assert desk.accept(waiting.id, by="console")  # the operator, in the console
+        await asyncio.wait_for(run, 30)
+        return out.decode()
+
+    said = asyncio.run(scenario())
+    assert "may not attach" in said and "snapshot" not in said
+    (applied,) = recorder.of(ev.PatchApplied)
+    assert applied.approved_by == "console"
+
+
+def test_output_dropped_for_a_slow_console_never_leaves_half_a_secret() -> None:
+    from phoenix_engine.attach import _Console
+    from phoenix_engine.redact import Redactor
+
+    secret = "sekrit-value-123456"
+    console = _Console(
+        writer=None,  # type: ignore[arg-type]
+        size=10,
+        raw_bytes=64,
+        redactor=Redactor([secret]),
+    )
+    console.offer_output("stderr", b"err: key=" + secret[:6].encode())  # a partial line...
+    assert console.next_batch() == []  # ...its head waits in the splitter
+    console.offer_output("stdout", b"out: key=" + secret[:9].encode())  # dropped below
+    console.offer_output("stdout", secret[9:].encode() + b" rest\n" + b"y" * 30 + b"\n")
+    console.offer_output("stderr", secret[6:].encode() + b"\n")
+    lines = [
+        line for e in console.next_batch() if isinstance(e, ev.OutputLines) for line in e.lines
+    ]
+    shown = "\n".join(lines)
+    assert "y" * 30 in lines and "err: key=[REDACTED]" in lines
+    assert secret[9:] not in shown and secret[6:] not in shown.replace("[REDACTED]", "")
+    assert "lines skipped for this console" in lines[0]

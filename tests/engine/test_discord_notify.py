@@ -47,7 +47,7 @@ PROPOSED = ev.PatchProposed(
     diff="-a\n+b",
     diagnosis="typo",
 )
-APPLIED = ev.PatchApplied(id="p1", backup_id="b1", paths=("train.py",))
+APPLIED = ev.PatchApplied(id="p1", backup_id="b1", paths=("train.py",), approved_by="discord:42")
 RESTART = ev.Restarting(
     attempt=1, max_attempts=3, restarts_used=1, max_restarts=20, cooldown_s=5.0, reason="patched"
 )
@@ -127,6 +127,10 @@ async def test_milestones_arrive_in_order_and_other_events_are_not_sent(recorder
         await n.aclose()
         await task
     assert titles(app) == [*TITLES, "Restarting: attempt 1/3", "Training completed"]
+    (applied,) = [
+        e for post in app.webhook_posts for e in post["embeds"] if "p1 applied" in e["title"]
+    ]
+    assert {f["name"]: f["value"] for f in applied["fields"]}["approved by"] == "discord:42"
     done = app.webhook_posts[-1]["embeds"][-1]
     assert {f["name"]: f["value"] for f in done["fields"]} == {
         "duration": "1h02m",

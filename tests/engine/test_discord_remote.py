@@ -280,7 +280,11 @@ async def test_own_replies_and_webhook_posts_are_not_commands(recorder: Recorder
 async def test_replies_are_redacted_and_within_2000_characters(
     recorder: Recorder, make_settings: Callable[..., Settings]
 ) -> None:
-    settings = make_settings(DISCORD_BOT_TOKEN=BOT_TOKEN, DISCORD_ALLOWED_USERS=ALICE)
+    settings = make_settings(
+        DISCORD_BOT_TOKEN=BOT_TOKEN,
+        DISCORD_ALLOWED_USERS=ALICE,
+        FALLBACK_LLM_URL="https://bob:hunter2pass@llm.example/v1",
+    )
     engine = Engine(settings, env={"OPENAI_API_KEY": SECRET})
     engine.tail.add("stdout", (f"loss 0.5 key={SECRET} " + "x" * 500 + "\n").encode() * 40)
     app = DiscordApp()
@@ -294,8 +298,9 @@ async def test_replies_are_redacted_and_within_2000_characters(
     assert len(tail) <= 2000 and tail.startswith("```\n") and "[REDACTED]" in tail
     assert "PHOENIX_DISCORD_BOT_TOKEN=(set, hidden)" in config
     assert "PHOENIX_DISCORD_ALLOWED_USERS=" + ALICE in config
+    assert "PHOENIX_FALLBACK_LLM_URL=https://[REDACTED]@llm.example/v1" in config
     for seen in server.seen:
-        for secret in (SECRET, BOT_TOKEN, WEBHOOK_TOKEN):
+        for secret in (SECRET, BOT_TOKEN, WEBHOOK_TOKEN, "hunter2pass"):
             assert secret.encode() not in seen.body
 
 

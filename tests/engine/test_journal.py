@@ -25,7 +25,10 @@ def test_iso_utc() -> None:
 def test_events_become_json_lines_with_ts_event_and_fields(tmp_path: Path) -> None:
     sink = JournalSink(tmp_path / "run.log", redactor=Redactor(), max_bytes=0)
     sink.emit(ev.Failure(ts=1.5, kind="exception", signature="ab12", summary="NameError: x"))
-    sink.emit(ev.PatchApplied(ts=2.0, id="p1", backup_id="b1", paths=("a.py", "b.py")))
+    applied = ev.PatchApplied(
+        ts=2.0, id="p1", backup_id="b1", paths=("a.py", "b.py"), approved_by="discord:42"
+    )
+    sink.emit(applied)
     sink.emit(ev.OutputLines(ts=3.0, stream="stdout", lines=("not journaled",)))
     sink.close()
     rows = read_lines(tmp_path / "run.log")
@@ -47,6 +50,7 @@ def test_events_become_json_lines_with_ts_event_and_fields(tmp_path: Path) -> No
             "backup_id": "b1",
             "paths": ["a.py", "b.py"],
             "dry_run": False,
+            "approved_by": "discord:42",
         },
     ]
 
@@ -105,3 +109,13 @@ def test_unopenable_journal_is_reported(tmp_path: Path) -> None:
     )
     sink.emit(ev.Notice(ts=1, message="x"))
     assert reasons and "cannot open the journal" in reasons[0]
+
+
+def test_url_userinfo_and_bare_webhook_tokens_never_reach_the_journal(tmp_path: Path) -> None:
+    token = "Xy7" + "aB3_-cD9eF" * 6 + "Zq1w2"
+    sink = JournalSink(tmp_path / "run.log", redactor=Redactor(), max_bytes=0)
+    sink.emit(ev.Notice(ts=1.0, message=f"fallback https://bob:pw12345@llm.example/v1 {token}"))
+    sink.close()
+    text = (tmp_path / "run.log").read_text()
+    assert "pw12345" not in text and token not in text
+    assert "https://[REDACTED]@llm.example/v1 [REDACTED]" in text

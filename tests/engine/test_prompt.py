@@ -249,3 +249,15 @@ def test_select_files(tmp_path: Path) -> None:
     failure = Classified(kind=FailureKind.EXCEPTION, signature="0" * 16, summary="x", frames=frames)
     limits = Limits(allowlist=("*.py",))
     assert select_files(failure, tmp_path, limits) == ["pkg/model.py", "train.py"]
+
+
+def test_a_bare_webhook_token_and_url_userinfo_never_reach_the_prompt() -> None:
+    # The token of /api/webhooks/<id>/<token>, printed without its URL, and a password in a URL.
+    token = "Xy7" + "aB3_-cD9eF" * 6 + "Zq1w2"
+    assert len(token) == 68
+    prompt = _prompt(
+        tail=[f"webhook token {token}", "GET https://bob:hunter2pass@llm.example/v1 failed"],
+        extra=f"saw {token}",
+    )
+    assert token not in prompt and token[:40] not in prompt
+    assert "hunter2pass" not in prompt and "https://[REDACTED]@llm.example/v1" in prompt

@@ -53,6 +53,8 @@ async def test_accept_from_an_attached_console_applies_the_patch(tmp_path: Path)
         await pilot.press("a")
         await until(pilot, lambda: app.model.phase is Phase.COMPLETED, timeout=30)
         assert "lerning_rate" not in (tmp_path / "train.py").read_text()
+        (entry,) = app.model.patches.values()
+        assert entry.approved_by == f"attach:{os.getuid()}"  # who, as the engine recorded it
         await pilot.press("d")
     assert await asyncio.wait_for(run, 10) == ExitCode.COMPLETED
     stuck.close()

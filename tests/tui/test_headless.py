@@ -44,6 +44,10 @@ def test_lines_for_milestones() -> None:
         "data directory differs from its manifest: 4 missing (a, b, c, ...); 1 truncated (t)"
     )
     assert describe(ev.OutputLines(ts=1, stream="stdout", lines=("x",))) is None
+    applied = ev.PatchApplied(ts=1, id="p1", backup_id="b1", paths=("a.py",), approved_by="timeout")
+    assert describe(applied)[1] == (  # type: ignore[index]
+        "patch p1 applied to a.py (backup b1, approved by timeout)"
+    )
 
 
 def test_human_printer_colour_and_redaction() -> None:

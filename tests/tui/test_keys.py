@@ -49,9 +49,10 @@ async def test_a_accepts_the_waiting_patch_from_any_pane(tmp_path: Path, focus: 
         app.query_one(focus).focus()
         await pilot.press("a")
         decision = await asyncio.wait_for(task, 5)
-        assert decision.approved and decision.by == "operator (console)"
+        assert decision.approved and decision.by == "console"
         app.flush()
         assert app.model.patches["de6e9b62acff"].state is PatchState.APPLIED
+        assert "approved by console" in detail_text(app)
         assert not app.screen.has_class("-awaiting")
 
 
@@ -87,7 +88,7 @@ async def test_auto_approval_never_waits(tmp_path: Path) -> None:
     app, engine = make_app(tmp_path, approval="auto")
     async with app.run_test(size=(120, 40)):
         decision = await asyncio.wait_for(engine.repair(proposal()), 5)
-        assert decision.approved and decision.by == "policy"
+        assert decision.approved and decision.by == "auto"
 
 
 async def test_s_asks_then_stops_gracefully_and_the_console_stays(tmp_path: Path) -> None:

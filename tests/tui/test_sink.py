@@ -55,3 +55,13 @@ def test_output_events_are_not_milestones() -> None:
     assert [str(line) for line in batch.lines] == [
         "03:00:00 phoenix: patch p passed the shadow run"
     ]
+
+
+def test_events_the_panes_show_are_redacted_too() -> None:
+    sink = ConsoleSink(10, redact=lambda text: text.replace("hunter2", "[REDACTED]"))
+    diff = "-password = 'hunter2'\n+password = os.environ['PW']"
+    sink.emit(ev.PatchProposed(id="p1", provider="x", signature="s", paths=("a.py",), diff=diff))
+    sink.emit(ev.PatchRejected(id="p1", reason="shadow run printed hunter2"))
+    shown = sink.drain().events
+    assert [e.name for e in shown] == ["patch_proposed", "patch_rejected"]
+    assert "hunter2" not in repr(shown) and "[REDACTED]" in shown[0].diff  # type: ignore[attr-defined]

@@ -159,7 +159,10 @@ class ScriptedEngine:
         self.emit(ev.ApprovalRequested(id=patch.id))
         decision = await self.desk.approve(patch)
         if decision.approved:
-            self.emit(ev.PatchApplied(id=patch.id, backup_id="20261122-031500-de6e9b", paths=()))
+            backup = "20261122-031500-de6e9b"
+            self.emit(
+                ev.PatchApplied(id=patch.id, backup_id=backup, paths=(), approved_by=decision.by)
+            )
         else:
             reason = f"not approved ({decision.by}): {decision.reason}"
             self.emit(ev.PatchRejected(id=patch.id, reason=reason))
