@@ -57,6 +57,15 @@ def test_stopping_shows_the_escalation() -> None:
     )
 
 
+def test_a_completed_run_names_the_model_in_service() -> None:
+    done = ev.RunCompleted(duration_s=60.0, restarts=0)
+    promoted = ev.ModelPromoted(
+        path="models/current", candidate="ckpt-9", previous="", by="phoenix"
+    )
+    assert status_note(model_after(done)) == ""
+    assert status_note(model_after(promoted, done)) == "in service: ckpt-9 (phoenix)"
+
+
 def test_run_note_only_once_the_run_ended() -> None:
     assert run_note(model_after(ev.ProcessStarted(pid=1, command="t", attempt=1))) is None
     note = run_note(model_after(ev.GaveUp(reason="3 attempts spent")), holding=True)
