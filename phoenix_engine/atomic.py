@@ -14,6 +14,7 @@ __all__ = [
     "inside",
     "read_or_none",
     "remove_stale_bytecode",
+    "shown_path",
     "write_atomic",
     "write_synced",
 ]
@@ -141,3 +142,11 @@ def remove_stale_bytecode(path: Path) -> list[Path]:
                 os.unlink(entry.path)
                 removed.append(Path(entry.path))
     return removed
+
+
+def shown_path(path: Path, project_dir: Path) -> str:
+    """``path`` relative to the project when inside it, else absolute."""
+    try:
+        return str(path.relative_to(project_dir))
+    except ValueError:
+        return str(path)

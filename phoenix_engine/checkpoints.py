@@ -11,12 +11,15 @@ from __future__ import annotations
 
 __all__ = [
     "HF_RESUME_ARGS",
+    "candidates",
     "detect_trainer_output",
     "newest_complete",
+    "quarantine",
     "resume_command",
 ]
 
 import asyncio
+import errno
 import glob
 import json
 import os
@@ -72,6 +75,27 @@ def _candidates(project_dir: Path, pattern: str) -> list[Path]:
     else:
         stamped.sort(key=lambda t: t[1], reverse=True)
     return [path for _, _, path in stamped]
+
+
+def candidates(project_dir: Path, pattern: str) -> list[Path]:
+    """Every match of ``pattern``, complete or not, newest first."""
+    return _candidates(project_dir, pattern)
+
+
+def quarantine(path: Path, state_dir: Path, *, stamp: str) -> Path:
+    """Move a checkpoint that failed to load out of the glob's reach (``.phoenix_cli/
+    quarantine/``), never deleting it; on another filesystem it gets a hidden name beside
+    itself (moving gigabytes across disks could fill one). Returns where it went."""
+    dest = state_dir / "quarantine" / f"{stamp}-{path.name}"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.rename(path, dest)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+        dest = path.with_name(f".phoenix-quarantined-{stamp}-{path.name}")
+        os.rename(path, dest)
+    return dest
 
 
 def _fingerprint(path: Path) -> tuple[int, int, int] | None:

@@ -217,6 +217,20 @@ SPECS: tuple[Spec, ...] = (
     _s("dry_run", "PHOENIX_DRY_RUN", _bool, "0", "back up but write no file"),
     _s("max_retries", "PHOENIX_MAX_RETRIES", _int(0), "3", "attempts per failure signature"),
     _s("max_restarts", "PHOENIX_MAX_RESTARTS", _int(0), "20", "restarts per run, all causes"),
+    _s(
+        "max_no_progress_restarts",
+        "PHOENIX_MAX_NO_PROGRESS_RESTARTS",
+        _int(1),
+        "3",
+        "restarts in a row without a new step or checkpoint before giving up",
+    ),
+    _s(
+        "max_wait_min",
+        "PHOENIX_MAX_WAIT_MIN",
+        _float(0),
+        "30",
+        "longest wait for other processes to free GPU memory before restarting",
+    ),
     _s("tail", "PHOENIX_TAIL", _int(1), "200", "log lines kept for diagnosis"),
     _s("max_file_chars", "PHOENIX_MAX_FILE_CHARS", _int(200), "120000", "source chars per file"),
     _s("max_prompt_chars", "PHOENIX_MAX_PROMPT_CHARS", _int(1000), "180000", "prompt size cap"),
@@ -422,6 +436,8 @@ class Settings:
     dry_run: bool
     max_retries: int
     max_restarts: int
+    max_no_progress_restarts: int
+    max_wait_min: float
     tail: int
     max_file_chars: int
     max_prompt_chars: int

@@ -151,6 +151,13 @@ def _checkpoint_checks(settings: Settings) -> list[Check]:
     return [Check(name="checkpoints", ok=False, warning=True, detail=detail)]
 
 
+def _triage_checks(settings: Settings) -> list[Check]:
+    from phoenix_engine.triage_doctor import doctor_lines
+
+    rows = doctor_lines(settings)
+    return [Check(name=n, ok=ok, detail=d, warning=w) for n, ok, d, w in rows]
+
+
 def _promotion_checks(settings: Settings, env: Mapping[str, str]) -> list[Check]:
     from phoenix_engine.serving import doctor_lines
 
@@ -180,6 +187,7 @@ def run_checks(settings: Settings, env: Mapping[str, str]) -> list[Check]:
     checks.extend(_discord_checks(settings))
     checks.extend(_checkpoint_checks(settings))
     checks.extend(_promotion_checks(settings, env))
+    checks.extend(_triage_checks(settings))
     if settings.lock_stale:
         checks.append(
             Check(

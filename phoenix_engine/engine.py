@@ -27,7 +27,6 @@ import psutil
 from phoenix_engine import events as ev
 from phoenix_engine import proctree
 from phoenix_engine.approval import ApprovalDesk
-from phoenix_engine.budget import may_attempt
 from phoenix_engine.checkpoints import newest_complete, resume_command
 from phoenix_engine.config import Settings
 from phoenix_engine.datacheck import verify
@@ -44,6 +43,7 @@ from phoenix_engine.signature import Classified, FailureKind, classify
 from phoenix_engine.state import ChildRecord, Ledger, StateStore
 from phoenix_engine.supervisor import Child, ExitInfo, SpawnError, StopReport, spawn, stop_tree
 from phoenix_engine.telemetry import HintedLines, Telemetry
+from phoenix_engine.triage_actions import FailureHandler, project_modules
 
 Spawner = Callable[..., Awaitable[Child]]
 Stopper = Callable[..., Awaitable[StopReport]]
@@ -142,6 +142,16 @@ class Engine:
         self._splitters: dict[str, LineSplitter] = {}
         self._last_output = 0.0
         self._seen_output = False
+        self._hang_tail: list[str] = []
+        self.triage = FailureHandler(
+            settings,
+            emit=self.emit,
+            save=self._save,
+            stop=self._stop,
+            resume_point=self._resume_point,
+            repair=self._repair,
+        )
+        self._sinks.append(self.triage)
 
     # --- public -----------------------------------------------------------------------------
 
@@ -273,10 +283,11 @@ class Engine:
                 return code
             if not await self._wait_for_resume():
                 return code
-            ledger = Ledger()
+            ledger = Ledger(command=ledger.command)
             self._save(ledger)
 
     async def _attempts(self, ledger: Ledger) -> ExitCode:
+        self.triage.use(ledger)
         started = self._mono()
         attempt = 1
         while True:
@@ -289,7 +300,7 @@ class Engine:
                 return self._stopped()
             if outcome == "completed":
                 self.emit(ev.RunCompleted(duration_s=self._mono() - started, restarts=attempt - 1))
-                self._save(Ledger())
+                self._save(Ledger(command=ledger.command))  # an OOM fix stays (triage_actions)
                 return await self._adopt()
             if outcome == "guard":
                 code = await self._wait_for_guard(ledger)
@@ -306,7 +317,7 @@ class Engine:
         s = self.settings
         if ledger.restarts >= s.max_restarts:
             reason = f"a guard tripped and the restart cap is reached ({s.max_restarts})"
-            self.emit(ev.GaveUp(reason=reason))
+            self.emit(ev.GaveUp(reason=reason, rule="PHOENIX_MAX_RESTARTS"))
             return ExitCode.GAVE_UP
         cleared = asyncio.ensure_future(self.telemetry.cleared.wait())
         stop = asyncio.ensure_future(self._stop.wait())
@@ -329,6 +340,7 @@ class Engine:
                 cooldown_s=0,
                 reason="the guard cleared",
                 checkpoint=checkpoint,
+                budget=f"restart {ledger.restarts} of {s.max_restarts} (PHOENIX_MAX_RESTARTS)",
             )
         )
         return None
@@ -348,7 +360,7 @@ class Engine:
         if found is None:
             self._notice(f"no complete checkpoint matches {s.checkpoint_glob}: starting over")
             return None
-        self._next_cmd = resume_command(s.train_cmd, s.resume_args, found, s.project_dir)
+        self._next_cmd = resume_command(self.triage.command, s.resume_args, found, s.project_dir)
         try:
             return str(found.relative_to(s.project_dir))
         except ValueError:
@@ -376,60 +388,24 @@ class Engine:
         return True
 
     async def _after_failure(self, failure: Classified, ledger: Ledger) -> ExitCode | None:
-        """Decide, repair if allowed, cool down; an exit code ends the run, None restarts."""
+        """Triage decides and acts (triage_actions.py); an exit code ends the run, None restarts."""
+        code = await self.triage.handle(failure, ledger)
+        return self._stopped() if code is None and self._stop.is_set() else code
+
+    async def _repair(self, failure: Classified, ledger: Ledger) -> str:
+        """The ``repair`` action: the repair loop, when there is one and patches are allowed."""
         s = self.settings
-        self.emit(
-            ev.Failure(
-                kind=failure.kind,
-                signature=failure.signature,
-                summary=failure.summary,
-                exc_type=failure.exc_type,
-                location=failure.location,
-                repairable=failure.repairable,
-            )
-        )
-        verdict = may_attempt(
-            failure,
-            attempts=ledger.attempts.get(failure.signature, 0),
-            restarts=ledger.restarts,
-            max_retries=s.max_retries,
-            max_restarts=s.max_restarts,
-        )
-        if not verdict.ok:
-            self.emit(ev.GaveUp(reason=verdict.reason, signature=failure.signature))
-            return ExitCode.USAGE if failure.kind == FailureKind.LAUNCH else ExitCode.GAVE_UP
-        ledger.attempts[failure.signature] = verdict.attempt
-        ledger.restarts += 1
-        self._save(ledger)
-        reason = "restart without changes"
-        if self.repairer is not None and s.patch_mode != "restart-only":
-            try:
-                extra = self.telemetry.loss_history_text()
-                tail = self.tail.lines(s.tail)
-                reason = await self._repair_unless_stopped(failure, tail, ledger, extra)
-            except Exception as exc:  # a bug in one repair must not end the night's run
-                self._notice(f"the repair step failed unexpectedly: {type(exc).__name__}: {exc}")
-                reason = "repair step failed: restart without changes"
-            self._save(ledger)
-        if self._stop.is_set():
-            return self._stopped()
-        checkpoint = await self._resume_point()
-        self.emit(
-            ev.Restarting(
-                attempt=verdict.attempt,
-                max_attempts=verdict.max_attempts,
-                restarts_used=ledger.restarts,
-                max_restarts=s.max_restarts,
-                cooldown_s=s.cooldown_seconds,
-                reason=reason,
-                checkpoint=checkpoint,
-            )
-        )
+        if self.repairer is None or s.patch_mode == "restart-only":
+            return "restart without changes"
         try:
-            await asyncio.wait_for(self._stop.wait(), timeout=s.cooldown_seconds)
-        except TimeoutError:
-            return None
-        return self._stopped()
+            extra = self.telemetry.loss_history_text()
+            tail = self.tail.lines(s.tail)
+            reason = await self._repair_unless_stopped(failure, tail, ledger, extra)
+        except Exception as exc:  # a bug in one repair must not end the night's run
+            self._notice(f"the repair step failed unexpectedly: {type(exc).__name__}: {exc}")
+            reason = "repair step failed: restart without changes"
+        self._save(ledger)
+        return reason
 
     async def _repair_unless_stopped(
         self, failure: Classified, tail: Sequence[str], ledger: Ledger, extra: str
@@ -481,7 +457,7 @@ class Engine:
     async def _run_child(self, ledger: Ledger, attempt: int) -> tuple[str, Classified | None]:
         """One run of the training command: ("completed" | "stopped" | "guard", None) or
         ("failed", its failure)."""
-        command = self._next_cmd or self.settings.train_cmd
+        command = self._next_cmd or self.triage.command
         argv, via_shell = shell_argv(command)
         self.telemetry.watch.restart()
         self._diverged = None
@@ -499,7 +475,7 @@ class Engine:
             child = await self._spawn(
                 argv,
                 cwd=self.settings.project_dir,
-                env={**self._env, proctree.MARK_ENV: mark},
+                env={**self._env, **self.triage.take_env(), proctree.MARK_ENV: mark},
                 on_output=lambda stream, data: relay[0](stream, data),
             )
         except SpawnError as exc:
@@ -539,10 +515,11 @@ class Engine:
         return "failed", classify(
             returncode=info.returncode,
             signal=info.signal,
-            tail=self.tail.lines(self.settings.tail),
+            tail=self._hang_tail if outcome == "hang" else self.tail.lines(self.settings.tail),
             project_dir=self.settings.project_dir,
             hang=outcome == "hang",
             via_shell=via_shell,
+            local_modules=project_modules(self.settings.project_dir),
         )
 
     async def _watch(self, child: Child) -> tuple[str, ExitInfo]:
@@ -582,6 +559,7 @@ class Engine:
                             last_line=self.tail.last_line(),
                         )
                     )
+                    self._hang_tail = self.tail.lines(self.settings.tail)  # before the SIGINT
                     await child.stop(self.settings.kill_grace_sec)
                     return "hang", await waiter
         finally:

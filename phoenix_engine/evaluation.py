@@ -7,7 +7,7 @@ runs the command (:mod:`phoenix_engine.usercmd`) and turns both into events.
 
 from __future__ import annotations
 
-__all__ = ["Verdict", "decide", "evaluate", "shown_path"]
+__all__ = ["Verdict", "decide", "evaluate"]
 
 import asyncio
 import math
@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from phoenix_engine import events as ev
+from phoenix_engine.atomic import shown_path
 from phoenix_engine.config import Settings
 from phoenix_engine.usercmd import CommandRun, OutputRelay, Tracker, run_command
 
@@ -140,11 +141,3 @@ async def evaluate(
         )
     )
     return verdict
-
-
-def shown_path(path: Path, project_dir: Path) -> str:
-    """``path`` relative to the project when inside it, else absolute."""
-    try:
-        return str(path.relative_to(project_dir))
-    except ValueError:
-        return str(path)

@@ -112,6 +112,8 @@ class Failure(Event):
     exc_type: str = ""
     location: str = ""
     repairable: bool = True
+    action: str = "repair"  # repair, restart, resume_previous, debug_rerun, wait, stop
+    advice: str = ""  # one sentence for the owner: what happened, what to do
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -131,6 +133,8 @@ class Restarting(Event):
     cooldown_s: float
     reason: str
     checkpoint: str | None = None
+    action: str = ""  # the failure's action that led here ('' for a guard)
+    budget: str = ""  # each budget rule with its numbers
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -138,6 +142,7 @@ class GaveUp(Event):
     name: ClassVar[str] = "gave_up"
     reason: str
     signature: str = ""
+    rule: str = ""  # the rule that decided: a setting's name or "class KIND: stop"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

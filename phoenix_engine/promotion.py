@@ -29,10 +29,11 @@ from typing import Any
 
 from phoenix_engine import _promote_store as store
 from phoenix_engine import events as ev
+from phoenix_engine.atomic import shown_path
 from phoenix_engine.checkpoints import newest_complete
 from phoenix_engine.config import Settings
 from phoenix_engine.errors import ExitCode, PhoenixError
-from phoenix_engine.evaluation import evaluate, shown_path
+from phoenix_engine.evaluation import evaluate
 from phoenix_engine.serving import current as _current
 from phoenix_engine.serving import describe_in_service, in_service
 from phoenix_engine.serving import link as _link

@@ -159,6 +159,8 @@ class RunView:
         if self.failure is not None:
             f = self.failure
             lines.append(f"last failure: {f.kind}: {f.summary} [{f.signature[:12]}]")
+            if f.advice:
+                lines.append(f"action: {f.action}: {f.advice}")
         if self.provider:
             lines.append(f"provider: {self.provider}")
         for guard in self.guards.values():

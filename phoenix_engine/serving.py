@@ -19,8 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from phoenix_engine import _promote_store as store
+from phoenix_engine.atomic import shown_path
 from phoenix_engine.config import Settings
-from phoenix_engine.evaluation import shown_path
 
 DoctorLine = tuple[str, bool, str, bool]  # name, ok, detail, warning only
 

@@ -46,6 +46,12 @@ class Ledger:
     tried: dict[str, list[str]] = field(default_factory=dict)  # proposal ids per signature
     fallback_uses: int = 0
     child: ChildRecord | None = None
+    # Issue 12: progress marks [step or -1, checkpoint mtime] per signature and for the run,
+    # restarts in a row without progress, and a training command Phoenix changed (OOM fix).
+    marks: dict[str, list[float]] = field(default_factory=dict)
+    best: list[float] = field(default_factory=list)
+    no_progress: int = 0
+    command: dict[str, str] = field(default_factory=dict)  # original, command, why
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -69,6 +75,10 @@ class Ledger:
             tried={k: list(v) for k, v in tried.items()},
             fallback_uses=_count(data.get("fallback_uses", 0), "fallback_uses"),
             child=None if child is None else _child(child),
+            marks={k: _numbers(v, f"marks[{k!r}]") for k, v in _mapping(data, "marks").items()},
+            best=_numbers(data.get("best", []), "best"),
+            no_progress=_count(data.get("no_progress", 0), "no_progress"),
+            command={k: _text(v, f"command[{k!r}]") for k, v in _mapping(data, "command").items()},
         )
 
 
@@ -82,6 +92,22 @@ def _mapping(data: dict[str, Any], key: str) -> dict[str, Any]:
 def _count(value: object, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ValueError(f"{what} is not a count: {str(value)[:40]}")
+    return value
+
+
+def _numbers(value: object, what: str) -> list[float]:
+    ok = isinstance(value, list) and all(
+        isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x) for x in value
+    )
+    if not ok:
+        raise ValueError(f"{what} is not a list of numbers")
+    assert isinstance(value, list)
+    return [float(x) for x in value]
+
+
+def _text(value: object, what: str) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"{what} is not a string")
     return value
 
 

@@ -81,7 +81,8 @@ class RunModel:
         self.provider = provider
         self.providers: tuple[str, ...] = ()
         self.final_reason = ""
-        self.advice = ""  # what to do about a give-up, when the engine says
+        self.triage = ""  # "kind → action" of the last failure
+        self.advice = ""  # what to do about it (the last failure's, or the give-up's)
         self.started_ts = 0.0  # wall time of the run's start (run_started), 0 if unseen
         self.ended_ts = 0.0  # wall time of its end (completed, gave up, stopped)
         self.failure_kinds: dict[str, str] = {}  # signature -> failure kind
@@ -122,7 +123,7 @@ class RunModel:
 
     def _process_started(self, e: ev.ProcessStarted) -> None:
         if self.phase in FINAL_PHASES:  # resumed after a stop or a give-up
-            self.ended_ts, self.final_reason, self.advice = 0.0, "", ""
+            self.ended_ts, self.final_reason, self.advice, self.triage = 0.0, "", "", ""
             self.attempt = 0
         self._set_phase(Phase.RUNNING)
 
@@ -130,6 +131,8 @@ class RunModel:
         self._set_phase(Phase.FAILED)
         self.final_reason = e.summary
         self.failure_kinds[e.signature] = e.kind
+        plain = e.action == "repair" and not e.advice  # the repair phases say the rest
+        self.triage, self.advice = ("" if plain else f"{e.kind} → {e.action}"), e.advice
 
     def _repair(self, e: ev.RepairRequested) -> None:
         self._set_phase(Phase.DIAGNOSING)
@@ -208,7 +211,7 @@ class RunModel:
 
     def _gave_up(self, e: ev.GaveUp) -> None:
         self.phase, self.final_reason, self.awaiting = Phase.GAVE_UP, e.reason, None
-        self.advice = str(getattr(e, "advice", "") or "")
+        self.advice = str(getattr(e, "advice", "") or "") or self.advice  # the failure's
         self.ended_ts = e.ts
 
     def _completed(self, e: ev.RunCompleted) -> None:

@@ -29,10 +29,18 @@ def _exited(e: ev.ProcessExited) -> str:
 def _restarting(e: ev.Restarting) -> str:
     where = f" from {e.checkpoint}" if e.checkpoint else ""
     budget = f"attempt {e.attempt}/{e.max_attempts} for this failure, " if e.max_attempts else ""
+    rules = f" [{e.budget}]" if e.budget else ""
     return (
         f"restarting{where} in {e.cooldown_s:g}s ({budget}"
-        f"restart {e.restarts_used}/{e.max_restarts}): {e.reason}"
+        f"restart {e.restarts_used}/{e.max_restarts}): {e.reason}{rules}"
     )
+
+
+def _failure(e: ev.Failure) -> str:
+    line = f"failure [{e.kind}] {e.summary} (signature {e.signature})"
+    if e.action == "repair" and not e.advice:  # a bug in the code: the repair steps follow
+        return line
+    return f"{line} -> {e.action}" + (f": {e.advice}" if e.advice else "")
 
 
 def _data_changed(e: ev.DataChanged) -> str:
@@ -73,12 +81,14 @@ _fmt(ev.ProcessExited)(_exited)
 _fmt(ev.HangDetected, _YELLOW)(
     lambda e: f"no output for {duration(e.silent_s)}: treating it as a hang; stopping it"
 )
-_fmt(ev.Failure, _RED)(lambda e: f"failure [{e.kind}] {e.summary} (signature {e.signature})")
+_fmt(ev.Failure, _RED)(_failure)
 _fmt(ev.OrphanReaped, _YELLOW)(
     lambda e: f"stopped training PID {e.pid} left by an earlier phoenix ({e.command})"
 )
 _fmt(ev.Restarting, _YELLOW)(_restarting)
-_fmt(ev.GaveUp, _RED)(lambda e: f"gave up: {e.reason}")
+_fmt(ev.GaveUp, _RED)(
+    lambda e: f"gave up ({e.rule}): {e.reason}" if e.rule else f"gave up: {e.reason}"
+)
 _fmt(ev.RunCompleted, _GREEN)(
     lambda e: f"training completed in {duration(e.duration_s)} ({e.restarts} restart(s))"
 )

@@ -80,6 +80,9 @@ def _code(text: str, lang: str = "", limit: int = _DIFF) -> str:
 def _failure(e: ev.Failure, v: RunView) -> Embed:
     what = "hung" if e.kind == "hang" else "crashed"
     fields = [_field("signature", f"`{e.signature[:16]}`"), _field("kind", e.kind)]
+    fields.append(_field("action", e.action))
+    if e.advice:
+        fields.append(_field("what Phoenix does", e.advice, False))
     if e.location:
         fields.append(_field("where", e.location))
     if not e.repairable:
@@ -103,7 +106,10 @@ def _applied(e: ev.PatchApplied, v: RunView) -> Embed:
 def _restarting(e: ev.Restarting, v: RunView) -> Embed:
     title = f"Restarting: attempt {e.attempt}/{e.max_attempts}"
     budget = _field("restarts", f"{e.restarts_used}/{e.max_restarts}")
-    return _embed(title, _BLUE, e.reason, budget, _field("cooldown", f"{e.cooldown_s:g}s"))
+    fields = [budget, _field("cooldown", f"{e.cooldown_s:g}s")]
+    if e.budget:
+        fields.append(_field("budgets", e.budget, False))
+    return _embed(title, _BLUE, e.reason, *fields)
 
 
 def _progress(e: ev.Progress, v: RunView) -> Embed:
@@ -179,7 +185,11 @@ _RENDER: dict[type[ev.Event], Callable[[Any, RunView], Embed]] = {
     ev.Progress: _progress,
     ev.DataChanged: _data,
     ev.GaveUp: lambda e, v: _embed(
-        "Phoenix gave up", _RED, e.reason, _field("what to do", _WHAT_TO_DO, False)
+        "Phoenix gave up",
+        _RED,
+        e.reason,
+        *([_field("rule", e.rule)] if e.rule else []),
+        _field("what to do", _WHAT_TO_DO, False),
     ),
     ev.RunCompleted: _completed,
     ev.Stopped: lambda e, v: _embed("Phoenix stopped", _GREY, e.reason),

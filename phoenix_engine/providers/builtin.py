@@ -3,6 +3,9 @@
 - CUDA/torch out of memory: halve the batch size where it is set (an assignment, a keyword
   argument, an argparse/click default, a JSON/YAML/TOML value), searching the innermost project
   frame's file, then the traceback's other project files, then entry and config files at the root.
+  When the training command passes the batch size (``--batch_size 8``) that flag overrides any
+  default here, so the command itself is changed instead and this doctor is not asked
+  (``providers/_batch_flag.py``, applied by ``triage_actions.py``).
 - Python's own "Did you mean: 'x'?" for NameError, AttributeError and ImportError: rename on
   the failing line only.
 

@@ -30,6 +30,9 @@ _LOOK: dict[Phase, tuple[str, str]] = {
 }
 
 
+_TRIAGED = (Phase.FAILED, Phase.RESTARTING, Phase.GAVE_UP)
+
+
 def status_text(
     model: RunModel,
     *,
@@ -45,6 +48,10 @@ def status_text(
     text.append(f" {icon} {model.phase}{'…' if model.phase is Phase.STOPPING else ''} ", style)
     if note:
         text.append(f" {note}", style="bold")
+    if model.triage and model.phase in _TRIAGED:  # what failed and what Phoenix does about it
+        text.append(f" {model.triage}", style="bold")
+        if model.advice and not compact:
+            text.append(f" {model.advice}", style="dim")
     fields: list[tuple[str, str]] = []
     if model.attempt > 0:  # a repair is or was under way; a healthy run has no attempt 0/3
         fields.append(("try" if compact else "attempt", f"{model.attempt}/{model.max_attempts}"))

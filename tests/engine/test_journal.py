@@ -42,6 +42,8 @@ def test_events_become_json_lines_with_ts_event_and_fields(tmp_path: Path) -> No
             "exc_type": "",
             "location": "",
             "repairable": True,
+            "action": "repair",  # issue 12: what Phoenix does, and why
+            "advice": "",
         },
         {
             "ts": "1970-01-01T00:00:02.000Z",

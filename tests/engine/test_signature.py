@@ -439,8 +439,11 @@ SIGNALS: list[tuple[str, int | None, int | None, bool, FailureKind, str, bool]] 
     ("sigabrt", -6, None, False, FailureKind.SIGNAL, "SIGABRT", True),
     ("sigbus via shell", 135, None, True, FailureKind.SIGNAL, "SIGBUS", True),
     ("sigterm from outside", -15, None, False, FailureKind.SIGNAL, "SIGTERM", False),
-    ("137 without shell is an exit code", 137, None, False, FailureKind.EXIT_CODE,
-     "exited with code 137", True),
+    # issue 12: a wrapper script whose child was SIGKILLed exits 137 (the OOM killer)
+    ("137 without shell is a killed child", 137, None, False, FailureKind.HOST_OOM,
+     "killed by SIGKILL", True),
+    ("136 without shell is an exit code", 136, None, False, FailureKind.EXIT_CODE,
+     "exited with code 136", True),
     ("above 128+64 via shell is an exit code", 200, None, True, FailureKind.EXIT_CODE,
      "exited with code 200", True),
 ]  # fmt: skip

@@ -71,3 +71,16 @@ def test_run_note_only_once_the_run_ended() -> None:
     note = run_note(model_after(ev.GaveUp(reason="3 attempts spent")), holding=True)
     assert note is not None
     assert note.plain == "gave up: 3 attempts spent\nu resumes the training (budgets cleared)"
+
+
+def test_a_give_up_keeps_the_failures_advice_for_the_detail() -> None:
+    failure = ev.Failure(
+        kind="disk_full",
+        signature="s",
+        summary="No space left",
+        action="stop",
+        advice="free space on /data, then press u",
+    )
+    note = run_note(model_after(failure, ev.GaveUp(reason="the disk is full")))
+    assert note is not None
+    assert note.plain == "gave up: the disk is full\nwhat to do: free space on /data, then press u"
