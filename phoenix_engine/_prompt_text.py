@@ -9,7 +9,7 @@ from __future__ import annotations
 
 __all__ = ["INTRO", "OUTPUT_NOTE", "SCHEMAS", "rules"]
 
-from phoenix_engine.policy import PROTECTED_DIRS, PROTECTED_NAMES, Limits
+from phoenix_engine.policy import Limits
 
 INTRO = (
     "You are fixing a Python training run that crashed while unattended. Your patch will be "
@@ -57,16 +57,17 @@ def _listed(items: tuple[str, ...] | list[str], limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+# The never-patchable table (phoenix_engine.refused) in brief: what a model reaches for.
+_NEVER = ("tests/", "test_*.py", "conftest.py", "pytest.py", "pyproject.toml", "setup.py")
+
+
 def rules(limits: Limits) -> str:
-    protected = [f"{d}/" for d in sorted(PROTECTED_DIRS)] + ["test_*.py", "*_test.py"]
-    protected += sorted(PROTECTED_NAMES)
-    if limits.data_dir:
-        protected.append(f"{limits.data_dir.rstrip('/')}/")
-    protected += limits.protected
+    protected = [f"{limits.data_dir.rstrip('/')}/"] if limits.data_dir else []
+    protected += [*limits.test_files, *limits.protected, *_NEVER]
     allowed = _listed(limits.allowlist) or "(none: no file may be edited)"
     return (
         "## Rules\n"
         f"- Edit only: {allowed} (paths relative to the project, with /).\n"
-        f"- Never edit: {_listed(protected)}.\n"
+        f"- Never edit: {_listed(protected)}, hidden or virtualenv paths.\n"
         f"- At most {limits.max_patch_lines} changed lines and {limits.max_patch_files} files."
     )

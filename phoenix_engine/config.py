@@ -251,6 +251,13 @@ SPECS: tuple[Spec, ...] = (
     _s("kill_grace_sec", "PHOENIX_KILL_GRACE_SEC", _float(0), "10", "grace between stop signals"),
     _s("test_cmd", "PHOENIX_TEST_CMD", _command, "", "test command run in the shadow copy"),
     _s("test_timeout_sec", "PHOENIX_TEST_TIMEOUT_SEC", _float(1), "600", "test command timeout"),
+    _s(
+        "sandbox",
+        "PHOENIX_SANDBOX",
+        _choice("auto", "require", "off"),
+        "auto",
+        "run the shadow test in bubblewrap: when it works, always (or refuse), or never",
+    ),
     _s("log_max_bytes", "PHOENIX_LOG_MAX_BYTES", _bytes, "5MB", "rotate logs past this size"),
     _s("max_backups", "PHOENIX_MAX_BACKUPS", _int(1), "20", "backups kept"),
     _s("cooldown_seconds", "PHOENIX_COOLDOWN_SECONDS", _float(0), "5", "pause before a restart"),
@@ -446,6 +453,7 @@ class Settings:
     kill_grace_sec: float
     test_cmd: str
     test_timeout_sec: float
+    sandbox: str
     log_max_bytes: int
     max_backups: int
     cooldown_seconds: float

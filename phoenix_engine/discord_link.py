@@ -40,6 +40,14 @@ class _RemoteService:
                 await self._task
 
 
+def _picture(engine: Engine) -> bytes:
+    """The night's picture for the last message (imported late: most runs never need it)."""
+    from phoenix_engine.report import render_last
+
+    s = engine.settings
+    return render_last(s.state_dir, title=s.project_dir.name)
+
+
 def add_discord(
     engine: Engine,
     desk: ApprovalDesk | None,
@@ -52,7 +60,11 @@ def add_discord(
     enabled: list[str] = []
     if s.discord_webhook_url:
         notifier = DiscordNotifier(
-            s.discord_webhook_url, redactor=engine.redactor, emit=engine.emit, transport=transport
+            s.discord_webhook_url,
+            redactor=engine.redactor,
+            emit=engine.emit,
+            transport=transport,
+            picture=lambda: _picture(engine),
         )
         engine.add_sink(notifier)
         engine.add_service(notifier)

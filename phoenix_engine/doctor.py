@@ -151,6 +151,23 @@ def _checkpoint_checks(settings: Settings) -> list[Check]:
     return [Check(name="checkpoints", ok=False, warning=True, detail=detail)]
 
 
+def _sandbox_check(settings: Settings, env: Mapping[str, str]) -> Check:
+    """Can the shadow run's test command run in bubblewrap here?"""
+    from phoenix_engine.sandbox import probe
+
+    if settings.sandbox == "off":
+        detail = "PHOENIX_SANDBOX=off: the shadow run's test command runs with your rights"
+        return Check(name="sandbox", ok=False, warning=True, detail=detail)
+    found = probe(env)
+    if found.usable:
+        return Check(name="sandbox", ok=True, detail=f"{found.bwrap} works: tests run contained")
+    if settings.sandbox == "require":
+        detail = f"{found.detail}; PHOENIX_SANDBOX=require refuses every tested patch"
+        return Check(name="sandbox", ok=False, detail=detail)
+    detail = f"{found.detail}; the shadow run's test command would run with your rights"
+    return Check(name="sandbox", ok=False, warning=True, detail=detail)
+
+
 def _triage_checks(settings: Settings) -> list[Check]:
     from phoenix_engine.triage_doctor import doctor_lines
 
@@ -183,6 +200,7 @@ def run_checks(settings: Settings, env: Mapping[str, str]) -> list[Check]:
     ]
     if checks[-1].ok:
         checks.append(_lock_check(settings))
+    checks.append(_sandbox_check(settings, env))
     checks.extend(_provider_checks(settings, env))
     checks.extend(_discord_checks(settings))
     checks.extend(_checkpoint_checks(settings))

@@ -115,7 +115,7 @@ class Engine:
         self._clock, self._mono = clock, monotonic
         self._tee = tee
         self.want_lines = want_lines
-        if host_sampler is None and settings.min_free_disk_gb > 0:
+        if host_sampler is None:  # the disk guard, the console and metrics.jsonl read it
             host_sampler = HostSampler([settings.project_dir, settings.state_dir])
         self.telemetry = Telemetry(
             settings, emit=self.emit, gpu=gpu_sampler, host=host_sampler, monotonic=monotonic
@@ -152,6 +152,7 @@ class Engine:
             repair=self._repair,
         )
         self._sinks.append(self.triage)
+        self.run_id = ""  # set when the run starts: ``phoenix review ID``
 
     # --- public -----------------------------------------------------------------------------
 
@@ -180,6 +181,8 @@ class Engine:
     def emit(self, event: ev.Event) -> None:
         """Deliver an event (``ts`` stamped here) to every sink; a failing sink is skipped."""
         stamped = event if event.ts else _stamp(event, self._clock())
+        if isinstance(stamped, _FINAL) and not stamped.run_id:  # whoever decided the end
+            stamped = dataclasses.replace(stamped, run_id=self.run_id)
         for sink in list(self._sinks):
             try:
                 sink.emit(stamped)
@@ -214,6 +217,11 @@ class Engine:
         return True
 
     @property
+    def trainlog_bytes(self) -> int:
+        """Bytes this run has written to train.log so far (where a milestone falls in it)."""
+        return self._trainlog.written if self._trainlog is not None else 0
+
+    @property
     def holding(self) -> bool:
         """True while the training is stopped and Phoenix waits for :meth:`resume`."""
         return self._holding
@@ -244,6 +252,8 @@ class Engine:
             for task in services:
                 task.add_done_callback(self._service_ended)
             try:
+                # Names the run in the journal (its UTC start, as the journal's timestamps).
+                self.run_id = time.strftime("%Y%m%d-%H%M%S", time.gmtime(self._clock()))
                 return await self._supervise()
             finally:
                 ticker.cancel()
@@ -273,9 +283,13 @@ class Engine:
                 mode=s.patch_mode,
                 phoenix_pid=os.getpid(),
                 restarts_used=ledger.restarts,
+                run_id=self.run_id,
             )
         )
         await self._verify_data()
+        prepare = getattr(self.repairer, "prepare", None)
+        if prepare is not None:
+            await prepare()  # the sandbox probe: said once, at the start, if it cannot run
         while True:
             code = await self._attempts(ledger)
             done = code in (ExitCode.COMPLETED, ExitCode.NOT_PROMOTED)
@@ -772,6 +786,9 @@ class Engine:
 
     def _notice(self, message: str) -> None:
         self.emit(ev.Notice(message=message))
+
+
+_FINAL = (ev.RunCompleted, ev.GaveUp, ev.Stopped)  # the events that end a run carry its id
 
 
 def _stamp(event: ev.Event, ts: float) -> ev.Event:

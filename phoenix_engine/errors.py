@@ -14,6 +14,7 @@ __all__ = [
     "LockHeldError",
     "PhoenixError",
     "ProviderError",
+    "ReportError",
     "StateError",
 ]
 
@@ -58,6 +59,12 @@ class StateError(PhoenixError):
 
 class DataError(PhoenixError):
     """The data directory changed and PHOENIX_DATA_VERIFY=strict refuses to start."""
+
+    exit_code = ExitCode.USAGE
+
+
+class ReportError(PhoenixError):
+    """The picture of a run cannot be drawn (matplotlib missing, no run recorded)."""
 
     exit_code = ExitCode.USAGE
 

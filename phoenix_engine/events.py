@@ -13,6 +13,7 @@ __all__ = [
     "Anomaly",
     "ApprovalRequested",
     "Approver",
+    "ContainmentBreach",
     "DataChanged",
     "Decision",
     "Diagnosis",
@@ -28,6 +29,7 @@ __all__ = [
     "GuardCleared",
     "GuardTripped",
     "HangDetected",
+    "HostStatus",
     "MetricSample",
     "ModelPromoted",
     "Notice",
@@ -76,6 +78,9 @@ class RunStarted(Event):
     mode: str
     phoenix_pid: int
     restarts_used: int = 0
+    # Names this run in ``phoenix runs``/``review``; the run's final event (run_completed,
+    # gave_up, stopped) repeats it. A last run with neither end nor engine: Phoenix crashed.
+    run_id: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -143,6 +148,7 @@ class GaveUp(Event):
     reason: str
     signature: str = ""
     rule: str = ""  # the rule that decided: a setting's name or "class KIND: stop"
+    run_id: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -150,12 +156,14 @@ class RunCompleted(Event):
     name: ClassVar[str] = "run_completed"
     duration_s: float
     restarts: int
+    run_id: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Stopped(Event):
     name: ClassVar[str] = "stopped"
     reason: str
+    run_id: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -224,6 +232,20 @@ class MetricSample(Event):
     loss: float | None = None
     lr: float | None = None
     rate: float | None = None  # steps or samples per second, as printed
+    grad_norm: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HostStatus(Event):
+    """A host sample (CPU, RAM, the least free disk among the watched paths); None is n/a."""
+
+    name: ClassVar[str] = "host"
+    journal: ClassVar[bool] = False
+    cpu_pct: float | None = None
+    ram_used_gb: float | None = None
+    ram_total_gb: float | None = None
+    disk_free_gb: float | None = None
+    disk_path: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -335,6 +357,7 @@ class ShadowPassed(Event):
     name: ClassVar[str] = "shadow_passed"
     id: str
     output_tail: str = ""
+    note: str = ""  # what the shadow copy left out (no sandbox, over the copy budget)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -343,6 +366,18 @@ class ShadowFailed(Event):
     id: str
     reason: str
     output_tail: str = ""
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ContainmentBreach(Event):
+    """A shadow run changed real files (the patch is refused; the owner must look)."""
+
+    name: ClassVar[str] = "containment_breach"
+    id: str
+    paths: tuple[str, ...]
+    reason: str
+    sandboxed: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -434,6 +469,7 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     Notice,
     OutputLines,
     GpuStatus,
+    HostStatus,
     MetricSample,
     RepairRequested,
     ProviderFailed,
@@ -442,6 +478,7 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     PatchRejected,
     ShadowPassed,
     ShadowFailed,
+    ContainmentBreach,
     ApprovalRequested,
     PatchApplied,
     RolledBack,

@@ -1,4 +1,4 @@
-"""Training metrics from one output line: step, loss, learning rate, rate, as printed.
+"""Training metrics from one output line: step, loss, learning rate, rate, grad norm, as printed.
 
 Understands plain ``step 120/1000 loss 0.51 lr 3e-4``, Hugging Face Trainer's dict lines,
 ``key=value`` tqdm postfixes, Lightning progress bars and JSON lines; ``PHOENIX_LOSS_REGEX``
@@ -38,6 +38,7 @@ _SLOW = {
     "loss": re.compile(r"(?<![A-Za-z_])(?:train(?:ing)?_)?loss" + _LOSS_REST, _I),
     "step": re.compile(r"\b(?:global_)?step\b" + _STEP_REST, _I),
     "lr": re.compile(r"\b(?:lr|learning_rate)" + _SEP + _NUM, _I),
+    "grad_norm": re.compile(r"\b(?:grad|gradient)_norm" + _SEP + _NUM, _I),
     "rate": re.compile(_NUM + r"\s*" + _UNITS + r"/s\b", _A),
     "bar": re.compile(r"\b" + _BAR, _A),
 }
@@ -111,12 +112,16 @@ def _read(
     else:
         m = _SLOW["rate"].search(line)
         rate = _num(m.group(1)) if m else None
+    grad = None
+    if "norm" in low:  # rare on a line: no search at all without it
+        grad = _grad_norm(line, low) if fast else _SLOW["grad_norm"].search(line)
     sample = MetricSample(
         step=step,
         total_steps=total,
         loss=loss,
         lr=_num(lr.group(1)) if lr else None,
         rate=rate if rate is not None else _sec_per_it(line),
+        grad_norm=_num(grad.group(1)) if grad else None,
     )
     return sample, raw if loss is not None else None
 
@@ -167,8 +172,16 @@ def _step_match(line: str, low: str) -> re.Match[str] | None:
 
 def _lr(line: str, low: str) -> re.Match[str] | None:
     """The leftmost of "lr" and "learning_rate" that is followed by a number."""
+    return _leftmost(line, low, ("lr", "learning_rate"))
+
+
+def _grad_norm(line: str, low: str) -> re.Match[str] | None:
+    return _leftmost(line, low, ("grad_norm", "gradient_norm"))
+
+
+def _leftmost(line: str, low: str, words: tuple[str, ...]) -> re.Match[str] | None:
     best: tuple[int, re.Match[str]] | None = None
-    for word in ("lr", "learning_rate"):
+    for word in words:
         p = low.find(word)
         while p >= 0 and (best is None or p < best[0]):
             m = _LR_AT.match(line, p + len(word)) if _boundary(line, p) else None

@@ -34,6 +34,7 @@ class TrainLog:
         self._hold = hold_bytes
         self._pending: dict[str, bytes] = {}
         self._may_report = OnceIn()
+        self.written = 0  # bytes written to the file by this run
 
     def write(self, stream: str, data: bytes) -> bytes:
         """Log what ``data`` completes; return those (masked) bytes for echoing."""
@@ -64,6 +65,7 @@ class TrainLog:
             return
         try:
             self._file.write(data)
+            self.written += len(data)
         except OSError as exc:
             if self._may_report():  # one notice per outage, not one per chunk
                 self._on_error(f"cannot write train.log: {exc.strerror or exc}")

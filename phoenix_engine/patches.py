@@ -24,11 +24,12 @@ __all__ = [
     "parse_reply",
 ]
 
-import difflib
 from dataclasses import dataclass
 from typing import Any, TypeGuard
 
 from phoenix_engine import _patch_splice as splice
+from phoenix_engine._changed_lines import DEFAULT_CAP
+from phoenix_engine._changed_lines import changed_lines as _changed_lines
 from phoenix_engine._patch_udiff import parse_diff, split_files
 from phoenix_engine._reply_text import Fence, find_fences, find_json, prose
 
@@ -237,20 +238,8 @@ def _text_lines(text: str) -> list[str]:
     return lines
 
 
-def changed_lines(before: str, after: str) -> int:
-    """Per changed block, the larger of lines added and removed, summed."""
-    a = [content for content, _ in splice.split_text(before)]
-    b = [content for content, _ in splice.split_text(after)]
-    # Drop the common head and tail first: a patch touches a few lines, and SequenceMatcher
-    # is quadratic on long runs of repeated lines (seconds for a 6,000-line file).
-    head = 0
-    while head < min(len(a), len(b)) and a[head] == b[head]:
-        head += 1
-    tail = 0
-    while tail < min(len(a), len(b)) - head and a[-1 - tail] == b[-1 - tail]:
-        tail += 1
-    a, b = a[head : len(a) - tail], b[head : len(b) - tail]
-    matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
-    return sum(
-        max(i2 - i1, j2 - j1) for tag, i1, i2, j1, j2 in matcher.get_opcodes() if tag != "equal"
-    )
+def changed_lines(before: str, after: str, *, cap: int = DEFAULT_CAP) -> int:
+    """Per changed block, the larger of lines added and removed, summed; Python's lines
+    (a lone ``\\r`` ends one); any value above ``cap`` means "more than cap". Linear in the
+    files' length for a fixed cap (see :mod:`phoenix_engine._changed_lines`)."""
+    return _changed_lines(before, after, cap=cap)

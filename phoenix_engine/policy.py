@@ -1,49 +1,43 @@
 """May a proposal touch this path, and is it small enough? Every refusal is a readable reason.
 
 A path must be relative, POSIX, inside the project (no ``..``, no symlink leading out), match
-``PHOENIX_ALLOWLIST`` and not be protected. Glob semantics, for the allowlist and for
-``PHOENIX_PROTECTED``: :func:`fnmatch.fnmatchcase` against the relative POSIX path, and, for a
-glob without ``/``, against the file name too, so ``*.py`` matches ``src/pkg/x.py``. As in
-fnmatch, ``*`` also crosses ``/``; ``**/`` may also match no directory at all, so
-``src/**/*.py`` matches ``src/x.py``; a glob ending in ``/`` names a directory, so ``vendor/``
-protects everything below any ``vendor`` directory. Protected names are compared ignoring
-case, because on macOS ``Tests/`` is ``tests/``. Pure except :meth:`Path.resolve`, which
-symlinks need.
+``PHOENIX_ALLOWLIST`` and not be refused: never by the table in :mod:`phoenix_engine.refused`
+(tests, virtualenvs, hidden directories, the test runner's configuration, ...), never in the
+data directory, never a file the test command names, never a ``PHOENIX_PROTECTED`` glob. Glob
+semantics, for the allowlist and for ``PHOENIX_PROTECTED``: :func:`fnmatch.fnmatchcase` against
+the relative POSIX path, and, for a glob without ``/``, against the file name too, so ``*.py``
+matches ``src/pkg/x.py``. As in fnmatch, ``*`` also crosses ``/``; ``**/`` may also match no
+directory at all, so ``src/**/*.py`` matches ``src/x.py``; a glob ending in ``/`` names a
+directory, so ``vendor/`` protects everything below any ``vendor`` directory. Protected names
+are compared ignoring case, because on macOS ``Tests/`` is ``tests/``. The filesystem facts a
+verdict needs (symlinks, which directories are environments) come from a :class:`Resolver`;
+:class:`ProjectResolver` asks the disk, tests may pass a fake.
 """
 
 from __future__ import annotations
 
 __all__ = [
-    "PROTECTED_DIRS",
-    "PROTECTED_NAMES",
     "Limits",
+    "ProjectResolver",
+    "Resolver",
     "Verdict",
     "allowlisted",
     "check_path",
     "check_size",
+    "command_files",
 ]
 
+import os
 import re
+import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
 
 from phoenix_engine.config import Settings
+from phoenix_engine.refused import ProjectResolver, Resolver, refused_why
 
-PROTECTED_DIRS = frozenset({"tests", ".phoenix_cli", ".git"})
-PROTECTED_NAMES = frozenset(
-    {
-        "conftest.py",
-        "pytest.ini",
-        "tox.ini",
-        "setup.cfg",
-        "pyproject.toml",
-        "sitecustomize.py",
-        "usercustomize.py",
-    }
-)
-_PROTECTED_GLOBS = ("test_*.py", "*_test.py")
 _DRIVE = re.compile(r"^[A-Za-z]:")
 _MAX_PATH, _MAX_NAME = 1024, 255  # common filesystem limits (PATH_MAX is larger, rarely met)
 
@@ -55,6 +49,7 @@ class Limits:
     data_dir: str = "data"
     max_patch_lines: int = 50
     max_patch_files: int = 3
+    test_files: tuple[str, ...] = ()  # files PHOENIX_TEST_CMD names: the judge is not patchable
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Limits:
@@ -64,6 +59,7 @@ class Limits:
             data_dir=settings.data_dir,
             max_patch_lines=settings.max_patch_lines,
             max_patch_files=settings.max_patch_files,
+            test_files=command_files(settings.test_cmd),
         )
 
 
@@ -128,24 +124,35 @@ def _glob(relpath: str, pattern: str, *, fold: bool) -> bool:
     return False
 
 
-def _protected(relpath: str, limits: Limits, data_dirs: frozenset[str]) -> str:
+def _protected(relpath: str, limits: Limits, data_dirs: frozenset[str], fs: Resolver) -> str:
     """Why ``relpath`` is protected, or ""."""
-    parts = relpath.lower().split("/")
-    for part in parts[:-1]:
-        if part in PROTECTED_DIRS:
-            return f"{relpath!r} is inside {part}/, which patches may never touch"
-    name = parts[-1]
-    if name in PROTECTED_NAMES or name in PROTECTED_DIRS:
-        return f"{relpath!r} is a protected file ({name})"
-    if any(fnmatchcase(name, g) for g in _PROTECTED_GLOBS):
-        return f"{relpath!r} is a test file; tests must not be edited to make a run pass"
+    why = refused_why(relpath, fs.is_env_dir)
+    if why:
+        return why
+    low = relpath.lower()
     for data in data_dirs:
-        if relpath.lower() == data.lower() or relpath.lower().startswith(data.lower() + "/"):
+        if low == data.lower() or low.startswith(data.lower() + "/"):
             return f"{relpath!r} is in the data directory ({data}/)"
+    if low in (t.lower() for t in limits.test_files):
+        return f"{relpath!r} is run by PHOENIX_TEST_CMD: the test must not be edited to pass"
     for glob in limits.protected:
         if _glob(relpath, glob, fold=True):
             return f"{relpath!r} matches PHOENIX_PROTECTED ({glob})"
     return ""
+
+
+def command_files(test_cmd: str) -> tuple[str, ...]:
+    """Project-relative files the test command names (``python check.py`` -> ``check.py``)."""
+    try:
+        words = shlex.split(test_cmd)
+    except ValueError:
+        words = test_cmd.split()
+    found = []
+    for word in words:
+        rel = _lexical(word.split("=", 1)[-1].split("::", 1)[0])
+        if isinstance(rel, str) and re.search(r"\.(py|sh|ini|cfg|toml)$", rel):
+            found.append(rel)
+    return tuple(found)
 
 
 def allowlisted(relpath: str, allowlist: Sequence[str]) -> bool:
@@ -162,24 +169,33 @@ def _allowed(relpath: str, limits: Limits, *, exists: bool) -> str:
     return f"{relpath!r}: {what} is outside PHOENIX_ALLOWLIST ({allowed})"
 
 
-def _data_dirs(root: Path, data_dir: str) -> frozenset[str]:
+def _data_dirs(fs: Resolver, data_dir: str) -> frozenset[str]:
     """The data directory as written and as resolved, relative to the project root."""
     if not data_dir:
         return frozenset()
     found = set()
-    written = _lexical(data_dir)
+    written = _lexical(data_dir.rstrip("/") or data_dir)
     if isinstance(written, str):
         found.add(written)
-    try:
-        real = (root / data_dir).resolve()  # an absolute data_dir replaces root here
-    except (OSError, RuntimeError):
-        return frozenset(found)
-    if real.is_relative_to(root) and real != root:
-        found.add(real.relative_to(root).as_posix())
+        try:
+            real = fs.real(written)
+        except (OSError, RuntimeError):
+            real = None
+        if real:
+            found.add(real)
+    elif isinstance(fs, ProjectResolver) and os.path.isabs(data_dir):
+        try:
+            absolute = Path(data_dir).resolve()
+        except (OSError, RuntimeError):
+            return frozenset(found)
+        if absolute.is_relative_to(fs.root) and absolute != fs.root:
+            found.add(absolute.relative_to(fs.root).as_posix())
     return frozenset(found)
 
 
-def check_path(project_dir: Path, path: str, limits: Limits, *, exists: bool) -> Verdict:
+def check_path(
+    project_dir: Path, path: str, limits: Limits, *, exists: bool, fs: Resolver | None = None
+) -> Verdict:
     """May a patch write ``path`` (relative to ``project_dir``)? ``exists``: it is already there.
 
     Checked twice, before and after resolving symlinks, so a link inside the project cannot
@@ -188,17 +204,18 @@ def check_path(project_dir: Path, path: str, limits: Limits, *, exists: bool) ->
     relpath = _lexical(path)
     if isinstance(relpath, Verdict):
         return relpath
+    fs = fs or ProjectResolver(project_dir)
     try:
-        root = project_dir.resolve()
-        target = (root / relpath).resolve()
+        real = fs.real(relpath)
     except (OSError, RuntimeError):
         return _refuse(f"{relpath!r} cannot be resolved (a symlink loop?)")
-    if not target.is_relative_to(root) or target == root:
+    if real is None:
         return _refuse(f"{relpath!r} leads outside the project through a symlink")
-    real = target.relative_to(root).as_posix()
-    data_dirs = _data_dirs(root, limits.data_dir)
+    data_dirs = _data_dirs(fs, limits.data_dir)
     for candidate in dict.fromkeys((relpath, real)):
-        why = _protected(candidate, limits, data_dirs) or _allowed(candidate, limits, exists=exists)
+        why = _protected(candidate, limits, data_dirs, fs) or _allowed(
+            candidate, limits, exists=exists
+        )
         if why:
             return _refuse(why)
     return Verdict(ok=True, relpath=real)

@@ -149,7 +149,6 @@ def _finish(
 ) -> Proposal | Refusal:
     changes: list[FileChange] = []
     counts: dict[str, int] = {}
-    diffs: list[str] = []
     for relpath, file in sorted(files.items()):
         after = _encode(relpath, file)
         if isinstance(after, str):
@@ -157,14 +156,15 @@ def _finish(
         if after == file.before:
             continue  # later patches undid earlier ones
         changes.append(FileChange(path=relpath, before=file.before, after=after, mode=file.mode))
-        counts[relpath] = changed_lines(file.original or "", file.text or "")
-        diffs.append(_unified(relpath, file.original, file.text or ""))
+        cap = limits.max_patch_lines  # past the cap the count stops: linear time, bounded
+        counts[relpath] = changed_lines(file.original or "", file.text or "", cap=cap)
     if not changes:
         return Refusal(reason="the patches together change nothing")
     pid = proposal_id(changes)
     size = check_size(counts, limits)
-    if not size.ok:
+    if not size.ok:  # before any diff is made: a huge change costs no diffing
         return Refusal(reason=size.reason, id=pid)
+    diffs = [_unified(c.path, files[c.path].original, files[c.path].text or "") for c in changes]
     return Proposal(
         id=pid,
         provider=provider,

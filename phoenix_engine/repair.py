@@ -11,11 +11,12 @@ from __future__ import annotations
 
 __all__ = ["RepairLoop"]
 
+import asyncio
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
 
 from phoenix_engine import events as ev
-from phoenix_engine import shadow
+from phoenix_engine import sandbox, shadow
 from phoenix_engine.backups import BackupError, apply_changes, create_backup, prune
 from phoenix_engine.config import Settings
 from phoenix_engine.patches import ParseFailure, parse_reply
@@ -49,6 +50,13 @@ class RepairLoop:
         self._redactor = redactor
         self._env = env
         self._limits = Limits.from_settings(settings)
+        self._sandbox = sandbox.Chooser(settings.sandbox, env, emit)  # probes once per run
+
+    async def prepare(self) -> None:
+        """At the run's start: find out once whether the sandbox works, and say so if not."""
+        s = self.settings
+        if s.test_cmd.strip() and s.patch_mode == "auto":
+            await self._sandbox.choose()
 
     async def repair(
         self, failure: Classified, tail: Sequence[str], ledger: Ledger, *, extra: str = ""
@@ -76,7 +84,7 @@ class RepairLoop:
                 return "no usable patch from any provider: restart without changes"
             provider, text = answer
             tried.add(provider)
-            proposal = self._vet(provider, text, failure, ledger)
+            proposal = await self._vet(provider, text, failure, ledger)
             if proposal is None:
                 continue
             if s.patch_mode == "analyze-only":
@@ -104,7 +112,7 @@ class RepairLoop:
             extra=extra,
         )
 
-    def _vet(
+    async def _vet(
         self, provider: str, text: str, failure: Classified, ledger: Ledger
     ) -> Proposal | None:
         """Parse and vet a reply into a proposal, or report why it cannot be used."""
@@ -116,7 +124,8 @@ class RepairLoop:
             return None
         if reply.diagnosis:
             self._emit(ev.Diagnosis(provider=provider, text=reply.diagnosis))
-        built = build_proposal(
+        built = await asyncio.to_thread(  # reads files, applies, counts lines: off the loop
+            build_proposal,
             self.settings.project_dir,
             reply,
             self._limits,
@@ -138,6 +147,11 @@ class RepairLoop:
 
     async def _shadow(self, proposal: Proposal) -> bool:
         s = self.settings
+        box = await self._sandbox.choose()
+        if box is None and s.sandbox == "require" and s.test_cmd.strip():
+            reason = f"PHOENIX_SANDBOX=require and {self._sandbox.detail}: not tested"
+            self._emit(ev.PatchRejected(id=proposal.id, reason=reason))
+            return False
         result = await shadow.validate(
             s.project_dir,
             proposal.changes,
@@ -146,12 +160,28 @@ class RepairLoop:
             allowlist=s.allowlist,
             data_dir=s.data_dir,
             env=self._env,
+            sandbox=box,
         )
         tail = self._redactor.redact(result.output_tail)
+        if result.breach:
+            self._emit(
+                ev.ContainmentBreach(
+                    id=proposal.id,
+                    paths=result.breach[:50],
+                    reason=result.reason,
+                    sandboxed=result.sandboxed,
+                )
+            )
+            self._emit(ev.PatchRejected(id=proposal.id, reason=result.reason))
+            return False
         if result.ok:
-            self._emit(ev.ShadowPassed(id=proposal.id, output_tail=tail))
+            self._emit(ev.ShadowPassed(id=proposal.id, output_tail=tail, note=result.note))
         else:
-            self._emit(ev.ShadowFailed(id=proposal.id, reason=result.reason, output_tail=tail))
+            self._emit(
+                ev.ShadowFailed(
+                    id=proposal.id, reason=result.reason, output_tail=tail, note=result.note
+                )
+            )
         return result.ok
 
     async def _approve_and_apply(self, proposal: Proposal, ledger: Ledger) -> str:

@@ -58,6 +58,11 @@ class RunView:
         self.evaluation: ev.EvaluationFinished | None = None
         self.evaluating = ""  # the candidate under evaluation
         self.model = ""  # which model is in service after this run, and why
+        self.run_id = ""
+        self.ended_at: float | None = None  # when the last final event came
+        self.restarts = 0  # restart events seen (``restarts_used`` also counts earlier runs')
+        self.proposals: dict[str, ev.PatchProposed] = {}
+        self.applied: list[ev.PatchApplied] = []
 
     def apply(self, event: ev.Event) -> None:
         handler = _HANDLERS.get(type(event))
@@ -72,6 +77,7 @@ class RunView:
         self.phase, self.final_reason, self.runs = Phase.STARTING, "", self.runs + 1
         self.restarts_used = e.restarts_used
         self.started_at = e.ts or self.started_at
+        self.run_id, self.ended_at = e.run_id, None
 
     def _failure(self, e: ev.Failure) -> None:
         self.phase, self.failure, self.diagnosis = Phase.FAILED, e, ""
@@ -89,6 +95,7 @@ class RunView:
         self.provider, self.diagnosis = e.provider, e.text
 
     def _proposed(self, e: ev.PatchProposed) -> None:
+        self.proposals[e.id] = e
         self.phase, self.provider = Phase.VALIDATING, e.provider
         self.diagnosis = e.diagnosis or self.diagnosis
 
@@ -98,18 +105,20 @@ class RunView:
             self.pending.append(e.id)
 
     def _answered(self, e: ev.PatchApplied | ev.PatchRejected) -> None:
+        if isinstance(e, ev.PatchApplied):
+            self.applied.append(e)
         if e.id in self.pending:
             self.pending.remove(e.id)
             if self.phase is Phase.AWAITING and isinstance(e, ev.PatchRejected):
                 self.phase = Phase.DIAGNOSING  # the loop asks the next provider
 
     def _restarting(self, e: ev.Restarting) -> None:
-        self.phase = Phase.RESTARTING
+        self.phase, self.restarts = Phase.RESTARTING, self.restarts + 1
         self.attempt, self.max_attempts = e.attempt, e.max_attempts
         self.restarts_used, self.max_restarts = e.restarts_used, e.max_restarts
 
-    def _final(self, phase: Phase, reason: str) -> None:
-        self.phase, self.final_reason = phase, reason
+    def _final(self, phase: Phase, e: ev.Event, reason: str) -> None:
+        self.phase, self.final_reason, self.ended_at = phase, reason, e.ts or None
         self.pending.clear()
 
     def _metrics(self, e: ev.MetricSample) -> None:
@@ -142,6 +151,10 @@ class RunView:
     def final(self) -> bool:
         return self.phase in FINAL_PHASES
 
+    def repairs(self) -> list[tuple[ev.PatchApplied, ev.PatchProposed | None]]:
+        """The patches applied in this run, each with its proposal when the view saw it."""
+        return [(a, self.proposals.get(a.id)) for a in self.applied]
+
     def loss_text(self) -> str:
         if self.loss is None:
             return "n/a"
@@ -154,7 +167,7 @@ class RunView:
             head += f" ({self.final_reason})"
         retries = f"{self.attempt}/{self.max_attempts}" if self.max_attempts else f"{self.attempt}"
         lines = [head, f"restarts: {self.restarts_used}/{self.max_restarts}, attempt {retries}"]
-        lines.append(self._training_line())
+        lines.append(self.training_line())
         lines.append("gpu: " + gpu_text(self.gpu))
         if self.failure is not None:
             f = self.failure
@@ -177,7 +190,7 @@ class RunView:
             lines.append(f"up {duration(now - self.started_at)}")
         return "\n".join(lines)
 
-    def _training_line(self) -> str:
+    def training_line(self) -> str:
         if self.step is None and self.loss is None:
             return "training: no step or loss seen yet"
         step = "?" if self.step is None else str(self.step)
@@ -231,9 +244,9 @@ _HANDLERS: dict[type[ev.Event], Callable[[RunView, Any], None]] = {
     ev.PatchApplied: RunView._answered,
     ev.PatchRejected: RunView._answered,
     ev.Restarting: RunView._restarting,
-    ev.GaveUp: lambda v, e: v._final(Phase.GAVE_UP, e.reason),
-    ev.RunCompleted: lambda v, e: v._final(Phase.COMPLETED, ""),
-    ev.Stopped: lambda v, e: v._final(Phase.STOPPED, e.reason),
+    ev.GaveUp: lambda v, e: v._final(Phase.GAVE_UP, e, e.reason),
+    ev.RunCompleted: lambda v, e: v._final(Phase.COMPLETED, e, ""),
+    ev.Stopped: lambda v, e: v._final(Phase.STOPPED, e, e.reason),
     ev.MetricSample: RunView._metrics,
     ev.Progress: RunView._progress,
     ev.GpuStatus: lambda v, e: setattr(v, "gpu", e),

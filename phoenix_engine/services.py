@@ -1,4 +1,5 @@
-"""What lives as long as a run besides the engine: the run view, Discord, the attach socket.
+"""What lives as long as a run besides the engine: the run view, the kept telemetry
+(metrics.jsonl), Discord, the attach socket.
 
 Front ends call :func:`add_services` once after building the engine.
 """
@@ -13,6 +14,8 @@ from phoenix_engine.approval import ApprovalDesk
 from phoenix_engine.attach import AttachServer
 from phoenix_engine.discord_link import add_discord
 from phoenix_engine.engine import Engine
+from phoenix_engine.events import Notice
+from phoenix_engine.metrics_log import MetricsLog
 from phoenix_engine.runview import RunView
 
 
@@ -25,6 +28,14 @@ def add_services(
 ) -> list[str]:
     """Attach the services the settings enable; return the opt-in ones for the front end."""
     s = engine.settings
+    kept = MetricsLog(
+        s.state_dir,
+        max_bytes=s.log_max_bytes,
+        log_position=lambda: engine.trainlog_bytes,
+        on_error=lambda reason: engine.emit(Notice(message=reason)),
+    )
+    engine.add_sink(kept)
+    engine.add_service(kept)
     view = RunView(max_attempts=s.max_retries, max_restarts=s.max_restarts)
     engine.add_sink(view)
     enabled = [f"Discord {what}" for what in add_discord(engine, desk, view, transport=transport)]

@@ -215,7 +215,18 @@ class Telemetry:
         if self._host is None:
             return None
         try:
-            return await asyncio.to_thread(self._host.sample)
+            reading = await asyncio.to_thread(self._host.sample)
         except Exception as exc:
             self._emit(ev.Notice(message=f"host sampling failed: {exc}"))
             return None
+        disk = reading.lowest_disk
+        self._emit(
+            ev.HostStatus(
+                cpu_pct=reading.cpu_pct,
+                ram_used_gb=reading.ram_used_gb,
+                ram_total_gb=reading.ram_total_gb,
+                disk_path=disk[0] if disk else "",
+                disk_free_gb=disk[1] if disk else None,
+            )
+        )
+        return reading

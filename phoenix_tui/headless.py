@@ -117,8 +117,19 @@ _fmt(ev.PatchProposed)(
     lambda e: f"patch {e.id} proposed by {e.provider} for {', '.join(e.paths) or '(no file)'}"
 )
 _fmt(ev.PatchRejected, _RED)(lambda e: f"patch {e.id} rejected: {e.reason}")
-_fmt(ev.ShadowPassed, _GREEN)(lambda e: f"patch {e.id} passed the shadow run")
-_fmt(ev.ShadowFailed, _RED)(lambda e: f"patch {e.id} failed the shadow run: {e.reason}")
+_fmt(ev.ShadowPassed, _GREEN)(
+    lambda e: f"patch {e.id} passed the shadow run" + (f" ({e.note})" if e.note else "")
+)
+_fmt(ev.ShadowFailed, _RED)(
+    lambda e: f"patch {e.id} failed the shadow run: {e.reason}" + (f" ({e.note})" if e.note else "")
+)
+_fmt(ev.ContainmentBreach, _RED)(
+    lambda e: (
+        f"CONTAINMENT BREACH: the shadow run of patch {e.id} changed real files "
+        f"({', '.join(e.paths[:5])}{', ...' if len(e.paths) > 5 else ''}); patch refused"
+        + ("" if e.sandboxed else " (no sandbox)")
+    )
+)
 _fmt(ev.ApprovalRequested)(lambda e: f"patch {e.id} awaits approval")
 _fmt(ev.PatchApplied, _GREEN)(
     lambda e: (

@@ -31,7 +31,8 @@ if TYPE_CHECKING:
     from phoenix_engine.engine import Engine
     from phoenix_engine.gpu import GpuSampler
 
-COMMANDS = ("run", "doctor", "demo", "reset", "history", "rollback", "status", "attach", "promote")
+COMMANDS: tuple[str, ...] = ("run", "doctor", "demo", "reset", "history", "rollback", "status")
+COMMANDS += ("attach", "promote", "runs", "review", "report")
 
 
 def _parser(command: str) -> argparse.ArgumentParser:
@@ -39,7 +40,8 @@ def _parser(command: str) -> argparse.ArgumentParser:
         prog=f"phoenix {command}" if command != "run" else "phoenix",
         description="Supervise a training run overnight: watch, diagnose, repair, restart.",
         epilog="Commands: run (default), doctor, demo, reset, history, rollback [ID], "
-        "status, attach, promote [CANDIDATE | --rollback]. "
+        "status, attach, promote [CANDIDATE | --rollback], runs, review [RUN], "
+        "report [RUN] [-o FILE] [--svg]. "
         "The training command may follow `--`.",
     )
     parser.add_argument("-C", dest="project", default=".", help="project directory (default: .)")
@@ -53,6 +55,11 @@ def _parser(command: str) -> argparse.ArgumentParser:
         parser.add_argument("candidate", nargs="?", help="the model to put in service")
         parser.add_argument("--rollback", action="store_true", help="back to the previous model")
         parser.add_argument("--force", action="store_true", help="promote without evaluating")
+    if command in ("review", "report"):
+        parser.add_argument("run_id", nargs="?", help="a run from `phoenix runs` (default: last)")
+    if command == "report":
+        parser.add_argument("-o", dest="output", help="the image file (default: in .phoenix_cli)")
+        parser.add_argument("--svg", action="store_true", help="SVG instead of PNG")
     group = parser.add_argument_group("settings (each also PHOENIX_* or phoenix.toml)")
     for spec in SPECS:
         if not spec.flag:
@@ -134,9 +141,28 @@ def _cmd_run(args: argparse.Namespace, train: Sequence[str], env: dict[str, str]
         from phoenix_tui.console import run_console
 
         become_subreaper()
-        return run_console(settings, env)
+        _announce(settings)
+        return _summarised(settings, run_console(settings, env))
     become_subreaper()  # orphans of the training become ours: found and stopped with it
-    return run_headless(settings, env, json_output=args.json)
+    _announce(settings)
+    code = run_headless(settings, env, json_output=args.json)
+    return code if args.json else _summarised(settings, code)
+
+
+def _announce(settings: Settings) -> None:
+    if not (settings.state_dir / "run.log").is_file():
+        return  # a first run: nothing to say, nothing to import
+    from phoenix_tui.runs_cli import announce_last_run
+
+    announce_last_run(settings)
+
+
+def _summarised(settings: Settings, code: int) -> int:
+    """The run is over: say how it went (from the journal) before Phoenix exits."""
+    from phoenix_tui.runs_cli import print_summary
+
+    print_summary(settings)
+    return code
 
 
 def _engine_running(settings: Settings) -> bool:
@@ -271,8 +297,24 @@ def _cmd_demo(args: argparse.Namespace, train: Sequence[str], env: dict[str, str
     if _wants_console(args):
         from phoenix_tui.console import run_console
 
-        return run_console(settings, demo_env, gpu_sampler=SimulatedGpu(), title="phoenix demo")
-    return run_headless(settings, demo_env, json_output=args.json, gpu_sampler=SimulatedGpu())
+        code = run_console(settings, demo_env, gpu_sampler=SimulatedGpu(), title="phoenix demo")
+    else:
+        code = run_headless(settings, demo_env, json_output=args.json, gpu_sampler=SimulatedGpu())
+    if not args.json:
+        _summarised(settings, code)
+    _demo_report(settings)
+    return code
+
+
+def _demo_report(settings: Settings) -> None:
+    """The demo ends with the picture of its night (when matplotlib is installed)."""
+    from phoenix_engine.errors import ReportError
+    from phoenix_tui.runs_cli import cmd_report
+
+    try:
+        cmd_report(settings, None, None, svg=False, stream=sys.stderr)  # stdout may be JSON
+    except (ReportError, ConfigError) as exc:
+        print(f"phoenix: no report: {exc}", file=sys.stderr)
 
 
 def _cmd_history(args: argparse.Namespace, train: Sequence[str], env: dict[str, str]) -> int:
@@ -340,10 +382,14 @@ def _cmd_status(args: argparse.Namespace, train: Sequence[str], env: dict[str, s
     try:
         text = asyncio.run(query_status(socket_path(settings.state_dir)))
     except AttachError as exc:
-        print(f"phoenix: no engine runs in {settings.project_dir} ({exc})", file=sys.stderr)
-        if model:
-            print(model)
-        return 1
+        from phoenix_tui.runs_cli import status_from_journal
+
+        return status_from_journal(settings, json_output=args.json, why=str(exc), model=model)
+    if args.json:
+        from phoenix_tui.runs_cli import status_json_running
+
+        print(status_json_running(settings, text, model=model))
+        return 0
     print(text + (f"\n{model}" if model else ""))
     return 0
 
@@ -370,6 +416,25 @@ def _cmd_attach(args: argparse.Namespace, train: Sequence[str], env: dict[str, s
     return run_attached(settings, env)
 
 
+def _cmd_runs(args: argparse.Namespace, train: Sequence[str], env: dict[str, str]) -> int:
+    from phoenix_tui.runs_cli import cmd_runs
+
+    return cmd_runs(load_settings(args, train, env), json_output=args.json)
+
+
+def _cmd_review(args: argparse.Namespace, train: Sequence[str], env: dict[str, str]) -> int:
+    from phoenix_tui.runs_cli import cmd_review
+
+    return cmd_review(load_settings(args, train, env), args.run_id, env)
+
+
+def _cmd_report(args: argparse.Namespace, train: Sequence[str], env: dict[str, str]) -> int:
+    from phoenix_tui.runs_cli import cmd_report
+
+    settings = load_settings(args, train, env)
+    return cmd_report(settings, args.run_id, args.output, svg=args.svg)
+
+
 _COMMANDS: dict[str, Callable[[argparse.Namespace, Sequence[str], dict[str, str]], int]] = {
     "run": _cmd_run,
     "doctor": _cmd_doctor,
@@ -380,6 +445,9 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace, Sequence[str], dict[str, str]
     "status": _cmd_status,
     "attach": _cmd_attach,
     "promote": _cmd_promote,
+    "runs": _cmd_runs,
+    "review": _cmd_review,
+    "report": _cmd_report,
 }
 
 if __name__ == "__main__":

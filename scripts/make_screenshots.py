@@ -2,10 +2,14 @@
 
 Runs ``phoenix demo``'s project (the real engine, the built-in offline doctor, the simulated
 GPU) inside ``App.run_test`` at a fixed terminal size, and saves the screen while training,
-while the typo fix awaits approval (with its diff), and once the training has completed.
-PNGs are made with ``rsvg-convert`` when it is installed (Debian: librsvg2-bin).
+while the typo fix awaits approval (with its diff), once the training has completed, and
+``phoenix review`` on that finished run. PNGs are made with ``rsvg-convert`` when it is
+installed (Debian: librsvg2-bin). Then ``report.png``, the picture ``phoenix report`` draws,
+from a second real demo night run headless and slowed down (one step a second by default,
+about three minutes) so that the GPU samples, kept one per 30 s, draw a curve.
 
     .venv/bin/python scripts/make_screenshots.py [OUT_DIR] [--size 120x40 ...]
+        [--report-step-s 1.0] [--no-report]
 """
 
 from __future__ import annotations
@@ -22,12 +26,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from phoenix_engine.config import resolve  # noqa: E402
+from phoenix_engine.approval import ApprovalDesk  # noqa: E402
+from phoenix_engine.config import Settings, resolve  # noqa: E402
+from phoenix_engine.engine import Engine  # noqa: E402
 from phoenix_engine.gpu import SimulatedGpu  # noqa: E402
+from phoenix_engine.history import load_runs  # noqa: E402
+from phoenix_engine.redact import Redactor  # noqa: E402
+from phoenix_engine.report import render_last  # noqa: E402
+from phoenix_engine.services import add_services  # noqa: E402
 from phoenix_tui._model import Phase  # noqa: E402
 from phoenix_tui.app import PhoenixApp  # noqa: E402
 from phoenix_tui.console import build_app  # noqa: E402
 from phoenix_tui.demo import prepare_demo  # noqa: E402
+from phoenix_tui.replay import review_app  # noqa: E402
 
 
 async def _until(pilot: object, check: Callable[[], bool], timeout: float = 60) -> None:
@@ -88,8 +99,40 @@ async def shoot(out: Path, size: tuple[int, int], suffix: str) -> list[Path]:
         await _until(pilot, lambda: app.model.phase is Phase.COMPLETED)
         await pilot.pause(0.2)
         shots.append(_save(app, out, f"completed{suffix}"))
+        await _until(pilot, lambda: app.engine_task is not None and app.engine_task.done())
+    shots.append(await shoot_review(settings, out, size, suffix))
     shutil.rmtree(project, ignore_errors=True)
     return shots
+
+
+async def shoot_review(settings: Settings, out: Path, size: tuple[int, int], suffix: str) -> Path:
+    """``phoenix review`` on the run just finished (the last step of the log on screen)."""
+    runs = load_runs(settings.state_dir)
+    app = review_app(settings, runs, runs[-1], redactor=Redactor([]))
+    async with app.run_test(size=size) as pilot:
+        await _until(pilot, lambda: app.engine_task is not None and app.engine_task.done())
+        await _until(pilot, lambda: len(app.model.patches) == 2 and _step(app) == 120)
+        await pilot.pause(0.3)
+        return _save(app, out, f"review{suffix}")
+
+
+def report_night(out: Path, step_s: float) -> Path:
+    """A demo night run headless (both repairs auto-approved), drawn as ``report.png``."""
+    project, env = prepare_demo(os.environ)
+    train = project / "train.py"
+    train.write_text(train.read_text().replace("time.sleep(0.04)", f"time.sleep({step_s!r})"))
+    env.update(PHOENIX_APPROVAL="auto", PHOENIX_HEARTBEAT_MIN="5")
+    settings = resolve(project_dir=project, env=env)
+    desk = ApprovalDesk(settings.approval, default="auto")
+    engine = Engine(settings, env=env, approver=desk, gpu_sampler=SimulatedGpu())
+    add_services(engine, desk, attach=False)
+    print(f"running a demo night for the report ({step_s:g}s a step)…")
+    asyncio.run(engine.run())
+    path = out / "report.png"
+    path.write_bytes(render_last(settings.state_dir, title="phoenix demo"))
+    print(f"wrote {path}")
+    shutil.rmtree(project, ignore_errors=True)
+    return path
 
 
 def main() -> int:
@@ -101,6 +144,8 @@ def main() -> int:
         help="COLSxROWS, repeatable (default: 120x40 and 80x24; names get -COLSxROWS "
         "unless 120x40)",
     )
+    parser.add_argument("--report-step-s", type=float, default=1.0, help="demo step time")
+    parser.add_argument("--no-report", action="store_true", help="only the console shots")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -109,6 +154,8 @@ def main() -> int:
         suffix = "" if size == "120x40" else f"-{size}"
         for svg in asyncio.run(shoot(out, (cols, rows), suffix)):
             _png(svg)
+    if not args.no_report:
+        report_night(out, args.report_step_s)
     return 0
 
 

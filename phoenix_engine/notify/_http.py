@@ -80,10 +80,18 @@ async def exchange(
     *,
     body: Any = None,
     headers: dict[str, str] | None = None,
+    files: dict[str, tuple[str, bytes, str]] | None = None,
 ) -> Answer:
-    """One request; raises ``httpx.HTTPError`` when no HTTP reply came back."""
+    """One request; raises ``httpx.HTTPError`` when no HTTP reply came back.
+
+    With ``files`` (field -> (file name, bytes, type)) the request is multipart/form-data and
+    the JSON body travels as its ``payload_json`` field, as Discord wants uploads.
+    """
     sent = {"user-agent": USER_AGENT, **(headers or {})}
-    async with client.stream(method, url, json=body, headers=sent) as response:
+    content: dict[str, Any] = {"json": body}
+    if files:
+        content = {"data": {"payload_json": json.dumps(body)}, "files": files}
+    async with client.stream(method, url, headers=sent, **content) as response:
         data = bytearray()
         async for chunk in response.aiter_bytes():
             data += chunk

@@ -7,7 +7,9 @@ order, up to 10 embeds per message: a 429 waits what Discord asks (``retry_after
 not), a 5xx or a timeout backs off exponentially, and a message still unsent after
 ``max_attempts`` is dropped with a ``notify_failed`` event. A 401/403/404 means the webhook is
 wrong or gone: it is disabled with one event rather than hammered (Discord bans IPs that send
-many failing requests). The webhook URL is a secret: no reason ever contains it.
+many failing requests). The webhook URL is a secret: no reason ever contains it. The message
+that says the run ended (completed, gave up, stopped) carries the picture of the night
+(``picture``, drawn in a thread) as a multipart upload, and shows it in its embed.
 """
 
 from __future__ import annotations
@@ -36,10 +38,15 @@ _DISABLING = {
 }
 
 
+_PICTURE = "night.png"
+_FINAL = (ev.RunCompleted, ev.GaveUp, ev.Stopped)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class _Item:
     embed: Embed
     progress: bool
+    final: bool = False  # the run ended: this message carries the picture of the night
 
 
 class DiscordNotifier:
@@ -60,6 +67,8 @@ class DiscordNotifier:
         max_backoff_s: float = 60.0,
         timeout_s: float = 15.0,
         username: str = "Phoenix",
+        picture: Callable[[], bytes] | None = None,
+        picture_timeout_s: float = 30.0,
     ) -> None:
         token = webhook_url.rstrip("/").rsplit("/", 1)[-1].split("?")[0]
         self._redactor = Redactor([*redactor.values, webhook_url, token])
@@ -69,6 +78,7 @@ class DiscordNotifier:
         self._max_queue, self._max_attempts = max(max_queue, 1), max(max_attempts, 1)
         self._backoff_s, self._max_backoff_s, self._timeout_s = backoff_s, max_backoff_s, timeout_s
         self._username = username
+        self._picture, self._picture_timeout_s = picture, picture_timeout_s
         self._view = RunView()
         self._queue: deque[_Item] = deque()
         self._wake = asyncio.Event()
@@ -93,7 +103,11 @@ class DiscordNotifier:
             embed = embed_for(event, self._view)
             if embed is None:
                 return
-            item = _Item(embed=fit(self._redact(embed)), progress=isinstance(event, ev.Progress))
+            item = _Item(
+                embed=fit(self._redact(embed)),
+                progress=isinstance(event, ev.Progress),
+                final=isinstance(event, _FINAL),
+            )
             self._push(item)
             self._wake.set()
         except Exception:  # a sink must not raise; a message we cannot render is not sent
@@ -141,6 +155,8 @@ class DiscordNotifier:
         runner = self._runner
         if runner is None or runner.done():
             return
+        if self._picture is not None:  # the last message may still be drawing its picture
+            timeout_s += self._picture_timeout_s
         try:
             await asyncio.wait_for(asyncio.shield(self._finished.wait()), timeout_s)
         except TimeoutError:
@@ -157,15 +173,40 @@ class DiscordNotifier:
     async def _send_batch(self, client: httpx.AsyncClient) -> None:
         n = take([size(item.embed) for item in list(self._queue)[:10]])
         # Out of the queue while in flight: a full queue must not drop what is being sent.
-        batch = [self._queue.popleft().embed for _ in range(n)]
-        body = {"username": self._username, "embeds": batch, "allowed_mentions": {"parse": []}}
+        items = [self._queue.popleft() for _ in range(n)]
+        batch = [item.embed for item in items]
+        body: dict[str, Any] = {"username": self._username, "embeds": batch}
+        body["allowed_mentions"] = {"parse": []}
         self._inflight = n
         try:
-            await self._deliver(client, body, n)
+            files = None
+            if any(item.final for item in items) and self._picture is not None:
+                png = await self._draw()
+                if png is not None:
+                    files = {"files[0]": (_PICTURE, png, "image/png")}
+                    body["attachments"] = [{"id": 0, "filename": _PICTURE}]
+                    last = max(i for i, item in enumerate(items) if item.final)
+                    batch[last] = {**batch[last], "image": {"url": f"attachment://{_PICTURE}"}}
+            await self._deliver(client, body, n, files)
         finally:
             self._inflight = 0
 
-    async def _deliver(self, client: httpx.AsyncClient, body: dict[str, Any], n: int) -> None:
+    async def _draw(self) -> bytes | None:
+        """The picture of the night, drawn off the loop; None when it cannot be (no
+        matplotlib, nothing recorded, too slow): the message then goes without it."""
+        assert self._picture is not None
+        try:
+            return await asyncio.wait_for(asyncio.to_thread(self._picture), self._picture_timeout_s)
+        except Exception:
+            return None
+
+    async def _deliver(
+        self,
+        client: httpx.AsyncClient,
+        body: dict[str, Any],
+        n: int,
+        files: dict[str, tuple[str, bytes, str]] | None = None,
+    ) -> None:
         """Send one message until it is accepted, refused for good, or out of attempts."""
         for attempt in range(1, self._max_attempts + 1):
             wait = self._not_before - self._clock()
@@ -173,7 +214,7 @@ class DiscordNotifier:
                 await self._sleep(wait)
             try:
                 async with asyncio.timeout(self._timeout_s):
-                    answer = await exchange(client, "POST", self._url, body=body)
+                    answer = await exchange(client, "POST", self._url, body=body, files=files)
             except (httpx.HTTPError, TimeoutError) as exc:
                 why = transport_reason(exc)
             else:

@@ -1,11 +1,11 @@
 """Events as Discord embeds, within Discord's limits: pure, no I/O.
 
 :func:`embed_for` says which events are milestones worth a message (run started, crash or
-hang, patch proposed/applied/refused, guards, NaN or spike, progress, gave up, completed, model
-promoted or kept) and renders each from the event and the run's
+hang, patch proposed/applied/refused, containment breach, guards, NaN or spike, progress, gave
+up, completed, model promoted or kept) and renders each from the event and the run's
 :class:`~phoenix_engine.runview.RunView` (for what the event alone does not carry, such as
-the final loss). :func:`fit` cuts an embed to Discord's
-per-field limits and :func:`take` picks how many queued embeds fit one message.
+the final loss). :func:`fit` cuts an embed to Discord's per-field limits and :func:`take`
+picks how many queued embeds fit one message.
 """
 
 from __future__ import annotations
@@ -171,6 +171,14 @@ _RENDER: dict[type[ev.Event], Callable[[Any, RunView], Embed]] = {
     ev.PatchApplied: _applied,
     ev.PatchRejected: lambda e, v: _embed(f"Patch {e.id} refused", _ORANGE, e.reason),
     ev.ShadowFailed: lambda e, v: _embed(f"Patch {e.id} failed its shadow run", _ORANGE, e.reason),
+    ev.ContainmentBreach: lambda e, v: _embed(
+        f"Containment breach: patch {e.id} refused",
+        _RED,
+        e.reason,
+        _field("changed", ", ".join(e.paths[:20]) or "-", False),
+        _field("sandbox", "yes" if e.sandboxed else "no (bubblewrap missing or off)"),
+        _field("what to do", "Check these files now: the test run of a patch changed them.", False),
+    ),
     ev.RolledBack: lambda e, v: _embed(f"Rolled back {e.backup_id}", _BLUE, ", ".join(e.paths)),
     ev.Restarting: _restarting,
     ev.GuardTripped: lambda e, v: _embed(

@@ -183,6 +183,8 @@ def test_demo_unattended_repairs_both_failures_and_completes(tmp_path: Path) -> 
     (project,) = tmp_path.glob("phoenix-demo-*")
     train = (project / "train.py").read_text()
     assert "lerning_rate" not in train and "batch_size = 32" in train
+    (report,) = (project / ".phoenix_cli").glob("report-*.png")  # the demo draws its night
+    assert report.read_bytes().startswith(b"\x89PNG") and str(report) in out.stderr
 
 
 def test_status_reports_a_running_engine_and_exits_1_without_one(project: Path) -> None:
@@ -198,6 +200,9 @@ def test_status_reports_a_running_engine_and_exits_1_without_one(project: Path) 
         assert out.returncode == 0, out.stderr
         assert out.stdout.startswith("phase: running")
         assert "restarts: 0/20" in out.stdout
+        as_json = json.loads(phoenix("status", "--json", cwd=project).stdout)  # one object
+        assert as_json["running"] is True and as_json["status"].startswith("phase: running")
+        assert as_json["run"]["outcome"] == "running"
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=20)

@@ -75,7 +75,10 @@ def test_operator_accepts_both_demo_repairs_in_a_terminal(tmux: Tmux) -> None:
     screen = tmux.wait_for("✔ completed")
     assert "training completed" in screen
     tmux("send-keys", "-t", "console", "q")
-    tmux.wait_for("PHOENIX-EXIT=0", timeout=10)  # no question: the run is over
+    screen = tmux.wait_for("PHOENIX-EXIT=0", timeout=30)  # no question: the run is over
+    # the console gone, the terminal keeps how the night went and where its picture is
+    assert ": completed" in screen and "restarts: 2, repairs: 2" in screen
+    assert "phoenix: the picture of run" in screen
 
 
 def test_a_terminal_that_hangs_up_stops_the_training_and_phoenix_exits(

@@ -155,7 +155,9 @@ def test_sigterm_during_a_slow_shadow_test(tmp_path: Path) -> None:
     reply.write_text(json.dumps({"diagnosis": "lr is negative", "patches": [patch]}))
     model = f"import sys\nsys.stdin.read()\nprint(open({str(reply)!r}).read())\n"
     test_cmd = f"{PY} {tmp_path / 'slow.py'} {pidfile}"
-    project, env, tmpdir = setup(tmp_path, model, PHOENIX_TEST_CMD=test_cmd)
+    # Unconfined: the pidfile must reach the real /tmp (in the sandbox, /tmp is private and the
+    # PID namespace kills the tree; test_containment_e2e covers SIGTERM there).
+    project, env, tmpdir = setup(tmp_path, model, PHOENIX_TEST_CMD=test_cmd, PHOENIX_SANDBOX="off")
     proc = start(project, env)
     wait_for(pidfile, proc)
     sigterm_and_check(proc, tmp_path, tmpdir)

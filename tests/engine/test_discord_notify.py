@@ -414,3 +414,69 @@ def test_fit_closes_a_code_block_it_cuts() -> None:
     ]
     assert len(field["value"]) <= 1024 and field["value"].endswith("\n```")
     assert field["value"].count("```") == 2
+
+
+async def test_the_last_message_carries_the_picture_of_the_night(recorder: Recorder) -> None:
+    app = DiscordApp()
+    drawn: list[int] = []
+
+    def picture() -> bytes:
+        drawn.append(1)
+        return b"\x89PNG\r\n\x1a\nnight"
+
+    with DiscordServer(app) as server:
+        n = notifier(server.webhook_url, recorder, picture=picture)
+        await deliver(n, [STARTED])
+        n = notifier(server.webhook_url, recorder, picture=picture)
+        await deliver(n, [CRASH, DONE])
+    first, last = webhook_requests(server)
+    assert not first.is_multipart and drawn == [1]  # drawn once, for the final message only
+    assert last.is_multipart
+    assert last.files["files[0]"].data == b"\x89PNG\r\n\x1a\nnight"
+    assert last.files["files[0]"].filename == "night.png"
+    assert last.files["files[0]"].content_type == "image/png"
+    body = last.json
+    assert body["attachments"] == [{"id": 0, "filename": "night.png"}]
+    assert [e.get("image") for e in body["embeds"]] == [None, {"url": "attachment://night.png"}]
+    assert app.webhook_files[-1]["files[0]"].data.startswith(b"\x89PNG")
+    assert failures(recorder) == []
+
+
+@pytest.mark.parametrize("event", [ev.GaveUp(reason="budget"), ev.Stopped(reason="SIGTERM")])
+async def test_gave_up_and_stopped_carry_it_too(event: ev.Event, recorder: Recorder) -> None:
+    app = DiscordApp()
+    with DiscordServer(app) as server:
+        await deliver(notifier(server.webhook_url, recorder, picture=lambda: b"png"), [event])
+    (seen,) = webhook_requests(server)
+    assert seen.files["files[0]"].data == b"png"
+
+
+async def test_a_picture_that_cannot_be_drawn_leaves_the_message_as_it_was(
+    recorder: Recorder,
+) -> None:
+    def broken() -> bytes:
+        raise RuntimeError("no matplotlib")
+
+    app = DiscordApp()
+    with DiscordServer(app) as server:
+        await deliver(notifier(server.webhook_url, recorder, picture=broken), [DONE])
+    (seen,) = webhook_requests(server)
+    assert not seen.is_multipart and seen.json["embeds"][0]["title"] == "Training completed"
+    assert "image" not in seen.json["embeds"][0] and failures(recorder) == []
+
+
+def test_containment_breach_is_a_milestone_for_the_owner() -> None:
+    from phoenix_engine.notify.embeds import embed_for
+    from phoenix_engine.runview import RunView
+
+    breach = ev.ContainmentBreach(
+        ts=1.0,
+        id="abc123",
+        paths=("data/train.csv",),
+        reason="containment breach: the shadow run changed 1 real path(s): data/train.csv",
+        sandboxed=False,
+    )
+    embed = embed_for(breach, RunView())
+    assert embed is not None and "Containment breach" in embed["title"]
+    assert embed["color"] == 0xE74C3C
+    assert any("data/train.csv" in f["value"] for f in embed["fields"])

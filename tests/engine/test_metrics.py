@@ -186,6 +186,9 @@ def test_epoch_lines_without_training_metrics(line: str) -> None:
 
 
 TOKENS = [
+    "grad_norm",
+    "Gradient_Norm",
+    "norm",
     "loss",
     "Loss",
     "LOSS",
@@ -256,6 +259,22 @@ def test_keyword_reading_agrees_with_the_whole_line_regexes() -> None:
         if _key(fast) != _key(slow):
             disagree.append((line, fast, slow))
     assert disagree == []
+
+
+@pytest.mark.parametrize(
+    ("line", "grad_norm"),
+    [
+        ("{'loss': 0.51, 'grad_norm': 1.75, 'learning_rate': 2e-05, 'epoch': 0.3}", 1.75),
+        ("step 7 loss 1.2 gradient_norm=3e-1", 0.3),
+        ("step 7 loss 1.2 total_grad_norm 4.0", None),  # not a word of its own
+        ("step 7 loss 1.2 norm 4.0", None),
+    ],
+)
+def test_grad_norm_is_read_when_printed(line: str, grad_norm: float | None) -> None:
+    sample = parse_line(line)
+    assert sample is not None and sample.grad_norm == grad_norm
+    slow = metrics._read(line, line.lower(), None, None, fast=False)
+    assert slow is not None and slow[0].grad_norm == grad_norm
 
 
 def test_a_line_that_lower_makes_longer_is_still_read() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import json
 import random
+from pathlib import Path
 
 import pytest
 
@@ -436,3 +437,81 @@ def test_changed_lines_is_fast_on_long_repetitive_files() -> None:
     after = before.replace("x = 1\n", "x = 2\n", 1)
     assert changed_lines(before, after) == 1
     assert changed_lines(before, before + "y = 3\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "expected"),
+    [
+        ("x = 1\n", "x = 1\r" + "y = 2\r" * 200, 200),  # a lone \r ends a Python line
+        ("x = 1\n", "x = 2\u2028y = 3\n", 2),  # so does every str.splitlines boundary
+        ("a\rb\r", "a\nb\n", 0),  # line endings alone are not changes
+        ("a\r\nb\r\nc\r\n", "a\rB\rc\r", 1),
+    ],
+)
+def test_changed_lines_counts_python_lines(before: str, after: str, expected: int) -> None:
+    assert changed_lines(before, after) == expected
+
+
+def test_lone_cr_statements_do_not_pass_a_one_line_limit(tmp_path: Path) -> None:
+    from phoenix_engine.policy import Limits
+    from phoenix_engine.proposal import Refusal, build_proposal
+
+    (tmp_path / "train.py").write_text("x = 1\n")
+    body = "".join(f"s{i} = {i}\r" for i in range(200))
+    patch = ReplaceRangePatch(path="train.py", start_line=1, end_line=1, replacement=body)
+    limits = Limits(allowlist=("*.py",), max_patch_lines=1)
+    built = build_proposal(
+        tmp_path, Reply(diagnosis="", patches=(patch,)), limits, provider="p", signature="s"
+    )
+    assert isinstance(built, Refusal) and "at most 1" in built.reason
+
+
+def _lcs(a: list[str], b: list[str]) -> int:
+    row = [0] * (len(b) + 1)
+    for x in a:
+        prev = 0
+        for j, y in enumerate(b, 1):
+            prev, row[j] = row[j], prev + 1 if x == y else max(row[j], row[j - 1])
+    return row[-1]
+
+
+def test_changed_lines_follows_a_shortest_edit_script() -> None:
+    """Random edits on repetitive text: the script behind the count is a shortest one, and
+    the count lies between half the edits and all of them."""
+    from phoenix_engine._changed_lines import _ops, _search
+
+    rng = random.Random(5)
+    for _ in range(300):
+        a = [rng.choice("xxxyz") for _ in range(rng.randint(0, 30))]
+        b = list(a)
+        for _ in range(rng.randint(0, 6)):
+            at = rng.randint(0, len(b))
+            if rng.random() < 0.5:
+                b.insert(at, rng.choice("xyw"))
+            elif b and at < len(b):
+                del b[at]
+        distance = len(a) + len(b) - 2 * _lcs(a, b)
+        count = changed_lines("".join(s + "\n" for s in a), "".join(s + "\n" for s in b))
+        assert (distance + 1) // 2 <= count <= distance, (a, b)
+        if a and b:
+            trace = _search(a, b, len(a) + len(b))
+            assert trace is not None
+            ops = _ops(trace, a, b)
+            assert ops.count("+") + ops.count("-") == distance
+            kept = [x for x, op in zip(a, ops.replace("+", ""), strict=True) if op == "="]
+            assert len(kept) == len(a) - ops.count("-")
+
+
+def test_changed_lines_on_a_3000_line_repetitive_file() -> None:
+    """Finding 8: cubic on repeated lines (215 s). Edits at both ends and in the middle of
+    3,000 near-identical lines; counted exactly (timing: bench/changed_lines.py)."""
+    lines = ["    x = x + 1\n" if i % 7 else "    y = y * 2\n" for i in range(3000)]
+    after = list(lines)
+    after[0], after[1498], after[2996] = "    z = 0\n", "    w = 0\n", "    v = 0\n"
+    del after[2100]  # every edit replaces or removes a y line among x lines: no ambiguity
+    assert changed_lines("".join(lines), "".join(after)) == 4
+    after.insert(1000, "    x = x + 1\n")  # a repeated line: where it goes is a matter of taste
+    assert 5 <= changed_lines("".join(lines), "".join(after)) <= 9
+    big = ["    q = 1\n"] * 400
+    assert changed_lines("".join(lines), "".join(big + lines[400:])) == 400
+    assert changed_lines("".join(lines), "".join(big + lines[400:]), cap=50) == 51

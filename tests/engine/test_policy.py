@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from phoenix_engine.config import resolve
-from phoenix_engine.policy import Limits, Verdict, check_path, check_size
+from phoenix_engine.policy import Limits, Verdict, check_path, check_size, command_files
 
 LIMITS = Limits(allowlist=("*.py", "configs/*.yaml"), protected=("secret_*.py", "vendor/"))
 
@@ -198,3 +198,125 @@ def test_check_size(changes: dict[str, int], needle: str) -> None:
     verdict = check_size(changes, Limits(allowlist=("*.py",)))
     assert verdict.ok is (needle == "")
     assert needle in verdict.reason
+
+
+# --- the table of what is never patchable, whatever the allowlist says ------------------------
+
+EVERYTHING = Limits(allowlist=("*",), data_dir="data")
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        ".venv/lib/python3.11/site-packages/phoenix_engine/policy.py",  # finding 3
+        "myenv/lib/python3.11/site-packages/x.py",  # holds pyvenv.cfg, any name
+        "condaenv/lib/x.py",  # holds conda-meta
+        "lib/site-packages/x.py",
+        "venv/x.py",
+        "src/__pycache__/m.cpython-311.pyc",
+        ".git/config",
+        "node_modules/x/index.js",
+        ".hidden/tool.py",
+        ".env",
+        "build/lib/x.py",
+        "dist/x.py",
+        "pytest.py",  # finding 5: would shadow pytest
+        "src/pytest.py",
+        "_pytest/main.py",
+        "pluggy.py",
+        "unittest.py",
+        "conftest.py",
+        "tests.py",
+        "test.py",
+        "test/__init__.py",
+        "test/helpers.py",
+        "tests/test_x.py",
+        "Tests/helpers.py",
+        "test_train.py",
+        "train_test.py",
+        "x.pth",
+        "phoenix.toml",
+        ".pytest.ini",
+        "pytest.ini",
+        "noxfile.py",
+        "setup.py",
+        "setup.cfg",
+        "pyproject.toml",
+        "tox.ini",
+        ".coveragerc",
+        "sitecustomize.py",
+        "check.py",  # named by PHOENIX_TEST_CMD below
+    ],
+)
+def test_never_patchable_whatever_the_allowlist(tmp_path: Path, path: str) -> None:
+    (tmp_path / "myenv").mkdir()
+    (tmp_path / "myenv" / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    (tmp_path / "condaenv" / "conda-meta").mkdir(parents=True)
+    limits = Limits(allowlist=("*",), test_files=command_files("python check.py -v"))
+    for exists in (True, False):
+        verdict = check_path(tmp_path, path, limits, exists=exists)
+        assert not verdict.ok, path
+        assert verdict.reason
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "train.py",
+        "model.py",
+        "src/pkg/model.py",
+        "src/pkg/testing_utils.py",
+        "my_tests_helpers.py",
+        "configs/lr.yaml",
+        "environment/x.py",  # no pyvenv.cfg: an ordinary directory
+        "builder.py",
+        "distill.py",
+        "pytest_helpers.py",
+        "contest.py",
+    ],
+)
+def test_ordinary_project_files_stay_patchable(tmp_path: Path, path: str) -> None:
+    (tmp_path / "environment").mkdir()
+    verdict = check_path(tmp_path, path, EVERYTHING, exists=False)
+    assert verdict.ok, verdict.reason
+
+
+class FakeFs:
+    """The resolver seam: policy decisions with no disk at all."""
+
+    def real(self, relpath: str) -> str | None:
+        return None if relpath.startswith("out/") else relpath.replace("alias/", "src/")
+
+    def is_env_dir(self, relpath: str) -> bool:
+        return relpath == "py"
+
+
+@pytest.mark.parametrize(
+    ("path", "ok", "relpath"),
+    [
+        ("train.py", True, "train.py"),
+        ("alias/m.py", True, "src/m.py"),
+        ("alias/tests/m.py", False, ""),
+        ("py/bin/x.py", False, ""),
+        ("out/x.py", False, ""),
+    ],
+)
+def test_check_path_with_an_injected_resolver(path: str, ok: bool, relpath: str) -> None:
+    verdict = check_path(Path("/nonexistent"), path, EVERYTHING, exists=True, fs=FakeFs())
+    assert (verdict.ok, verdict.relpath) == (ok, relpath), verdict.reason
+
+
+@pytest.mark.parametrize(
+    ("cmd", "files"),
+    [
+        ("python check.py", ("check.py",)),
+        ("python -m pytest -q tests/test_a.py::test_x", ("tests/test_a.py",)),
+        ("bash scripts/ci.sh --fast", ("scripts/ci.sh",)),
+        ("pytest -c=cfg/pytest.ini", ("cfg/pytest.ini",)),
+        ("python -m pytest -q", ()),
+        ("/usr/bin/python /abs/check.py", ()),
+        ("", ()),
+    ],
+)
+def test_files_the_test_command_names(cmd: str, files: tuple[str, ...]) -> None:
+    assert command_files(cmd) == files

@@ -124,3 +124,26 @@ def test_summary_lines() -> None:
 )
 def test_duration(s: float, text: str) -> None:
     assert duration(s) == text
+
+
+def test_what_the_morning_summary_needs_run_id_end_restarts_and_repairs() -> None:
+    view = RunView()
+    start = ev.RunStarted(
+        ts=100.0, command="c", project="/p", mode="auto", phoenix_pid=1, restarts_used=4,
+        run_id="20261202-010203",
+    )  # fmt: skip
+    proposed = ev.PatchProposed(
+        id="p1", provider="builtin", signature="s", paths=("train.py",), diff="", diagnosis="d"
+    )
+    applied = ev.PatchApplied(id="p1", backup_id="b1", paths=("train.py",))
+    restart = ev.Restarting(
+        attempt=1, max_attempts=3, restarts_used=5, max_restarts=20, cooldown_s=0, reason="r"
+    )
+    for event in (start, proposed, applied, restart, ev.RunCompleted(ts=160.0, duration_s=60,
+                                                                     restarts=1)):  # fmt: skip
+        view.apply(event)
+    assert (view.run_id, view.ended_at) == ("20261202-010203", 160.0)
+    assert (view.restarts, view.restarts_used) == (1, 5)  # this run's, and the budget's
+    assert view.repairs() == [(applied, proposed)]
+    view.apply(ev.RunStarted(ts=200.0, command="c", project="/p", mode="auto", phoenix_pid=1))
+    assert view.ended_at is None and view.run_id == ""  # a journal from before run ids

@@ -99,10 +99,10 @@ async def test_all_skipped_is_a_failure(project: Path) -> None:
 
 
 async def test_shell_command_and_exclusions(project: Path) -> None:
-    script = "test ! -e .git && test ! -e .phoenix_cli && echo shadow=$PHOENIX_SHADOW && exit 4"
-    result = await _validate(project, [FIX], script)
+    script = "test ! -e .git && test ! -e .phoenix_cli && echo shadow=$PHOENIX_SHADOW. && exit 4"
+    result = await _validate(project, [FIX], script, env={**os.environ, "PHOENIX_SHADOW": "1"})
     assert result.reason == "test command failed with exit code 4"
-    assert "shadow=1" in result.output_tail
+    assert "shadow=." in result.output_tail  # finding 5: the code cannot tell it is judged
 
 
 async def test_timeout_kills_the_whole_tree(project: Path, tmp_path: Path) -> None:
@@ -132,36 +132,43 @@ async def test_timeout_kills_the_whole_tree(project: Path, tmp_path: Path) -> No
         assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie"
 
 
-async def test_big_files_and_data_are_linked_never_read(project: Path) -> None:
+async def test_big_files_outside_the_sandbox_are_copied_within_a_budget(project: Path) -> None:
+    """Finding 1/2 without bwrap: no writable link to a real file, ever. What fits the budget
+    is copied (reflinked where possible); the rest is left out, and the verdict says so."""
     (project / "checkpoints").mkdir()
     (project / "data").mkdir()
     (project / "data" / "shard0.bin").write_bytes(b"rows")
-    for path in (project / "checkpoints" / "model.pt", project / "data" / "huge.bin"):
-        with path.open("wb") as fh:
-            fh.truncate(5 * GB)  # sparse: costs no disk, but a copy would write 5 GB
+    (project / "checkpoints" / "last.pt").write_bytes(b"w" * 5000)
+    with (project / "checkpoints" / "huge.pt").open("wb") as fh:
+        fh.truncate(5 * GB)  # sparse: costs no disk, but a copy would write 5 GB
     (project / "big_allowed.py").write_text("X = 1\n" * 100)
     check = (
         "import os;"
-        "assert os.path.islink('checkpoints/model.pt');"
-        "assert os.path.islink('data');"
+        "assert not os.path.islink('checkpoints/last.pt');"
+        "assert not os.path.exists('checkpoints/huge.pt');"
+        "assert not os.path.islink('data');"
         "assert open('data/shard0.bin').read() == 'rows';"
-        "assert not os.path.islink('big_allowed.py');"
+        "open('data/shard0.bin', 'w').write('x');"
+        "open('checkpoints/last.pt', 'wb').write(b'20 bytes of nothing.');"
         "import train; assert train.__file__.startswith(os.getcwd()), train.__file__;"
         "assert not os.path.exists('__pycache__')"
     )
-    result = await _validate(project, [FIX], f"{PY} -c {shlex.quote(check)}", big_file_bytes=64)
+    result = await _validate(
+        project, [FIX], f"{PY} -c {shlex.quote(check)}", big_file_bytes=64, budget_bytes=10_000
+    )
     assert result.ok, result.output_tail
-    assert result.linked == 2  # the data dir and the checkpoint
-    assert (project / "checkpoints" / "model.pt").stat().st_blocks == 0  # still sparse
+    assert "checkpoints/huge.pt" in result.note and "left out" in result.note
+    assert (project / "checkpoints" / "last.pt").read_bytes() == b"w" * 5000
+    assert (project / "data" / "shard0.bin").read_bytes() == b"rows"
+    assert (project / "checkpoints" / "huge.pt").stat().st_blocks == 0  # still sparse
     assert not list(project.rglob("__pycache__"))
 
 
-async def test_change_under_the_linked_data_dir_is_refused(project: Path) -> None:
+async def test_change_under_the_data_dir_never_reaches_the_real_one(project: Path) -> None:
     (project / "data").mkdir()
     (project / "data" / "x.py").write_text("a = 1\n")
     change = Change(path="data/x.py", before=b"a = 1\n", after=b"a = 2\n")
-    result = await _validate(project, [change], "")
-    assert not result.ok and "resolves outside" in result.reason
+    await _validate(project, [change], "")
     assert (project / "data" / "x.py").read_text() == "a = 1\n"
 
 
@@ -193,3 +200,29 @@ async def test_background_grandchild_does_not_hold_the_verdict(project: Path) ->
     result = await _validate(project, [FIX], f"{PY} -c {shlex.quote(child)}", timeout_s=20)
     assert result.ok and result.output_tail == "done"
     assert time.monotonic() - started < 5  # not the 20 s timeout
+
+
+async def test_pytest_exit_0_without_a_summary_fails_the_gate(project: Path) -> None:
+    """Finding 5: a pytest.py in the project shadows pytest (``python -m`` puts the working
+    directory first); exiting 0 without a summary no longer counts as a pass."""
+    (project / "pytest.py").write_text("import sys\nsys.exit(0)\n")
+    result = await _validate(project, [FIX], f"{PY} -m pytest -q")
+    assert not result.ok
+    assert result.reason.startswith("pytest printed no summary line")
+
+
+async def test_pytest_quiet_quiet_is_no_evidence(project: Path) -> None:
+    result = await _validate(project, [FIX], f"{PY} -m pytest -qq -p no:cacheprovider")
+    assert not result.ok and "no summary line" in result.reason
+
+
+async def test_non_pytest_command_is_judged_by_its_exit_code(project: Path) -> None:
+    result = await _validate(project, [FIX], f"{PY} -c 'import train; assert train.LR == 0.01'")
+    assert result.ok, result.reason
+
+
+async def test_test_environment_has_no_phoenix_settings_or_secrets(project: Path) -> None:
+    env = {**os.environ, "PHOENIX_SHADOW": "1", "PHOENIX_X": "1", "MY_API_KEY": "k" * 20}
+    code = "import os; print(sorted(k for k in os.environ if 'PHOENIX' in k or 'KEY' in k))"
+    result = await _validate(project, [FIX], f"{PY} -c {shlex.quote(code)}", env=env)
+    assert result.ok and result.output_tail == "['PHOENIX_TREE_ID']", result.output_tail

@@ -3,7 +3,9 @@
 ``DiscordApp`` keeps the channel's messages (IDs increase like snowflakes) and answers
 ``POST /api/webhooks/{id}/{token}``, ``GET /api/v10/users/@me``,
 ``GET /api/v10/channels/{id}/messages`` (``after``/``limit``, newest first as Discord returns
-them) and ``POST /api/v10/channels/{id}/messages``. Wrong tokens get Discord's 401/404 bodies.
+them) and ``POST /api/v10/channels/{id}/messages``. A webhook post may be JSON or, with files,
+multipart/form-data (``payload_json`` plus ``files[0]``...), as Discord accepts both.
+Wrong tokens get Discord's 401/404 bodies.
 Without ``content_intent`` a message's content reaches the bot empty unless it mentions it.
 ``hook`` scripts failures: it sees every request first and may answer it (a 429, a 503, a hang).
 """
@@ -20,6 +22,7 @@ __all__ = [
     "DiscordServer",
     "Hang",
     "Hook",
+    "Part",
     "Reply",
     "Seen",
     "json_reply",
@@ -27,10 +30,12 @@ __all__ = [
     "scripted",
 ]
 
+import email.policy
 import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from email.parser import BytesParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -52,7 +57,41 @@ class Seen:
 
     @property
     def json(self) -> Any:
+        """The JSON body, or a multipart upload's ``payload_json`` part, as Discord reads it."""
+        if self.is_multipart:
+            part = self.files.get("payload_json")
+            return json.loads(part.data) if part is not None else None
         return json.loads(self.body) if self.body else None
+
+    @property
+    def is_multipart(self) -> bool:
+        return self.headers.get("content-type", "").startswith("multipart/form-data")
+
+    @property
+    def files(self) -> dict[str, Part]:
+        """The parts of a multipart/form-data body by field name (``files[0]``...)."""
+        if not self.is_multipart:
+            return {}
+        head = f"Content-Type: {self.headers['content-type']}\r\n\r\n".encode()
+        message = BytesParser(policy=email.policy.HTTP).parsebytes(head + self.body)
+        parts: dict[str, Part] = {}
+        for part in message.iter_parts():
+            name = part.get_param("name", header="content-disposition")
+            data = part.get_payload(decode=True)
+            if isinstance(name, str) and isinstance(data, bytes):
+                parts[name] = Part(
+                    filename=part.get_filename() or "",
+                    content_type=part.get_content_type(),
+                    data=data,
+                )
+        return parts
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Part:
+    filename: str
+    content_type: str
+    data: bytes
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -107,6 +146,7 @@ class DiscordApp:
     hook: Hook | None = None
     messages: list[dict[str, Any]] = field(default_factory=list)
     webhook_posts: list[dict[str, Any]] = field(default_factory=list)  # accepted payloads
+    webhook_files: list[dict[str, Part]] = field(default_factory=list)  # their uploads
     bot_posts: list[dict[str, Any]] = field(default_factory=list)
     _next_id: int = 1_100_000_000_000_000_000
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -146,6 +186,7 @@ class DiscordApp:
         if seen.path != f"/api/webhooks/{WEBHOOK_ID}/{WEBHOOK_TOKEN}":
             return json_reply({"message": "Unknown Webhook", "code": 10015}, 404)
         self.webhook_posts.append(seen.json)
+        self.webhook_files.append({k: v for k, v in seen.files.items() if k != "payload_json"})
         author = {"id": WEBHOOK_ID, "username": "Phoenix", "bot": True}
         message_id = self._add({"author": author, "webhook_id": WEBHOOK_ID, **seen.json})
         if seen.query.get("wait") == "true":
