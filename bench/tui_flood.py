@@ -6,14 +6,17 @@ as it can and writes its own wall time to a file. Measured side by side in this 
 - the emitter's wall time under the console against under ``| tee file`` (goal <= 1.5x),
 - the console's peak RSS (goal < 300 MB),
 - the first frame: from starting ``phoenix`` to the console on screen (goal <= 1.5 s),
-- keypress to screen during a flood: ``f`` flips the log's follow label; the time until
-  ``tmux capture-pane`` shows it (goal <= 200 ms for every press).
+- keypress to screen during a sustained flood of 250,000 lines a second: ``f`` flips the
+  log's follow label; the time until ``tmux capture-pane`` shows it (goal <= 200 ms for every
+  press), side by side with the same presses while the training prints nothing (what the
+  terminal, tmux and the machine's load cost on their own).
 
     .venv/bin/python bench/tui_flood.py [LINES]
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import shutil
@@ -30,16 +33,21 @@ from _common import clean_env, median, phoenix_exe, result
 LINES = int(sys.argv[1]) if len(sys.argv) > 1 else 500_000
 ROUNDS = 3
 PRESSES = 10
+RATE = 250_000  # lines a second while keys are pressed
 
 EMIT = """
 import sys, time
 lines, out = int(sys.argv[1]), sys.argv[2]
 seconds = float(sys.argv[3]) if len(sys.argv) > 3 else 0.0
+rate = float(sys.argv[4]) if len(sys.argv) > 4 else 0.0
 write = sys.stdout.write
+sleep, now = time.sleep, time.perf_counter
 pad = "x" * 40
 began = time.perf_counter()
 i = 0
-while i < lines or (seconds and time.perf_counter() - began < seconds):
+while i < lines or (seconds and now() - began < seconds):
+    if rate and (i % 500 == 0 or rate < 500) and (ahead := began + i / rate - now()) > 0:
+        sleep(ahead)  # hold the rate: a sustained flood, not a burst
     if i % 10 == 0:
         write(f"step {i}/{lines} | loss {1.0 / (1 + i):.5f} | lr 3.00e-04 | 812.5 samples/s\\n")
     elif i % 10 == 5:
@@ -112,11 +120,13 @@ def under_tee(project: Path) -> float:
     return float(done.read_text())
 
 
-def console(project: Path, tmux: Tmux, lines: int, seconds: float = 0.0) -> tuple[float, str]:
+def console(
+    project: Path, tmux: Tmux, lines: int, seconds: float = 0.0, rate: float = 0.0
+) -> tuple[float, str]:
     """Start the console on the emitter; (seconds to first frame, the emitter's time file)."""
     done = project / "console.time"
     done.unlink(missing_ok=True)
-    emit = f"{shlex.quote(sys.executable)} emit.py {lines} {done} {seconds}"
+    emit = f"{shlex.quote(sys.executable)} emit.py {lines} {done} {seconds} {rate}"
     cmd = f"{phoenix_exe()} -C {shlex.quote(str(project))} -- {emit}; sleep 60"
     tmux("kill-session", "-t", "flood")
     started = time.perf_counter()
@@ -161,7 +171,8 @@ def main() -> None:
                 frames.append(first)
                 peaks.append(out[0])
                 tmux("send-keys", "-t", "flood", "q")
-            latencies = presses(project, tmux)
+            latencies = presses(project, tmux, RATE)
+            quiet = presses(project, tmux, 0)
         finally:
             tmux("kill-server")
     t_tee, t_phx = median(tee_times), median(phx_times)
@@ -171,16 +182,26 @@ def main() -> None:
     print(f"  emitter under console  median {t_phx:.3f} s  {[round(t, 3) for t in phx_times]}")
     print(f"  ratio {t_phx / t_tee:.3f} (goal <= 1.5), console peak RSS {peak:.1f} MB")
     print(f"  first frame {[round(f, 3) for f in frames]} s")
-    print(f"  keypress to screen during a flood: {[round(x * 1000) for x in latencies]} ms")
+    for name, times in (("at 250k lines/s", latencies), ("quiet training", quiet)):
+        ms = sorted(round(x * 1000) for x in times)
+        print(f"  keypress to screen, {name}: median {ms[len(ms) // 2]} ms, worst {ms[-1]} ms {ms}")
     result("console flood: emitter time vs tee", t_phx, t_tee, "<= 1.5x", t_phx / t_tee <= 1.5, "s")
     result("console RSS during flood", peak, None, "< 300 MB", peak < 300, "MB")
     result("console first frame", first, None, "<= 1.5 s", first <= 1.5, "s")
-    result("console keypress to screen (worst)", worst, None, "<= 0.2 s", worst <= 0.2, "s")
+    result(
+        "console keypress to screen at 250k lines/s (worst)",
+        worst,
+        max(quiet),
+        "<= 0.2 s",
+        worst <= 0.2,
+        "s",
+    )
 
 
-def presses(project: Path, tmux: Tmux) -> list[float]:
-    """Flip follow with `f` PRESSES times while an emitter floods for as long as it takes."""
-    _, done = console(project, tmux, 0, seconds=60.0)
+def presses(project: Path, tmux: Tmux, rate: float) -> list[float]:
+    """Flip follow with `f` PRESSES times while the emitter prints ``rate`` lines a second
+    (0: one line, then nothing) for as long as it takes."""
+    _, done = console(project, tmux, 1 if not rate else 0, seconds=60.0, rate=rate or 1e-9)
     tmux.wait(lambda s: "step " in s, timeout=15, poll=0.05)
     latencies = []
     for n in range(PRESSES):
@@ -190,8 +211,13 @@ def presses(project: Path, tmux: Tmux) -> list[float]:
         tmux.wait(lambda s, label=label: label in s, timeout=5, poll=0.005)
         latencies.append(time.perf_counter() - started)
         time.sleep(0.2)
-    if os.path.exists(done):
+    if rate and os.path.exists(done):
         raise SystemExit("the flood ended before the presses did: latencies are not under load")
+    pid = tmux.phoenix_pid()
+    tmux("kill-session", "-t", "flood")  # a hang-up: phoenix stops the training and exits
+    if pid is not None:
+        with contextlib.suppress(psutil.Error):
+            psutil.Process(pid).wait(60)  # the next console must not find this one's lock
     return latencies
 
 

@@ -34,7 +34,10 @@ class Console:
         self.writer = writer
         self.redactor = redactor or Redactor()
         self.who = who
-        self.queue: asyncio.Queue[ev.Event] = asyncio.Queue(size)
+        # Each event with the number of output chunks that arrived before it: a batch puts
+        # it among the lines in the order they happened (a traceback, then the failure).
+        self.queue: asyncio.Queue[tuple[int, ev.Event]] = asyncio.Queue(size)
+        self.chunks_in = self.chunks_out = 0
         self.latest: dict[type[ev.Event], ev.Event] = {}
         self.raw: deque[tuple[str, bytes]] = deque()
         self.raw_size, self.raw_cap = 0, raw_bytes
@@ -50,16 +53,18 @@ class Console:
             self.latest[type(event)] = event
         elif not isinstance(event, ev.OutputLines):  # lines come raw, through offer_output
             try:
-                self.queue.put_nowait(event)
+                self.queue.put_nowait((self.chunks_in, event))
             except asyncio.QueueFull:
                 self.too_slow = True  # it missed a milestone: it must reconnect for a snapshot
         self.wake.set()
 
     def offer_output(self, stream: str, data: bytes) -> None:
         self.raw.append((stream, data))
+        self.chunks_in += 1
         self.raw_size += len(data)
         while self.raw_size > self.raw_cap and len(self.raw) > 1:
             dropped, old = self.raw.popleft()
+            self.chunks_out += 1
             self.raw_size -= len(old)
             self.skipped += old.count(b"\n")
             self.splitters.pop(dropped, None)  # its line lost its middle: cut, never spliced
@@ -68,9 +73,15 @@ class Console:
         self.wake.set()
 
     def next_batch(self) -> list[ev.Event]:
+        events: deque[tuple[int, ev.Event]] = deque()
+        while not self.queue.empty():
+            events.append(self.queue.get_nowait())
         output: list[ev.Event] = []
         while self.raw:
+            while events and events[0][0] <= self.chunks_out:  # came before this chunk
+                output.append(events.popleft()[1])
             stream, data = self.raw.popleft()
+            self.chunks_out += 1
             if stream in self.mid_line:  # the tail of a line whose head was dropped
                 end = data.find(b"\n")
                 if end < 0:
@@ -82,10 +93,9 @@ class Console:
             lines = self.redactor.redact_lines(lines)  # whole lines: a split secret is whole
             if lines:
                 output.append(ev.OutputLines(stream=stream, lines=tuple(lines)))
+        output.extend(event for _, event in events)
         batch = [*self.latest.values()]
         self.latest.clear()
-        while not self.queue.empty():
-            batch.append(self.queue.get_nowait())
         if self.skipped:
             text = f"… {self.skipped} lines skipped for this console (all are in train.log)"
             batch.append(ev.OutputLines(stream="phoenix", lines=(text,)))

@@ -81,7 +81,11 @@ class AttachServer:
         self._peer = peer
         self._bound = False
         self._consoles: set[_Console] = set()
-        self._recent: deque[ev.Event] = deque(maxlen=_RECENT_EVENTS)
+        # Each recent event with the number of output lines seen before it, so that the
+        # snapshot puts the events among the log lines in the order they happened.
+        self._recent: deque[tuple[int, ev.Event]] = deque(maxlen=_RECENT_EVENTS)
+        self._newlines = 0
+        self._started: ev.Event | None = None  # kept: the console shows the run's age
         self._metrics: deque[ev.Event] = deque(maxlen=200)
         self._gpu: ev.Event | None = None
         self._server: asyncio.AbstractServer | None = None
@@ -93,13 +97,16 @@ class AttachServer:
             self._metrics.append(event)
         elif isinstance(event, ev.GpuStatus):
             self._gpu = event
+        elif isinstance(event, ev.RunStarted):
+            self._started = event
         elif event.journal:
-            self._recent.append(event)
+            self._recent.append((self._newlines, event))
         for console in list(self._consoles):
             console.offer(event)
 
     def output(self, stream: str, data: bytes) -> None:
         """The engine's output hook: raw chunks, handed to each console's own buffer."""
+        self._newlines += data.count(b"\n")
         for console in self._consoles:
             console.offer_output(stream, data)
 
@@ -178,10 +185,18 @@ class AttachServer:
             writer.close()
 
     def _snapshot(self) -> list[dict[str, Any]]:
-        events: list[ev.Event] = list(self._recent)
+        events: list[ev.Event] = [self._started] if self._started is not None else []
         lines = self._redactor.redact_lines(self._recent_lines(_RECENT_LINES))
-        if lines:
-            events.append(ev.OutputLines(stream="stdout", lines=tuple(lines)))
+        first = self._newlines - len(lines)  # the number of the oldest line in ``lines``
+        taken = 0
+        for mark, event in self._recent:  # the lines before each event, then the event
+            upto = min(len(lines), max(taken, mark - first))
+            if upto > taken:
+                events.append(ev.OutputLines(stream="stdout", lines=tuple(lines[taken:upto])))
+                taken = upto
+            events.append(event)
+        if taken < len(lines):
+            events.append(ev.OutputLines(stream="stdout", lines=tuple(lines[taken:])))
         events += list(self._metrics)
         if self._gpu is not None:
             events.append(self._gpu)

@@ -126,8 +126,16 @@ class AttachedEngine:
         if self._writer is not None:
             self._writer.close()
 
-    def request_stop(self, reason: str, *, force: bool = False) -> None:
+    def request_stop(self, reason: str, *, force: bool = False, leave: bool = True) -> None:
         self.send({"command": "stop", "reason": reason})
+
+    @property
+    def holding(self) -> bool:
+        """A stopped engine's resume is Discord's (``!resume``), not an attached console's."""
+        return False
+
+    def resume(self, by: str = "operator") -> bool:
+        return False
 
     def emit(self, event: ev.Event) -> None:
         """An event the console caused (a rollback it made): the engine journals it."""

@@ -118,6 +118,8 @@ class JournalSink:
         self._redactor = redactor
         self._on_error = on_error
         self._may_report = OnceIn()
+        self._path, self._max_bytes = path, max_bytes
+        self._closed = False
         self._file: RotatingFile | None = None
         try:
             self._file = RotatingFile(path, max_bytes=max_bytes, keep=3)
@@ -125,7 +127,12 @@ class JournalSink:
             self._report(f"cannot open the journal {path}: {exc.strerror or exc}")
 
     def emit(self, event: Event) -> None:
-        if not event.journal or self._file is None:
+        if not event.journal:
+            return
+        if self._closed:  # after the run (a rollback from the console): open, append, close
+            self._append_once(event)
+            return
+        if self._file is None:
             return
         line = json.dumps(event_record(event, self._redactor), ensure_ascii=False) + "\n"
         try:
@@ -135,8 +142,22 @@ class JournalSink:
             self._report(f"cannot write the journal: {exc.strerror or exc}")
 
     def close(self) -> None:
+        self._closed = True
         if self._file is not None:
             self._file.close()
+            self._file = None
+
+    def _append_once(self, event: Event) -> None:
+        try:
+            self._file = RotatingFile(self._path, max_bytes=self._max_bytes, keep=3)
+        except OSError as exc:
+            self._report(f"cannot open the journal {self._path}: {exc.strerror or exc}")
+            return
+        try:
+            self._closed = False
+            self.emit(event)
+        finally:
+            self.close()
 
     def _report(self, reason: str) -> None:
         # Once per outage: a full disk would otherwise produce one notice per event.

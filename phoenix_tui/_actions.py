@@ -1,8 +1,10 @@
-"""What the operator does in the console: answer a patch, stop, quit, roll back, search.
+"""What the operator does in the console: answer a patch, stop, resume, quit, roll back, zoom.
 
 A mixin of :class:`~phoenix_tui.app.PhoenixApp` (Textual finds actions as methods of the
 app); the panes and the engine are the app's. Every action that stops the training or
 changes files asks first; keys work whichever pane has focus because they are the app's.
+``check_action`` hides the keys that do not apply now, so the footer shows only the others.
+The log's own keys (search, follow, wrap) are in :mod:`phoenix_tui._logkeys`.
 """
 
 from __future__ import annotations
@@ -10,10 +12,10 @@ from __future__ import annotations
 __all__ = ["EngineLike", "OperatorActions"]
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
-from textual.app import App, SystemCommand
+from textual.app import SystemCommand
 from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Input
@@ -23,24 +25,35 @@ from phoenix_engine.approval import ApprovalDesk
 from phoenix_engine.backups import BackupError, BackupRecord, BackupState, rollback
 from phoenix_engine.config import Settings
 from phoenix_engine.errors import ExitCode
+from phoenix_tui._logkeys import LogActions
 from phoenix_tui._model import PatchState, Phase, RunModel
 from phoenix_tui.panes.log import LogView
-from phoenix_tui.panes.patches import BackupList, PatchList
-from phoenix_tui.screens import ConfirmScreen, HelpScreen
+from phoenix_tui.panes.patches import BackupList, DetailPane, PatchList
+from phoenix_tui.screens import KEYS, ConfirmScreen, HelpScreen
+
+_ALWAYS = frozenset(
+    {"search", "follow", "wrap", "zoom", "help", "quit", "focus_next", "focus_previous"}
+)
 
 
 class EngineLike(Protocol):
     """What the console needs of the engine (the real one, or a scripted fake in tests)."""
 
     async def run(self) -> ExitCode: ...
-    def request_stop(self, reason: str, *, force: bool = False) -> None: ...
+    def request_stop(self, reason: str, *, force: bool = False, leave: bool = True) -> None: ...
     def emit(self, event: ev.Event) -> None: ...
     def add_sink(self, sink: ev.EventSink) -> None: ...
+    def resume(self, by: str = "operator") -> bool: ...
+    @property
+    def holding(self) -> bool: ...
 
 
-class OperatorActions(App[int]):
+class OperatorActions(LogActions):
     """The console's actions; the attributes below are set up by the app."""
 
+    QUIT_HELP = "quit (asks while the training runs; quitting stops it gracefully)"
+    QUIT_COMMAND = ("Quit", "Quit; stops the training gracefully (q)")
+    CTRL_C_HINT = "Press q to quit: it asks first, then stops the training gracefully."
     engine: EngineLike
     approver: ApprovalDesk
     settings: Settings
@@ -53,12 +66,54 @@ class OperatorActions(App[int]):
     _log_view: LogView
     _log_box: Vertical
     _search_input: Input
+    _detail: DetailPane
+    _detail_from: str
+    _stop_asked: float
+    _offer_file_search: str
+    _clock: Callable[[], float]
 
     def flush(self) -> None:
         raise NotImplementedError
 
     def _show_status(self) -> None:
         raise NotImplementedError
+
+    # --- which keys apply now ----------------------------------------------------------------
+
+    @property
+    def holding(self) -> bool:
+        """The training is stopped (or gave up) and the engine waits for a resume."""
+        return bool(self.engine.holding)
+
+    def _can_roll_back(self) -> bool:
+        return any(
+            b.state is BackupState.APPLIED and b.kind == "patch" for b in self._backups.values()
+        )
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Only the keys that apply now are active (and shown in the footer)."""
+        if action in _ALWAYS or not hasattr(self, "model"):
+            return True
+        phase = self.model.phase
+        if action in ("accept", "reject"):
+            return self.model.awaiting is not None
+        if action == "stop":
+            return self.training_running and not self.holding and phase is not Phase.STOPPING
+        if action == "resume":
+            return self.holding
+        if action == "rollback":
+            return self._can_roll_back()
+        if action == "search_next":
+            return bool(self._log_view.search_text)
+        return True
+
+    def action_explain(self, action: str) -> None:
+        """A key that does not apply now: its action says why (a warning, nothing else)."""
+        getattr(self, f"action_{action}")()
+
+    def action_help_quit(self) -> None:
+        """ctrl+c: say how Phoenix quits (Textual's own hint names its own key)."""
+        self.notify(self.CTRL_C_HINT, title="Do you want to quit?")
 
     # --- the engine's lifetime ---------------------------------------------------------------
 
@@ -118,23 +173,36 @@ class OperatorActions(App[int]):
 
         def answered(yes: bool | None) -> None:
             if yes:
-                self.stop_engine("stopped by the operator from the console")
+                self.stop_engine("stopped by the operator from the console", hold=True)
 
         self.push_screen(ConfirmScreen("Stop the training?", detail, yes="Stop"), answered)
 
-    def stop_engine(self, reason: str) -> None:
-        """Ask the engine to stop gracefully; a waiting patch is answered "no"."""
+    def stop_engine(self, reason: str, *, hold: bool = False) -> None:
+        """Ask the engine to stop gracefully; a waiting patch is answered "no". ``hold``:
+        Phoenix stays and waits for a resume (``u``) where the engine can."""
         if not self.training_running:
             return
         self.model.stopping()
-        self.engine.request_stop(reason)  # also answers "no" to a patch that waits
+        self._stop_asked = self._clock()
+        self.engine.request_stop(reason, leave=not hold)  # answers "no" to a waiting patch
         self._show_status()
+
+    def action_resume(self) -> None:
+        if not self.engine.resume("operator (console)"):
+            self.notify("nothing to resume: the training is not stopped", severity="warning")
+            return
+        self.notify("resuming the training (budgets cleared)")
 
     def action_quit(self) -> None:  # type: ignore[override]
         if not self.training_running:
             self._exit_with_engine_code()
             return
-        if self.quitting:
+        if self.holding:  # stopped already: nothing to ask, nothing to kill
+            self.quitting = True
+            self.engine.request_stop("the operator quit the console")
+            return
+        if self.quitting or self.model.phase is Phase.STOPPING:
+            self.quitting = True
             self.notify("forcing: the training is killed now", severity="warning")
             self.engine.request_stop("the operator quit the console", force=True)
             return
@@ -204,41 +272,25 @@ class OperatorActions(App[int]):
         self.notify(f"rolled back {result.backup_id}: restored {', '.join(result.paths)}")
         self.flush()
 
-    def action_search(self) -> None:
-        box = self._log_box
-        box.add_class("-searching")
-        self._search_input.focus()
-
-    def on_input_submitted(self, message: Input.Submitted) -> None:
-        if message.input.id == "search":
-            self._search(message.value, older=True)
-
-    def _search(self, query: str, *, older: bool) -> None:
-        log = self._log_view
-        if not log.search(query, older=older) and query:
-            where = "older" if older else "newer"
-            self.notify(f"no {where} match for {query!r}", severity="warning", timeout=3)
-
-    def on_key(self, event: object) -> None:
-        key = getattr(event, "key", "")
-        search = self._search_input
-        if not search.has_focus:
+    def action_zoom(self) -> None:
+        """Give the focused pane the whole screen, or give the others their room back."""
+        screen = self.screen
+        if screen.maximized is not None:
+            screen.minimize()
             return
-        if key == "escape":
-            self._log_box.remove_class("-searching")
-            self._log_view.clear_search()
-            self._log_view.focus()
-        elif key in ("up", "down"):
-            self._search(search.value, older=key == "up")
+        focused = self.focused
+        if focused is None:
+            return
+        pane = next((w for w in focused.ancestors_with_self if w.has_class("pane")), focused)
+        screen.maximized = pane  # type: ignore[assignment]
 
-    def action_follow(self) -> None:
-        log = self._log_view
-        log.follow = not log.follow
+    def help_keys(self) -> list[tuple[str, str]]:
+        return [(key, self.QUIT_HELP if key == "q" else what) for key, what in KEYS]
 
     def action_help(self) -> None:
         mode = self.approver.mode
         setting = f"timeout:{mode.seconds:g}" if mode.kind == "timeout" else mode.kind
-        self.push_screen(HelpScreen(f"PHOENIX_APPROVAL={setting}"))
+        self.push_screen(HelpScreen(f"PHOENIX_APPROVAL={setting}", self.help_keys()))
 
     # --- command palette ---------------------------------------------------------------------
 
@@ -246,9 +298,12 @@ class OperatorActions(App[int]):
         yield SystemCommand("Accept patch", "Accept the selected patch (a)", self.action_accept)
         yield SystemCommand("Reject patch", "Reject the selected patch (r)", self.action_reject)
         yield SystemCommand("Stop training", "Stop the training gracefully (s)", self.action_stop)
+        yield SystemCommand("Resume training", "Resume a stopped training (u)", self.action_resume)
         yield SystemCommand("Roll back", "Roll back the selected backup (R)", self.action_rollback)
         yield SystemCommand("Search log", "Search the training log (/)", self.action_search)
         yield SystemCommand("Follow log", "Follow the end of the log (f)", self.action_follow)
+        yield SystemCommand("Wrap log lines", "Wrap long lines, or cut them (w)", self.action_wrap)
+        yield SystemCommand("Zoom pane", "Maximise the focused pane (z)", self.action_zoom)
         yield SystemCommand("Next pane", "Focus the next pane (tab)", self.action_focus_next)
         yield SystemCommand(
             "Previous pane", "Focus the previous pane (shift+tab)", self.action_focus_previous
@@ -257,4 +312,5 @@ class OperatorActions(App[int]):
         for command in super().get_system_commands(screen):
             if command.title != "Quit":
                 yield command
-        yield SystemCommand("Quit", "Quit; stops the training gracefully (q)", self.action_quit)
+        title, help_text = self.QUIT_COMMAND
+        yield SystemCommand(title, help_text, self.action_quit)

@@ -14,11 +14,13 @@ import enum
 import math
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from phoenix_engine import events as ev
+from phoenix_engine.host import HostReading
 from phoenix_engine.runview import duration
+from phoenix_tui._fixsummary import FixSummary, summarize_diff
 
 
 class Phase(enum.StrEnum):
@@ -62,6 +64,8 @@ class PatchEntry:
     state: PatchState = PatchState.PROPOSED
     reason: str = ""
     backup_id: str = ""
+    kind: str = ""  # the failure it repairs ("exception", "oom"...)
+    fix: FixSummary = field(default_factory=FixSummary)  # where and what, from the diff
     approved_by: str = ""
 
 
@@ -78,7 +82,10 @@ class RunModel:
         self.providers: tuple[str, ...] = ()
         self.final_reason = ""
         self.triage = ""  # "kind → action" of the last failure
-        self.advice = ""
+        self.advice = ""  # what to do about it (the last failure's, or the give-up's)
+        self.started_ts = 0.0  # wall time of the run's start (run_started), 0 if unseen
+        self.ended_ts = 0.0  # wall time of its end (completed, gave up, stopped)
+        self.failure_kinds: dict[str, str] = {}  # signature -> failure kind
         self.guards: dict[str, ev.GuardTripped] = {}
         self.patches: dict[str, PatchEntry] = {}
         self.awaiting: str | None = None
@@ -111,11 +118,19 @@ class RunModel:
 
     def _run_started(self, e: ev.RunStarted) -> None:
         self.restarts_used = e.restarts_used
+        self.started_ts, self.ended_ts = e.ts, 0.0
         self._set_phase(Phase.STARTING)
+
+    def _process_started(self, e: ev.ProcessStarted) -> None:
+        if self.phase in FINAL_PHASES:  # resumed after a stop or a give-up
+            self.ended_ts, self.final_reason, self.advice, self.triage = 0.0, "", "", ""
+            self.attempt = 0
+        self._set_phase(Phase.RUNNING)
 
     def _failure(self, e: ev.Failure) -> None:
         self._set_phase(Phase.FAILED)
         self.final_reason = e.summary
+        self.failure_kinds[e.signature] = e.kind
         plain = e.action == "repair" and not e.advice  # the repair phases say the rest
         self.triage, self.advice = ("" if plain else f"{e.kind} → {e.action}"), e.advice
 
@@ -141,6 +156,8 @@ class RunModel:
             paths=e.paths,
             diff=e.diff,
             diagnosis=e.diagnosis,
+            kind=self.failure_kinds.get(e.signature, ""),
+            fix=summarize_diff(e.diff),
         )
 
     def _rejected(self, e: ev.PatchRejected) -> None:
@@ -194,9 +211,11 @@ class RunModel:
 
     def _gave_up(self, e: ev.GaveUp) -> None:
         self.phase, self.final_reason, self.awaiting = Phase.GAVE_UP, e.reason, None
+        self.advice = str(getattr(e, "advice", "") or "") or self.advice  # the failure's
+        self.ended_ts = e.ts
 
     def _completed(self, e: ev.RunCompleted) -> None:
-        self.phase, self.final_reason = Phase.COMPLETED, ""
+        self.phase, self.final_reason, self.ended_ts = Phase.COMPLETED, "", e.ts
 
     def _promoted(self, e: ev.ModelPromoted) -> None:
         score = f", score {e.score:.6g}" if e.score is not None else ""
@@ -208,11 +227,18 @@ class RunModel:
 
     def _stopped(self, e: ev.Stopped) -> None:
         self.phase, self.final_reason, self.awaiting = Phase.STOPPED, e.reason, None
+        self.ended_ts = e.ts
+
+    def run_age(self, now: float) -> float | None:
+        """How long the run has lasted (until its end, once it ended); None before its start."""
+        if not self.started_ts:
+            return None
+        return max(0.0, (self.ended_ts or now) - self.started_ts)
 
 
 _HANDLERS: dict[type[ev.Event], Callable[[RunModel, Any], None]] = {
     ev.RunStarted: RunModel._run_started,
-    ev.ProcessStarted: lambda m, e: m._set_phase(Phase.RUNNING),
+    ev.ProcessStarted: RunModel._process_started,
     ev.HangDetected: lambda m, e: m._set_phase(Phase.HUNG),
     ev.Failure: RunModel._failure,
     ev.RepairRequested: RunModel._repair,
@@ -270,16 +296,37 @@ class LossModel:
             self.warning = f"{e.kind}{where}: {e.detail}"
 
 
-class GpuModel:
-    """The latest GPU sample and when it arrived (a monotonic time)."""
+HISTORY_FIELDS = ("util_pct", "temp_c", "power_w")
 
-    def __init__(self, stale_after_s: float) -> None:
+
+def finite(value: float | None) -> float | None:
+    """The value if it is a finite number, else None (Textual's Sparkline raises on NaN)."""
+    return value if value is not None and math.isfinite(value) else None
+
+
+class GpuModel:
+    """The latest GPU sample and when it arrived (a monotonic time), a short history of
+    utilisation, temperature and power per GPU (finite values only), and the host's load."""
+
+    def __init__(self, stale_after_s: float, keep: int = 60) -> None:
         self.status: ev.GpuStatus | None = None
         self.received = 0.0
         self.stale_after_s = stale_after_s
+        self.keep = keep
+        self.history: dict[tuple[int, str], deque[float]] = {}
+        self.host: HostReading | None = None
 
     def update(self, status: ev.GpuStatus, now: float) -> None:
         self.status, self.received = status, now
+        for gpu in status.gpus:
+            for name in HISTORY_FIELDS:
+                value = finite(getattr(gpu, name))
+                if value is not None:
+                    key = (gpu.index, name)
+                    self.history.setdefault(key, deque(maxlen=self.keep)).append(value)
+
+    def series(self, index: int, name: str) -> list[float]:
+        return list(self.history.get((index, name), ()))
 
     def age(self, now: float) -> float:
         return max(0.0, now - self.received)

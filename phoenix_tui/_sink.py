@@ -94,16 +94,19 @@ class ConsoleSink:
             self._lines.append(Milestone(self._redact(line), _STYLES.get(colour, "bold")))
             self._count += 1
 
-    def drain(self) -> Batch:
-        """Everything since the last drain; resets the buffers."""
-        batch = Batch(
-            lines=list(self._lines),
-            dropped=max(0, self._count - len(self._lines)),
-            events=self._events,
-            metrics=self._metrics,
-            gpu=self._gpu,
-        )
-        self._lines.clear()
-        self._count = 0
+    @property
+    def pending_lines(self) -> int:
+        """Lines (and milestones) waiting for the next drain."""
+        return len(self._lines)
+
+    def drain(self, *, lines: bool = True) -> Batch:
+        """Everything since the last drain; resets the buffers. ``lines=False`` leaves the
+        log lines for a later frame (still bounded: the oldest go first, and are counted)."""
+        batch = Batch(events=self._events, metrics=self._metrics, gpu=self._gpu)
+        if lines:
+            batch.lines = list(self._lines)
+            batch.dropped = max(0, self._count - len(self._lines))
+            self._lines.clear()
+            self._count = 0
         self._events, self._metrics, self._gpu = [], [], None
         return batch

@@ -21,14 +21,36 @@ from phoenix_engine.attach_client import AttachedDesk, AttachedEngine, connect
 from phoenix_engine.config import Settings
 from phoenix_tui.app import PhoenixApp
 
+_DETACH = "detach: leave this console; the training goes on (s stops it)"
+
 
 class AttachedApp(PhoenixApp):
     """The console over a socket; leaving it never stops the training."""
 
+    # d before the other keys, so that the footer keeps it at 80 columns; q says detach too.
     BINDINGS: ClassVar[list[BindingType]] = [
-        *PhoenixApp.BINDINGS,
-        Binding("d", "detach", "Detach"),
+        Binding("d", "detach", "Detach", key_display="q/d"),
+        *(
+            Binding("q", "quit", "Detach", show=False)
+            if isinstance(b, Binding) and b.key == "q"
+            else b
+            for b in PhoenixApp.BINDINGS
+        ),
     ]
+    QUIT_HELP = _DETACH
+    QUIT_COMMAND = ("Detach", "Leave this console; the training goes on (q or d)")
+    CTRL_C_HINT = "Press q or d to detach: the training goes on without this console."
+
+    def action_resume(self) -> None:
+        self.notify(
+            "an attached console cannot resume the training: Discord's !resume can, or a new "
+            "`phoenix --unattended` once this one has ended",
+            severity="warning",
+        )
+
+    def help_keys(self) -> list[tuple[str, str]]:
+        keys = [(k, w) for k, w in super().help_keys() if k != "u"]  # resume: Discord's
+        return [*keys, ("d", _DETACH)]
 
     def action_detach(self) -> None:
         engine = self.engine

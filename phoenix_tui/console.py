@@ -9,7 +9,7 @@ asking; a second one kills the training at once.
 
 from __future__ import annotations
 
-__all__ = ["build_app", "run_console"]
+__all__ = ["build_app", "run_console", "terminal_warning"]
 
 import asyncio
 import signal
@@ -22,7 +22,7 @@ from phoenix_engine.config import Settings
 from phoenix_engine.engine import Engine
 from phoenix_engine.errors import ExitCode
 from phoenix_engine.events import Notice
-from phoenix_engine.gpu import GpuSampler
+from phoenix_engine.gpu import GpuSampler, SimulatedGpu
 from phoenix_engine.nvml import NvmlSampler
 from phoenix_engine.redact import Redactor
 from phoenix_engine.services import add_services
@@ -31,6 +31,17 @@ from phoenix_tui.app import PhoenixApp
 from phoenix_tui.headless import HumanPrinter
 
 _FORCE_AFTER_S = 5.0  # after the graceful stop's own timeouts, before a forced one
+
+
+def terminal_warning(env: Mapping[str, str]) -> str | None:
+    """What to say when the console runs in a bare terminal: closing it stops the run."""
+    if env.get("TMUX") or env.get("STY"):  # tmux or GNU screen keeps it when the window goes
+        return None
+    return (
+        "Not inside tmux or screen: closing this terminal (or losing SSH) stops the training. "
+        "To keep it running, start it with `phoenix --unattended` and watch it with "
+        "`phoenix attach`."
+    )
 
 
 def build_app(
@@ -52,9 +63,18 @@ def build_app(
     nvml = None
     if gpu_sampler is None:
         nvml = NvmlSampler(our_pids=lambda: engine.training_pids())
+    # hold_after_end: a stop from the console (s) or a give-up leaves Phoenix waiting, so
+    # that the console can resume (u); quitting, a signal or a closed terminal still leave.
     engine = Engine(
-        settings, env=env, approver=desk, want_lines=True, gpu_sampler=gpu_sampler or nvml
+        settings,
+        env=env,
+        approver=desk,
+        want_lines=True,
+        gpu_sampler=gpu_sampler or nvml,
+        hold_after_end=True,
     )
+    if isinstance(gpu_sampler, SimulatedGpu):  # the demo's card idles when nothing runs
+        gpu_sampler.pids = engine.training_pids
     if nvml is not None:
         engine.add_service(_Closing(nvml))
     tap = ProgressTap()
@@ -96,7 +116,9 @@ def run_console(
     title: str = "",
 ) -> int:
     """Open the console on the project; the exit code is the engine's (0, 1 or 4)."""
-    app = build_app(settings, env, gpu_sampler=gpu_sampler, title=title)
+    warning = terminal_warning(env)  # here, not in build_app: screenshots and tests skip it
+    notes = [warning] if warning else []
+    app = build_app(settings, env, gpu_sampler=gpu_sampler, title=title, notes=notes)
     return asyncio.run(_console(app, env))
 
 

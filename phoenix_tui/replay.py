@@ -176,8 +176,15 @@ class ReplayEngine:
         for sink in self._sinks:
             sink.emit(event)
 
-    def request_stop(self, reason: str, *, force: bool = False) -> None:
+    def request_stop(self, reason: str, *, force: bool = False, leave: bool = True) -> None:
         """Nothing runs in a review."""
+
+    @property
+    def holding(self) -> bool:
+        return False  # nothing to resume in a review
+
+    def resume(self, by: str = "operator") -> bool:
+        return False
 
     async def run(self) -> ExitCode:
         for n, event in enumerate(self._stream()):

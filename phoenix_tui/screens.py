@@ -4,6 +4,7 @@ from __future__ import annotations
 
 __all__ = ["KEYS", "ConfirmScreen", "HelpScreen"]
 
+from collections.abc import Sequence
 from typing import ClassVar
 
 from rich.table import Table
@@ -19,10 +20,14 @@ KEYS: tuple[tuple[str, str], ...] = (
     ("r", "reject the selected patch (the training restarts without it)"),
     ("tab / shift+tab", "move between the panes"),
     ("↑ ↓ pgup pgdn", "move in the focused pane (log, patches, detail, backups)"),
-    ("s", "stop the training gracefully (asks first)"),
+    ("s", "stop the training gracefully (asks first); q while it stops kills it"),
+    ("u", "resume a stopped training (or one that gave up), budgets cleared"),
     ("R", "roll back the selected backup (asks first)"),
     ("/", "search the log (enter: older match, ↑/↓: older/newer, esc: close)"),
+    ("n / N", "the next older / newer match of the last search"),
     ("f", "follow the end of the log (scrolling up pauses it)"),
+    ("w", "wrap long log lines, or cut them at the edge"),
+    ("z", "zoom: the focused pane takes the whole screen (z or esc again: back)"),
     ("?", "this help"),
     ("ctrl+p", "command palette: every action, the theme"),
     ("q", "quit (asks while the training runs; quitting stops it gracefully)"),
@@ -38,7 +43,8 @@ class ConfirmScreen(ModalScreen[bool]):
         width: 70; max-width: 95%; height: auto; border: thick $warning;
         background: $surface; padding: 1 2;
     }
-    ConfirmScreen #question { text-style: bold; }
+    ConfirmScreen #question { text-style: bold; width: 1fr; }
+    ConfirmScreen #explain { width: 1fr; height: auto; margin-top: 1; }
     ConfirmScreen Horizontal { height: auto; margin-top: 1; align-horizontal: right; }
     ConfirmScreen Button { margin-left: 2; }
     """
@@ -57,10 +63,12 @@ class ConfirmScreen(ModalScreen[bool]):
         with Vertical():
             yield Static(self.question, id="question")
             if self.detail:
-                yield Static(self.detail, id="detail")
+                # Not id="detail": the app's `#detail { width: 3fr }` would squeeze it to a line.
+                yield Static(Text(self.detail), id="explain")
             with Horizontal():
-                yield Button(f"{self.yes} [y]", variant="warning", id="yes")
-                yield Button("Cancel [n]", id="no")
+                # Text, not a str: "[y]" in a str label is markup and would vanish.
+                yield Button(Text(f"{self.yes} [y]"), variant="warning", id="yes")
+                yield Button(Text("Cancel [n]"), id="no")
 
     def on_mount(self) -> None:
         self.query_one("#no", Button).focus()
@@ -84,15 +92,16 @@ class HelpScreen(ModalScreen[None]):
         Binding("escape,question_mark,q", "dismiss_help", "Close")
     ]
 
-    def __init__(self, approval: str) -> None:
+    def __init__(self, approval: str, keys: Sequence[tuple[str, str]] = KEYS) -> None:
         super().__init__()
         self.approval = approval
+        self.keys = tuple(keys)
 
     def compose(self) -> ComposeResult:
         table = Table.grid(padding=(0, 2))
         table.add_column(style="bold", no_wrap=True)
         table.add_column()
-        for key, what in KEYS:
+        for key, what in self.keys:
             table.add_row(key, what)
         with Vertical():
             yield Static(Text("Phoenix keys", style="bold"))

@@ -1,6 +1,7 @@
 """The patch queue, the backup timeline (two lists) and the detail pane they share.
 
-The queue lists every proposal with its state, provider and signature; the timeline every
+The queue lists every proposal with its state and what it does (the failure's kind, where the
+fix changes the code and a one-line summary of the change); the timeline every
 backup with its time, files and the patch and provider behind it. The detail pane shows the
 selected one: the diagnosis and the pygments-highlighted diff of a patch (with what the
 operator may do about it), or a backup's diff.
@@ -22,7 +23,11 @@ from phoenix_engine.backups import BackupRecord, BackupState
 from phoenix_tui._diff import highlight_diff
 from phoenix_tui._model import PatchEntry, PatchState
 
-_SHORT = {PatchState.AWAITING: "awaiting", PatchState.SHADOW_PASSED: "shadow ok"}
+_SHORT = {
+    PatchState.AWAITING: "awaiting",
+    PatchState.SHADOW_PASSED: "shadow ok",
+    PatchState.SHADOW_FAILED: "shadow bad",
+}
 _LOOK: dict[PatchState, tuple[str, str]] = {
     PatchState.PROPOSED: ("…", "cyan"),
     PatchState.REJECTED: ("✗", "red"),
@@ -38,11 +43,21 @@ _LOOK: dict[PatchState, tuple[str, str]] = {
 def patch_prompt(entry: PatchEntry) -> Text:
     icon, style = _LOOK[entry.state]
     text = Text(no_wrap=True, overflow="ellipsis")
-    text.append(f"{icon} {_SHORT.get(entry.state, entry.state):<13}", style=style)
-    text.append(f" {entry.id[:8]} ", style="bold")
-    text.append(entry.provider or "?")
-    if entry.signature:
-        text.append(f" sig {entry.signature[:8]}", style="dim")
+    text.append(f"{icon} {_SHORT.get(entry.state, entry.state):<11}", style=style)
+    text.append(f" {entry.id[:8]}", style="dim")
+    fix = entry.fix  # what it does first: a narrow list still shows that much
+    if fix.text:
+        text.append(f" {fix.text}", style="bold")
+    if entry.kind or fix.where:
+        text.append(" ·", style="dim")
+    if entry.kind:
+        text.append(f" {entry.kind}", style="dim")
+    if fix.where:
+        text.append(f" {fix.where}")
+    if not (fix.where or fix.text):  # refused before it had a diff
+        text.append(f" {entry.provider or '?'}")
+        if entry.reason:
+            text.append(f" {entry.reason}", style="dim")
     return text
 
 
@@ -109,6 +124,11 @@ def patch_detail(entry: PatchEntry, action: str) -> tuple[Text, Text, Text]:
     head.append(f" by {entry.provider or '?'}")
     if entry.paths:
         head.append(f" · {', '.join(entry.paths)}")
+    if entry.fix.text:
+        what = f"{entry.kind} fix" if entry.kind else "fix"
+        head.append(f"\n{what}: ", style="dim").append(entry.fix.text, style="bold")
+        if entry.fix.where:
+            head.append(f" ({entry.fix.where})", style="dim")
     head.append("\n")
     head.append(f"{icon} {entry.state}", style=style)
     if entry.reason:
@@ -157,13 +177,15 @@ class DetailPane(VerticalScroll, can_focus=True):
     def __init__(self, *, id: str | None = None) -> None:
         head = Static(Text("no patch yet", style="dim"), id="detail-head")
         diff, foot = Static("", id="detail-diff"), Static("", id="detail-foot")
+        # Kept, not queried: a frame drawn while the app tears down must find them.
+        self._parts = (head, diff, foot)
         super().__init__(head, diff, foot, id=id)
         self.subject = ""  # "patch:<id>" or "backup:<id>": what is shown
 
     def show(self, subject: str, content: tuple[Text, Text, Text]) -> None:
         changed = subject != self.subject
         self.subject = subject
-        for part, text in zip(("head", "diff", "foot"), content, strict=True):
-            self.query_one(f"#detail-{part}", Static).update(text)
-        if changed:
+        for part, text in zip(self._parts, content, strict=True):
+            part.update(text)
+        if changed and self.is_attached:
             self.scroll_home(animate=False)

@@ -1,6 +1,7 @@
-"""The status bar: phase, attempt n/N for the current failure, restarts, provider, uptime.
+"""The status bar: phase, attempt n/N for the current failure, restarts, provider, run age.
 
 Readable without colour: the phase is a word with its own symbol, so NO_COLOR loses nothing.
+It follows the run: no "attempt" while nothing failed, the reason once it gave up or stopped.
 """
 
 from __future__ import annotations
@@ -33,7 +34,13 @@ _TRIAGED = (Phase.FAILED, Phase.RESTARTING, Phase.GAVE_UP)
 
 
 def status_text(
-    model: RunModel, *, uptime: float, project: str, note: str = "", compact: bool = False
+    model: RunModel,
+    *,
+    uptime: float,
+    project: str,
+    note: str = "",
+    compact: bool = False,
+    width: int | None = None,
 ) -> Text:
     """The one status line; ``compact`` (narrow terminals) uses short labels."""
     icon, style = _LOOK[model.phase]
@@ -45,17 +52,16 @@ def status_text(
         text.append(f" {model.triage}", style="bold")
         if model.advice and not compact:
             text.append(f" {model.advice}", style="dim")
-    labels = ("try", "restarts", "", "up") if compact else ("attempt", "restarts", "provider", "up")
-    values = (
-        f"{model.attempt}/{model.max_attempts}",
-        f"{model.restarts_used}/{model.max_restarts}",
-        model.provider or "no provider",
-        duration(uptime),
-    )
-    for label, value in zip(labels, values, strict=True):
+    fields: list[tuple[str, str]] = []
+    if model.attempt > 0:  # a repair is or was under way; a healthy run has no attempt 0/3
+        fields.append(("try" if compact else "attempt", f"{model.attempt}/{model.max_attempts}"))
+    fields.append(("restarts", f"{model.restarts_used}/{model.max_restarts}"))
+    fields.append(("" if compact else "provider", model.provider or "no provider"))
+    fields.append(("up", duration(uptime)))
+    for label, value in fields:
         text.append(f"  {label}{' ' if label else ''}", style="dim").append(value)
-    if project:
-        text.append(f"  {project}", style="dim")
+    if project and (width is None or text.cell_len + len(project) + 2 <= width):
+        text.append(f"  {project}", style="dim")  # the first to go when the row is full
     return text
 
 

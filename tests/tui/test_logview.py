@@ -126,3 +126,17 @@ async def test_the_unfinished_line_is_drawn_live_and_replaced() -> None:
         log.write_lines(["100%|##########|"])
         await pilot.pause()
         assert [row(log, 0), row(log, 1), row(log, 2)] == ["epoch 1", "100%|##########|", ""]
+
+
+async def test_wrapped_rows_add_up_batch_after_batch() -> None:
+    app = LogApp(max_lines=50)
+    async with app.run_test(size=(30, 12)) as pilot:
+        log = app.query_one(LogView)
+        log.set_wrap(True)
+        for n in range(12):  # short, long, coloured and wide lines, past the bound
+            log.write_lines(["x" * (n * 7), f"\x1b[31m{'y' * 40}\x1b[0m", "界" * 20, "\tz"])
+            await pilot.pause()
+        width = log.scrollable_content_region.width
+        rows = [max(1, -(-line_text(s, Style()).cell_len // width)) for s in log.lines]
+        assert log.virtual_size.height == sum(rows)
+        assert log._ends[-1] == sum(rows) and len(log._ends) == len(log.lines) == 48

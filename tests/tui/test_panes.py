@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 
 from textual.widgets import Sparkline, Static
-from tui_support import make_app
+from tui_support import TS, make_app, until
 
 from phoenix_engine import events as ev
 from phoenix_tui.panes.gpu import GpuPane, gauge_lines
@@ -87,10 +87,13 @@ async def test_nan_never_reaches_the_sparkline_and_shows_a_red_marker(tmp_path: 
 
 
 async def test_status_bar_has_phase_attempt_restarts_provider_uptime(tmp_path: Path) -> None:
-    now = [0.0]
-    app, engine = make_app(tmp_path, clock=lambda: now[0])
-    async with app.run_test(size=(140, 40)):
-        now[0] = 3725.0
+    now = [TS]  # the run started (run_started) at TS: "up" is the run's age
+    app, engine = make_app(tmp_path, wall=lambda: now[0])
+    async with app.run_test(size=(140, 40)) as pilot:
+        await until(pilot, lambda: engine.started)
+        app.flush()
+        assert "attempt" not in text_of(app.query_one(StatusBar))  # no "attempt 0/3" yet
+        now[0] = TS + 3725.0
         engine.emit(ev.Failure(kind="oom", signature="s", summary="OOM"))
         engine.emit(ev.RepairRequested(signature="s", attempt=1, providers=("gemini_cli", "cmd")))
         engine.emit(ev.ProviderFailed(provider="gemini_cli", reason="quota"))

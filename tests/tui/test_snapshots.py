@@ -17,6 +17,7 @@ from tui_support import ScriptedEngine, make_app, proposal, until
 
 from phoenix_engine import events as ev
 from phoenix_tui.app import PhoenixApp
+from phoenix_tui.attached import AttachedApp
 
 SIM = ev.GpuReading(
     index=0,
@@ -82,9 +83,9 @@ async def _no_gpu(app: PhoenixApp, engine: ScriptedEngine, pilot: Pilot[Any]) ->
 
 
 def shoot(
-    tmp_path: Path, script: Script, **env: str
+    tmp_path: Path, script: Script, app_class: type[PhoenixApp] = PhoenixApp, **env: str
 ) -> tuple[PhoenixApp, Callable[[Pilot[Any]], Awaitable[None]]]:
-    app, engine = make_app(tmp_path, **env)
+    app, engine = make_app(tmp_path, app_class=app_class, **env)
 
     async def run_before(pilot: Pilot[Any]) -> None:
         await until(pilot, lambda: engine.started)
@@ -112,6 +113,27 @@ def test_main_states(
 ) -> None:
     app, run_before = shoot(tmp_path, script)
     assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+def test_stop_dialog_80x24(snap_compare: Any, tmp_path: Path) -> None:
+    app, run_before = shoot(tmp_path, _training)
+
+    async def ask(pilot: Pilot[Any]) -> None:
+        await run_before(pilot)
+        await pilot.press("s")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=ask)
+
+
+def test_attached_80x24(snap_compare: Any, tmp_path: Path) -> None:
+    app, run_before = shoot(tmp_path, _awaiting, app_class=AttachedApp)
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+
+
+def test_big_terminal(snap_compare: Any, tmp_path: Path) -> None:
+    app, run_before = shoot(tmp_path, _gave_up)
+    assert snap_compare(app, terminal_size=(200, 60), run_before=run_before)
 
 
 def test_light_theme(snap_compare: Any, tmp_path: Path) -> None:

@@ -56,8 +56,16 @@ def proposal(patch_id: str = "de6e9b62acff", **fields: Any) -> ev.PatchProposed:
 class ScriptedEngine:
     """Runs until stopped (or :meth:`finish`); emits what the test says, when it says."""
 
-    def __init__(self, desk: ApprovalDesk, *, stop_takes_s: float = 0.0) -> None:
+    def __init__(
+        self, desk: ApprovalDesk, *, stop_takes_s: float = 0.0, hold: bool = False
+    ) -> None:
         self.desk = desk
+        self.hold = hold  # like Engine(hold_after_end=True): a stop that may stay waits
+        self.holding = False
+        self.leaves: list[bool] = []  # each stop request's ``leave``
+        self._resume: asyncio.Event | None = None
+        self._leaving = False
+        self.resumed_by = ""
         self.sinks: list[ev.EventSink] = []
         self.emitted: list[ev.Event] = []
         self.stop_requests: list[tuple[str, bool]] = []
@@ -79,20 +87,46 @@ class ScriptedEngine:
         for sink in self.sinks:
             sink.emit(stamped)
 
-    def request_stop(self, reason: str, *, force: bool = False) -> None:
+    def request_stop(self, reason: str, *, force: bool = False, leave: bool = True) -> None:
         self.stop_requests.append((reason, force))
+        self.leaves.append(leave)
         self.desk.reject_all(f"phoenix is stopping: {reason}")
         if self._stop is not None:
             self._stop.set()
+        if leave and self._resume is not None:
+            self._leaving = True
+            self._resume.set()
+
+    def resume(self, by: str = "operator") -> bool:
+        if not self.holding or self._resume is None:
+            return False
+        self.resumed_by = by
+        self._resume.set()
+        return True
 
     async def run(self) -> ExitCode:
-        self._stop, self._finished = asyncio.Event(), asyncio.Event()
+        self._resume, self._leaving = asyncio.Event(), False
         self.started = True
         self.emit(
             ev.RunStarted(
                 command="python train.py", project="/srv/demo", mode="auto", phoenix_pid=4242
             )
         )
+        while True:
+            code = await self._attempt()
+            if not self.hold or self._leaving or self.leaves[-1:] != [False]:
+                return code
+            self.holding = True  # like the engine: wait for a resume, or to be told to leave
+            await self._resume.wait()
+            self.holding = False
+            if self._leaving:
+                return code
+            self._resume.clear()
+            self.stop_requests.clear()
+            self.leaves.clear()
+
+    async def _attempt(self) -> ExitCode:
+        self._stop, self._finished = asyncio.Event(), asyncio.Event()
         self.emit(ev.ProcessStarted(pid=4243, command="python train.py", attempt=1))
         stop = asyncio.ensure_future(self._stop.wait())
         finish = asyncio.ensure_future(self._finished.wait())
@@ -136,19 +170,26 @@ class ScriptedEngine:
 
 
 def make_app(
-    project: Path, *, approval: str = "", clock: Callable[[], float] = lambda: 0.0, **env: str
+    project: Path,
+    *,
+    approval: str = "",
+    clock: Callable[[], float] = lambda: 0.0,
+    wall: Callable[[], float] = lambda: TS,
+    hold: bool = False,
+    app_class: type[PhoenixApp] = PhoenixApp,
+    **env: str,
 ) -> tuple[PhoenixApp, ScriptedEngine]:
     """A console on a scripted engine with a frozen clock (deterministic frames)."""
     settings = settings_for(project, PHOENIX_APPROVAL=approval, **env)
     desk = ApprovalDesk(settings.approval, default="manual")
-    engine = ScriptedEngine(desk)
-    app = PhoenixApp(
+    engine = ScriptedEngine(desk, hold=hold)
+    app = app_class(
         engine=engine,
         approver=desk,
         settings=settings,
         project_name="demo-project",
         clock=clock,
-        wall=lambda: TS,
+        wall=wall,
         stamp=utc_hms,
     )
     return app, engine
