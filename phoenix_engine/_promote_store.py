@@ -83,7 +83,9 @@ def copy_into_store(candidate: Path, store: Path, now: float) -> Path:
     stamp = time.strftime("%Y%m%dT%H%M%S", time.localtime(now))
     name = f"{stamp}-{candidate.name}"
     n = 1
-    while (store / name).exists():
+    while (store / name).exists() or (
+        store / f"{name}{_PARTIAL}"
+    ).exists():  # a kill -9 leaves .partial
         n += 1
         name = f"{stamp}.{n}-{candidate.name}"
     partial = store / f"{name}{_PARTIAL}"

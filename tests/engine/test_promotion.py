@@ -336,3 +336,21 @@ def test_phoenix_doctor_runs_the_promotion_checks(make: Make) -> None:
     assert checks["promote path"].ok
     assert not checks["evaluation"].ok and not checks["evaluation"].warning
     assert "`no-such-evaluator` was not found on PATH" in checks["evaluation"].detail
+
+
+def test_a_partial_copy_left_by_a_kill_in_the_same_second_is_stepped_around(
+    tmp_path: Path,
+) -> None:
+    from phoenix_engine._promote_store import copy_into_store
+
+    candidate = tmp_path / "final"
+    candidate.mkdir()
+    (candidate / "model.txt").write_text("0.5")
+    store = tmp_path / "store"
+    first = copy_into_store(candidate, store, now=1000.0)
+    # a kill -9 in the middle of the next copy leaves its .partial folder behind
+    leftover = store / f"{first.name.replace('-final', '.2-final')}.partial"
+    leftover.mkdir()
+    second = copy_into_store(candidate, store, now=1000.0)  # the same second
+    assert second != first and (second / "model.txt").read_text() == "0.5"
+    assert leftover.is_dir()  # not ours to remove here: pruning does that
