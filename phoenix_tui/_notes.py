@@ -2,7 +2,8 @@
 
 The status bar's note (the keys that answer a waiting patch, a tripped guard, how far a
 graceful stop has escalated, why the run ended and that ``u`` resumes it) and the detail
-pane's block about an ended run (the reason, what to do, how to resume).
+pane's block about a failure being recovered from or an ended run (the kind and action, the
+reason, what to do, how to resume).
 """
 
 from __future__ import annotations
@@ -51,7 +52,13 @@ def status_note(
 
 
 def run_note(model: RunModel, *, holding: bool = False) -> Text | None:
-    """Why the run ended (and what to do), above whatever the detail pane shows."""
+    """Why the run ended (and what to do), or, while Phoenix recovers from a failure, what
+    kind it was, what Phoenix does about it and the advice, above whatever the detail shows."""
+    if model.phase in (Phase.FAILED, Phase.RESTARTING) and model.triage:
+        text = Text().append(f"{model.phase}: ", style="bold").append(model.triage, style="bold")
+        if model.advice:
+            text.append("\nwhat to do: ", style="bold").append(model.advice)
+        return text
     if model.phase not in (Phase.GAVE_UP, Phase.STOPPED) or not model.final_reason:
         return None
     style = "bold red" if model.phase is Phase.GAVE_UP else "bold"

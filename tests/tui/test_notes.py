@@ -84,3 +84,20 @@ def test_a_give_up_keeps_the_failures_advice_for_the_detail() -> None:
     note = run_note(model_after(failure, ev.GaveUp(reason="the disk is full")))
     assert note is not None
     assert note.plain == "gave up: the disk is full\nwhat to do: free space on /data, then press u"
+
+
+def test_a_failure_being_recovered_from_shows_its_kind_action_and_advice_in_the_detail() -> None:
+    failure = ev.Failure(
+        kind="disk_full",
+        signature="s",
+        summary="No space left",
+        action="wait",
+        advice="disk full on /data (0.2 GB free): waiting for space",
+    )
+    note = run_note(model_after(failure))
+    assert note is not None
+    assert note.plain.endswith(
+        "disk_full → wait\nwhat to do: disk full on /data (0.2 GB free): waiting for space"
+    )
+    plain_bug = ev.Failure(kind="exception", signature="s", summary="NameError", action="repair")
+    assert run_note(model_after(plain_bug)) is None  # the repair phases say the rest
