@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from phoenix_engine.telemetry import _PARSE_BUDGET, _within_budget
+from phoenix_engine.telemetry import PARSE_BUDGET, _within_budget
 
 
 def test_a_flood_keeps_a_stride_and_the_newest_line() -> None:
     lines = [f"step {i} loss 0.5" for i in range(1000)]
     kept = _within_budget(lines)
-    assert len(kept) <= _PARSE_BUDGET + 1 and kept[0] == lines[0] and kept[-1] == lines[-1]
+    assert len(kept) <= PARSE_BUDGET + 1 and kept[0] == lines[0] and kept[-1] == lines[-1]
 
 
 def test_a_flood_never_skips_a_line_that_may_be_nan_or_inf() -> None:
