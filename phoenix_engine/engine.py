@@ -361,21 +361,7 @@ class Engine:
             stop.cancel()
         if self._stop.is_set():
             return self._stopped()
-        ledger.restarts += 1
-        self._save(ledger)
-        checkpoint = await self._resume_point()
-        self.emit(
-            ev.Restarting(
-                attempt=0,
-                max_attempts=0,
-                restarts_used=ledger.restarts,
-                max_restarts=s.max_restarts,
-                cooldown_s=0,
-                reason="the guard cleared",
-                checkpoint=checkpoint,
-                budget=f"restart {ledger.restarts} of {s.max_restarts} (PHOENIX_MAX_RESTARTS)",
-            )
-        )
+        self._counted_restart(ledger, "the guard cleared", await self._resume_point())
         return None
 
     def _restart_without_resume_args(self, ledger: Ledger) -> ExitCode | None:
@@ -385,9 +371,17 @@ class Engine:
             reason = f"the restart cap is reached ({s.max_restarts})"
             self.emit(ev.GaveUp(reason=reason, rule="PHOENIX_MAX_RESTARTS"))
             return ExitCode.GAVE_UP
+        self._next_cmd = None
+        reason = "the script refused the resume arguments: starting over without them"
+        self._counted_restart(ledger, reason, None)
+        return None
+
+    def _counted_restart(self, ledger: Ledger, reason: str, checkpoint: str | None) -> None:
+        """A restart that is no failure's attempt (a guard cleared, resume args refused): it
+        counts against PHOENIX_MAX_RESTARTS only."""
+        s = self.settings
         ledger.restarts += 1
         self._save(ledger)
-        self._next_cmd = None
         self.emit(
             ev.Restarting(
                 attempt=0,
@@ -395,11 +389,11 @@ class Engine:
                 restarts_used=ledger.restarts,
                 max_restarts=s.max_restarts,
                 cooldown_s=0,
-                reason="the script refused the resume arguments: starting over without them",
+                reason=reason,
+                checkpoint=checkpoint,
                 budget=f"restart {ledger.restarts} of {s.max_restarts} (PHOENIX_MAX_RESTARTS)",
             )
         )
-        return None
 
     async def _resume_point(self) -> str | None:
         """With PHOENIX_CHECKPOINT_GLOB and PHOENIX_RESUME_ARGS, the next command resumes from
