@@ -230,6 +230,8 @@ class PhoenixApp(OperatorActions):
 
     def _engine_finished(self) -> None:
         self.flush()
+        if not self._tearing_down:  # the last steps may wait for the 1 s tick: not at the end
+            self._show_loss(self._clock(), late=True)
         task = self.engine_task
         failed = task is not None and task.done() and task.exception() is not None
         if self.quitting or failed:

@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import pytest
+from textual.widgets import Static
 from tui_support import until
 
 from phoenix_engine import events as ev
@@ -132,6 +133,8 @@ async def test_review_shows_the_night_and_changes_nothing_but_a_rollback(demo_ni
         (card,) = app.gpu.status.gpus  # as sampled, power limit included (the gauge needs it)
         assert card.power_limit_w == 450 and card.temp_c is not None
         assert app.loss.last is not None and app.loss.last.step == 120
+        shown = str(app.query_one("#metrics", Static).render())  # the pane, not only the model
+        assert "step 120" in shown, shown
         await pilot.press("s")  # nothing runs: nothing to stop, no question
         assert train.read_text() == before
         app.roll_back(app._backup_list.selected_id or "")  # as R then y would
