@@ -23,13 +23,17 @@ __all__ = [
     "bwrap_argv",
     "hidden_dirs",
     "probe",
+    "tool_binds",
     "userns_hint",
 ]
 
 import asyncio
+import contextlib
 import os
+import shlex
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -104,6 +108,42 @@ def hidden_dirs(env: Mapping[str, str], state_dir: Path) -> tuple[Path, ...]:
         if real.is_dir() and real not in out and real != Path("/"):
             out.append(real)
     return tuple(out)
+
+
+_PRIVATE = (Path("/tmp"), Path("/dev/shm"))  # the sandbox's own, empty
+
+
+def tool_binds(
+    command: Sequence[str], env: Mapping[str, str], project: Path
+) -> tuple[tuple[Path, Path], ...]:
+    """Interpreter environments the test command needs that lie in what the sandbox makes
+    private (a venv made under /tmp, Phoenix's own included): shown again, read-only, at
+    their place. The project's own are the shadow's business, never bound over it."""
+    found = [Path(sys.prefix), Path(sys.base_prefix)]
+    words = list(command[:1])
+    if len(command) >= 3 and command[1] == "-c":  # /bin/sh -c "...": its first program
+        with contextlib.suppress(ValueError):
+            words += [w for w in shlex.split(command[2]) if "=" not in w][:1]
+    for word in words:
+        exe = shutil.which(word, path=env.get("PATH", os.defpath)) if os.sep not in word else word
+        if exe and os.path.isabs(exe):
+            found.append(_env_root(Path(exe)))
+    out: list[tuple[Path, Path]] = []
+    for path in found:
+        real = Path(os.path.realpath(path))
+        private = any(real.is_relative_to(p) and real != p for p in _PRIVATE)
+        keep = private and real.is_dir() and not real.is_relative_to(project)
+        if keep and (real, real) not in out:
+            out.append((real, real))
+    return tuple(out)
+
+
+def _env_root(exe: Path) -> Path:
+    """The virtualenv holding ``exe`` (the folder with ``pyvenv.cfg``), else its folder."""
+    for parent in exe.parents:
+        if (parent / "pyvenv.cfg").is_file():
+            return parent
+    return exe.parent
 
 
 def bwrap_argv(bwrap: str, layout: Layout, command: Sequence[str], *, cwd: Path) -> list[str]:

@@ -29,7 +29,7 @@ from phoenix_engine import _shadow_run as runner
 from phoenix_engine import containment
 from phoenix_engine._shadow_copy import DEFAULT_BUDGET, CopyStats, Stopped, copy_project
 from phoenix_engine.atomic import ChangeLike, inside
-from phoenix_engine.sandbox import Layout, Probe, bwrap_argv, hidden_dirs
+from phoenix_engine.sandbox import Layout, Probe, bwrap_argv, hidden_dirs, tool_binds
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -153,6 +153,7 @@ async def _test(
     cwd = job.shadow
     if sandbox is not None:
         binds = tuple((Path(real), project / rel) for real, rel in job.binds)
+        binds += tool_binds(argv, env, project)
         layout = Layout(
             project=project, shadow=job.shadow, ro_binds=binds, hide=hidden_dirs(env, state)
         )

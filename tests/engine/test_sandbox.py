@@ -411,3 +411,44 @@ async def test_timeout_in_the_sandbox_kills_everything_it_started(project: Path)
     while markers(marker) and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
     assert markers(marker) == []
+
+
+def test_tools_in_the_private_tmp_are_shown_again_read_only(tmp_path: Path) -> None:
+    """A venv made under /tmp (a fresh clone in /tmp: Phoenix's own) would vanish under the
+    sandbox's empty /tmp: the test command's interpreter environment is bound back, read-only;
+    nothing inside the project, and nothing outside the private folders, is bound."""
+    venv = Path(tempfile.mkdtemp(prefix="phoenix-test-venv-"))
+    try:
+        (venv / "pyvenv.cfg").write_text("home = /usr/bin\n")
+        (venv / "bin").mkdir()
+        tool = venv / "bin" / "python"
+        tool.write_text("#!/bin/sh\n")
+        project = tmp_path / "proj"
+        project.mkdir()
+        from phoenix_engine.sandbox import tool_binds
+
+        direct = tool_binds([str(tool), "-m", "pytest"], {}, project)
+        shelled = tool_binds(["/bin/sh", "-c", f"V=1 {tool} check.py && true"], {}, project)
+        real = Path(os.path.realpath(venv))
+        assert (real, real) in direct and (real, real) in shelled
+        assert all(not r.is_relative_to(Path(os.path.realpath(project))) for r, _ in direct)
+        inside = tool_binds(["/bin/sh", "-c", ".venv/bin/python t.py"], {}, project)
+        assert all(r != project for r, _ in inside)
+        assert all(str(r).startswith(("/tmp/", "/dev/shm/")) for r, _ in direct + shelled)
+    finally:
+        shutil.rmtree(venv)
+
+
+@needs_bwrap
+async def test_a_test_command_from_a_venv_under_tmp_runs_in_the_sandbox(project: Path) -> None:
+    venv = Path(tempfile.mkdtemp(prefix="phoenix-test-venv-"))
+    try:
+        (venv / "pyvenv.cfg").write_text("home = /usr/bin\n")
+        (venv / "bin").mkdir()
+        tool = venv / "bin" / "check"
+        tool.write_text("#!/bin/sh\necho tool ran\n")
+        tool.chmod(0o755)
+        result = await shadow(project, f"{tool}", sandbox=PROBE)
+        assert result.ok and "tool ran" in result.output_tail, result.output_tail
+    finally:
+        shutil.rmtree(venv)
