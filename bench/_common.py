@@ -9,6 +9,7 @@ from __future__ import annotations
 import compileall
 import json
 import os
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -36,6 +37,15 @@ def phoenix_exe() -> str:
     for package in ("phoenix_engine", "phoenix_tui"):
         compileall.compile_dir(ROOT / package, quiet=1)
     return found
+
+
+def emitter_commands(project: Path) -> tuple[list[str], list[str], dict[str, str]]:
+    """The same ``emit.py`` in ``project`` under ``| tee`` and under ``phoenix --unattended``
+    (no log rotation, no heartbeat), and the environment for Phoenix's run."""
+    py = shlex.quote(sys.executable)
+    tee_cmd = ["/bin/sh", "-c", f"{py} emit.py | tee {shlex.quote(str(project))}/tee.log"]
+    phx_cmd = [phoenix_exe(), "--unattended", "-C", str(project), "--", sys.executable, "emit.py"]
+    return tee_cmd, phx_cmd, clean_env(PHOENIX_LOG_MAX_BYTES="0", PHOENIX_HEARTBEAT_MIN="0")
 
 
 def run_measured(

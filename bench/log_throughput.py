@@ -7,12 +7,11 @@ Goals (issue 2): wall time <= 1.15x tee, no line lost (counted in train.log), RS
 
 from __future__ import annotations
 
-import shlex
 import sys
 import tempfile
 from pathlib import Path
 
-from _common import clean_env, median, phoenix_exe, result, run_measured
+from _common import emitter_commands, median, result, run_measured
 
 LINES = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
 ROUNDS = 5
@@ -30,10 +29,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="phoenix-bench-") as tmp:
         project = Path(tmp)
         (project / "emit.py").write_text(EMIT)
-        py = shlex.quote(sys.executable)
-        tee_cmd = ["/bin/sh", "-c", f"{py} emit.py | tee {shlex.quote(tmp)}/tee.log"]
-        env = clean_env(PHOENIX_LOG_MAX_BYTES="0", PHOENIX_HEARTBEAT_MIN="0")
-        phx_cmd = [phoenix_exe(), "--unattended", "-C", tmp, "--", sys.executable, "emit.py"]
+        tee_cmd, phx_cmd, env = emitter_commands(project)
         tee_times: list[float] = []
         phx_times: list[float] = []
         peak = 0.0

@@ -23,13 +23,12 @@ journal).
 from __future__ import annotations
 
 import resource
-import shlex
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from _common import ROOT, clean_env, median, phoenix_exe, result, run_measured
+from _common import ROOT, clean_env, emitter_commands, median, phoenix_exe, result, run_measured
 
 sys.path.insert(0, str(ROOT))
 
@@ -178,10 +177,7 @@ def flood_vs_tee() -> None:
     with tempfile.TemporaryDirectory(prefix="phoenix-bench-") as tmp:
         project = Path(tmp)
         (project / "emit.py").write_text(FLOOD)
-        py = shlex.quote(sys.executable)
-        tee_cmd = ["/bin/sh", "-c", f"{py} emit.py | tee {shlex.quote(tmp)}/tee.log"]
-        env = clean_env(PHOENIX_LOG_MAX_BYTES="0", PHOENIX_HEARTBEAT_MIN="0")
-        phx_cmd = [phoenix_exe(), "--unattended", "-C", tmp, "--", sys.executable, "emit.py"]
+        tee_cmd, phx_cmd, env = emitter_commands(project)
         tee_times: list[float] = []
         phx_times: list[float] = []
         tee_cpu: list[float] = []  # user + system seconds of the whole pipeline, emitter included
