@@ -17,7 +17,7 @@ from _common import ROOT, result
 
 sys.path.insert(0, str(ROOT))
 
-from phoenix_engine.patches import changed_lines
+from phoenix_engine.core.patches import changed_lines
 
 
 def texts(n: int) -> tuple[str, str]:

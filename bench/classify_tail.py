@@ -2,7 +2,7 @@
 
 Each case of the failure corpus (tests/fixtures/failures) is padded in front with training log
 lines to PHOENIX_TAIL's default of 200 lines (what the engine classifies), then classified
-ROUNDS times by ``phoenix_engine.signature.classify`` and by the classifier before issue 12
+ROUNDS times by ``phoenix_engine.core.classify.classify`` and by the classifier before issue 12
 (``signature.py`` at commit BEFORE, read from git; skipped when git cannot show it). Goal:
 under a millisecond per tail (median over the corpus).
 """
@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT / "tests" / "engine"))
 
 from failure_corpus import CORPUS
 
-from phoenix_engine.signature import classify
+from phoenix_engine.core.classify import classify
 
 BEFORE = "263e157"  # main before the triage work
 TAIL = 200
@@ -41,7 +41,7 @@ def padded(lines: tuple[str, ...]) -> list[str]:
 def old_classifier() -> object | None:
     try:
         source = subprocess.run(
-            ["git", "show", f"{BEFORE}:phoenix_engine/signature.py"],
+            ["git", "show", f"{BEFORE}:phoenix_engine/core/classify.py"],
             cwd=ROOT,
             capture_output=True,
             text=True,

@@ -19,7 +19,7 @@ from _common import ROOT, median, result
 
 sys.path.insert(0, str(ROOT))
 
-from phoenix_engine.datacheck import verify
+from phoenix_engine.io.datacheck import verify
 
 FILES = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
 ROUNDS = 5

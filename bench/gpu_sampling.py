@@ -20,7 +20,7 @@ from _common import ROOT, median, result
 
 sys.path.insert(0, str(ROOT))
 
-from phoenix_engine.nvml import NvmlSampler
+from phoenix_engine.io.nvml import NvmlSampler
 
 ROUNDS = 5
 NVML_BATCH = 200

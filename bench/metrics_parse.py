@@ -32,8 +32,8 @@ from _common import ROOT, clean_env, emitter_commands, median, phoenix_exe, resu
 
 sys.path.insert(0, str(ROOT))
 
-from phoenix_engine.lines import LineSplitter
-from phoenix_engine.metrics import parse_line
+from phoenix_engine.core.lines import LineSplitter
+from phoenix_engine.core.metrics import parse_line
 
 FLOOD_ONLY = "--flood-only" in sys.argv  # just the flood against tee
 ARGS = [a for a in sys.argv[1:] if not a.startswith("--")]

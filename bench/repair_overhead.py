@@ -20,7 +20,7 @@ from _common import median, result
 
 from phoenix_engine import events as ev
 from phoenix_engine.approval import ApprovalDesk
-from phoenix_engine.config import resolve
+from phoenix_engine.core.settings import resolve
 from phoenix_engine.engine import Engine
 
 TRIALS = 5

@@ -14,10 +14,10 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from phoenix_engine.config import SPECS, Settings
+from phoenix_engine.core.policy import allowlisted
+from phoenix_engine.core.settings import SPECS, Settings
 from phoenix_engine.engine import shell_argv
-from phoenix_engine.lock import ProjectLock
-from phoenix_engine.policy import allowlisted
+from phoenix_engine.io.lock import ProjectLock
 
 _SPEC = {spec.field: spec for spec in SPECS}
 
@@ -103,7 +103,7 @@ def _lock_check(settings: Settings) -> Check:
 
 
 def _provider_checks(settings: Settings, env: Mapping[str, str]) -> list[Check]:
-    from phoenix_engine.providers._factory import describe
+    from phoenix_engine.llm._factory import describe
 
     if settings.patch_mode == "restart-only":
         return [Check(name="providers", ok=True, detail="restart-only: no model is asked")]
@@ -126,7 +126,7 @@ def _provider_checks(settings: Settings, env: Mapping[str, str]) -> list[Check]:
 
 
 def _discord_checks(settings: Settings) -> list[Check]:
-    from phoenix_engine.remote_controller import doctor_lines
+    from phoenix_engine.remote.controller import doctor_lines
 
     return [
         Check(name=name, ok=ok, detail=detail, warning=not ok)
@@ -135,7 +135,7 @@ def _discord_checks(settings: Settings) -> list[Check]:
 
 
 def _checkpoint_checks(settings: Settings, env: Mapping[str, str]) -> list[Check]:
-    from phoenix_engine.checkpoints import detect_trainer_output
+    from phoenix_engine.io.checkpoints import detect_trainer_output
 
     if settings.checkpoint_glob and settings.resume_args:
         detail = f"restarts resume from the newest complete {settings.checkpoint_glob}"
@@ -153,7 +153,7 @@ def _checkpoint_checks(settings: Settings, env: Mapping[str, str]) -> list[Check
 
 def _resume_flag(settings: Settings, env: Mapping[str, str]) -> list[Check]:
     """Does the script accept the resume flag? (its --help, when it parses arguments)"""
-    from phoenix_engine.resumeflag import help_check
+    from phoenix_engine.io.resumeflag import help_check
 
     argv, _ = shell_argv(settings.train_cmd)
     verdict = help_check(argv, settings.resume_args, settings.project_dir, env)
@@ -165,7 +165,7 @@ def _resume_flag(settings: Settings, env: Mapping[str, str]) -> list[Check]:
 
 def _trainer_hint(settings: Settings) -> list[Check]:
     """The Trainer's settings before the first night, read from the script itself."""
-    from phoenix_engine.resumeflag import python_script, trainer_hint
+    from phoenix_engine.io.resumeflag import python_script, trainer_hint
 
     argv, _ = shell_argv(settings.train_cmd)
     found = python_script(argv, settings.project_dir)
@@ -178,7 +178,7 @@ def _trainer_hint(settings: Settings) -> list[Check]:
 
 def _sandbox_check(settings: Settings, env: Mapping[str, str]) -> Check:
     """Can the shadow run's test command run in bubblewrap here?"""
-    from phoenix_engine.sandbox import probe
+    from phoenix_engine.io.sandbox import probe
 
     if settings.sandbox == "off":
         detail = "PHOENIX_SANDBOX=off: the shadow run's test command runs with your rights"
@@ -194,14 +194,14 @@ def _sandbox_check(settings: Settings, env: Mapping[str, str]) -> Check:
 
 
 def _triage_checks(settings: Settings) -> list[Check]:
-    from phoenix_engine.triage_doctor import doctor_lines
+    from phoenix_engine.core.triage_doctor import doctor_lines
 
     rows = doctor_lines(settings)
     return [Check(name=n, ok=ok, detail=d, warning=w) for n, ok, d, w in rows]
 
 
 def _promotion_checks(settings: Settings, env: Mapping[str, str]) -> list[Check]:
-    from phoenix_engine.serving import doctor_lines
+    from phoenix_engine.io.serving import doctor_lines
 
     def problem(command: str) -> str:
         return command_problem(dataclasses.replace(settings, train_cmd=command), env)

@@ -25,28 +25,28 @@ import httpx
 import psutil
 
 from phoenix_engine import events as ev
-from phoenix_engine import proctree
 from phoenix_engine.approval import ApprovalDesk
-from phoenix_engine.checkpoints import newest_complete, resume_command
-from phoenix_engine.config import Settings
-from phoenix_engine.datacheck import verify
+from phoenix_engine.core.classify import Classified, FailureKind, classify
+from phoenix_engine.core.heartbeat import Heartbeat
+from phoenix_engine.core.lines import LineSplitter
+from phoenix_engine.core.redact import Redactor
+from phoenix_engine.core.settings import Settings
 from phoenix_engine.errors import DataError, ExitCode, StateError
-from phoenix_engine.gpu import GpuSampler
-from phoenix_engine.heartbeat import Heartbeat
-from phoenix_engine.host import HostSampler
-from phoenix_engine.journal import JournalSink, OnceIn, RotatingFile
-from phoenix_engine.lines import LineSplitter
-from phoenix_engine.lock import ProjectLock
-from phoenix_engine.output import OutputTail, TrainLog
-from phoenix_engine.pulse import CheckpointPulse
-from phoenix_engine.recovery import recover_applies
-from phoenix_engine.redact import Redactor
-from phoenix_engine.resumeflag import rejected
-from phoenix_engine.signature import Classified, FailureKind, classify
-from phoenix_engine.state import ChildRecord, Ledger, StateStore
-from phoenix_engine.supervisor import Child, ExitInfo, SpawnError, StopReport, spawn, stop_tree
-from phoenix_engine.telemetry import HintedLines, Telemetry
-from phoenix_engine.terminal import spawn_pty, terminal_env
+from phoenix_engine.io import proctree
+from phoenix_engine.io.checkpoints import newest_complete, resume_command
+from phoenix_engine.io.datacheck import verify
+from phoenix_engine.io.gpu import GpuSampler
+from phoenix_engine.io.host import HostSampler
+from phoenix_engine.io.journal import JournalSink, OnceIn, RotatingFile
+from phoenix_engine.io.lock import ProjectLock
+from phoenix_engine.io.output import OutputTail, TrainLog
+from phoenix_engine.io.pulse import CheckpointPulse
+from phoenix_engine.io.recovery import recover_applies
+from phoenix_engine.io.resumeflag import rejected
+from phoenix_engine.io.state_store import ChildRecord, Ledger, StateStore
+from phoenix_engine.io.supervisor import Child, ExitInfo, SpawnError, StopReport, spawn, stop_tree
+from phoenix_engine.io.telemetry import HintedLines, Telemetry
+from phoenix_engine.io.terminal import spawn_pty, terminal_env
 from phoenix_engine.triage_actions import FailureHandler, project_modules
 
 Spawner = Callable[..., Awaitable[Child]]
@@ -479,8 +479,8 @@ class Engine:
 
     async def _adopt(self) -> ExitCode:
         """The training completed: evaluate its model and put it in service (promotion.py)."""
+        from phoenix_engine.io.usercmd import OutputRelay
         from phoenix_engine.promotion import adopt
-        from phoenix_engine.usercmd import OutputRelay
 
         relay = OutputRelay(
             trainlog=self._trainlog,
@@ -759,7 +759,7 @@ class Engine:
         env: Mapping[str, str],
         transport: httpx.AsyncBaseTransport | None,
     ) -> Repairer:
-        from phoenix_engine.providers.chain import build_chain
+        from phoenix_engine.llm.chain import build_chain
         from phoenix_engine.repair import RepairLoop
 
         chain = build_chain(self.settings, env=env, emit=self.emit, transport=transport)

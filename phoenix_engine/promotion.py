@@ -27,17 +27,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from phoenix_engine import _promote_store as store
 from phoenix_engine import events as ev
-from phoenix_engine.atomic import shown_path
-from phoenix_engine.checkpoints import newest_complete
-from phoenix_engine.config import Settings
+from phoenix_engine.core.evaluation import evaluate
+from phoenix_engine.core.settings import Settings
 from phoenix_engine.errors import ExitCode, PhoenixError
-from phoenix_engine.evaluation import evaluate
-from phoenix_engine.serving import current as _current
-from phoenix_engine.serving import describe_in_service, in_service
-from phoenix_engine.serving import link as _link
-from phoenix_engine.usercmd import OutputRelay, Tracker, run_command
+from phoenix_engine.io import _promote_store as store
+from phoenix_engine.io.atomic import shown_path
+from phoenix_engine.io.checkpoints import newest_complete
+from phoenix_engine.io.serving import current as _current
+from phoenix_engine.io.serving import describe_in_service, in_service
+from phoenix_engine.io.serving import link as _link
+from phoenix_engine.io.usercmd import OutputRelay, Tracker, run_command
 
 Emit = Callable[[ev.Event], None]
 _ROLLBACK_DEPTH = 2  # previous models whose copies are kept for `phoenix promote --rollback`

@@ -16,18 +16,18 @@ import hashlib
 from collections.abc import Callable, Mapping, Sequence
 
 from phoenix_engine import events as ev
-from phoenix_engine import sandbox, shadow
-from phoenix_engine.backups import BackupError, apply_changes, create_backup, prune
-from phoenix_engine.config import Settings
-from phoenix_engine.patches import ParseFailure, parse_reply
-from phoenix_engine.policy import Limits
-from phoenix_engine.prompt import build_prompt, select_files
-from phoenix_engine.proposal import Proposal, Refusal, build_proposal
-from phoenix_engine.providers import RepairRequest
-from phoenix_engine.providers.chain import ProviderChain
-from phoenix_engine.redact import Redactor
-from phoenix_engine.signature import Classified
-from phoenix_engine.state import Ledger
+from phoenix_engine.core.classify import Classified
+from phoenix_engine.core.patches import ParseFailure, parse_reply
+from phoenix_engine.core.policy import Limits
+from phoenix_engine.core.prompt import build_prompt, select_files
+from phoenix_engine.core.proposal import Proposal, Refusal, build_proposal
+from phoenix_engine.core.redact import Redactor
+from phoenix_engine.core.settings import Settings
+from phoenix_engine.io import sandbox, shadow
+from phoenix_engine.io.backups import BackupError, apply_changes, create_backup, prune
+from phoenix_engine.io.state_store import Ledger
+from phoenix_engine.llm import RepairRequest
+from phoenix_engine.llm.chain import ProviderChain
 
 
 class RepairLoop:

@@ -11,12 +11,12 @@ __all__ = ["add_services"]
 import httpx
 
 from phoenix_engine.approval import ApprovalDesk
-from phoenix_engine.attach import AttachServer
-from phoenix_engine.discord_link import add_discord
+from phoenix_engine.core.run_state import RunView
 from phoenix_engine.engine import Engine
 from phoenix_engine.events import Notice
-from phoenix_engine.metrics_log import MetricsLog
-from phoenix_engine.runview import RunView
+from phoenix_engine.io.metrics_log import MetricsLog
+from phoenix_engine.remote.attach_server import AttachServer
+from phoenix_engine.remote.discord_link import add_discord
 
 
 def add_services(

@@ -2,7 +2,7 @@
 
 The class table gave an action; what the machine looks like now (free disk, who holds the GPU)
 and the run's history (a failure that came back without progress) may change it; the budgets
-(:mod:`phoenix_engine.budget`) allow it or give up, naming their rule. Then the action runs:
+(:mod:`phoenix_engine.core.budget`) allow it or give up, naming their rule. Then the action runs:
 ``repair`` (the only one that asks a provider; an OOM whose batch size is on the command line is
 fixed there), ``restart``, ``resume_previous`` (quarantine, resume from the one before),
 ``debug_rerun`` (``CUDA_LAUNCH_BLOCKING=1`` for one attempt), ``wait`` (disk space, other
@@ -17,18 +17,18 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
-from phoenix_engine import _waits as waits
 from phoenix_engine import events as ev
-from phoenix_engine._measure import Machine
-from phoenix_engine._resume_previous import Stop, resume_previous
-from phoenix_engine._waits import project_modules
-from phoenix_engine.budget import History, Limits, Mark, Plan, escalate, plan
-from phoenix_engine.checkpoints import newest_complete
-from phoenix_engine.config import Settings
+from phoenix_engine.core.budget import History, Limits, Mark, Plan, escalate, plan
+from phoenix_engine.core.classify import Action, Classified, FailureKind
+from phoenix_engine.core.settings import Settings
 from phoenix_engine.errors import ExitCode
-from phoenix_engine.providers._batch_flag import halve_batch_flag
-from phoenix_engine.signature import Action, Classified, FailureKind
-from phoenix_engine.state import Ledger
+from phoenix_engine.io import _waits as waits
+from phoenix_engine.io._measure import Machine
+from phoenix_engine.io._resume_previous import Stop, resume_previous
+from phoenix_engine.io._waits import project_modules
+from phoenix_engine.io.checkpoints import newest_complete
+from phoenix_engine.io.state_store import Ledger
+from phoenix_engine.llm._batch_flag import halve_batch_flag
 
 DEBUG_ENV = {"CUDA_LAUNCH_BLOCKING": "1", "TORCH_USE_CUDA_DSA": "1"}
 

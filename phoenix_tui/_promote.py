@@ -18,14 +18,14 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from phoenix_engine import events as ev
-from phoenix_engine.config import Settings
+from phoenix_engine.core.redact import Redactor
+from phoenix_engine.core.settings import Settings
 from phoenix_engine.errors import ConfigError, ExitCode
-from phoenix_engine.journal import JournalSink, RotatingFile
-from phoenix_engine.lock import ProjectLock
-from phoenix_engine.output import TrainLog
+from phoenix_engine.io.journal import JournalSink, RotatingFile
+from phoenix_engine.io.lock import ProjectLock
+from phoenix_engine.io.output import TrainLog
+from phoenix_engine.io.usercmd import OutputRelay
 from phoenix_engine.promotion import promote_by_hand, rollback
-from phoenix_engine.redact import Redactor
-from phoenix_engine.usercmd import OutputRelay
 from phoenix_tui.headless import HumanPrinter, JsonPrinter
 
 

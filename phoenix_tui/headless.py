@@ -14,9 +14,9 @@ from collections.abc import Callable
 from typing import IO
 
 from phoenix_engine import events as ev
-from phoenix_engine.journal import event_record
-from phoenix_engine.redact import Redactor
-from phoenix_engine.runview import duration
+from phoenix_engine.core.redact import Redactor
+from phoenix_engine.core.run_state import duration
+from phoenix_engine.io.journal import event_record
 
 _RED, _GREEN, _YELLOW, _DIM, _RESET = "\x1b[31m", "\x1b[32m", "\x1b[33m", "\x1b[2m", "\x1b[0m"
 

@@ -1,7 +1,7 @@
 """The morning after, on the command line: ``phoenix status`` (no engine), ``runs``,
 ``review`` and ``report``, and the lines a front end prints about the last run.
 
-Everything here reads the journal and metrics.jsonl through :mod:`phoenix_engine.history`;
+Everything here reads the journal and metrics.jsonl through :mod:`phoenix_engine.core.history`;
 nothing changes a file except ``review``'s rollback (under the project lock, journaled).
 """
 
@@ -28,10 +28,10 @@ from typing import IO
 
 import psutil
 
-from phoenix_engine.config import Settings
+from phoenix_engine.core.history import PastRun, as_dict, load_runs, one_line, summary_lines
+from phoenix_engine.core.run_state import duration
+from phoenix_engine.core.settings import Settings
 from phoenix_engine.errors import ConfigError, ExitCode
-from phoenix_engine.history import PastRun, as_dict, load_runs, one_line, summary_lines
-from phoenix_engine.runview import duration
 
 
 def _runs(settings: Settings, *, engine_running: bool | None = None) -> list[PastRun]:
@@ -49,7 +49,7 @@ def _held(state: Path) -> bool:
     """Whether a live Phoenix owns the project's lock, read from its owner file: probing the
     lock itself would hold it for an instant and could turn a Phoenix starting right then
     away (exit 3)."""
-    from phoenix_engine.lock import ProjectLock
+    from phoenix_engine.io.lock import ProjectLock
 
     pid = ProjectLock(state).holder().get("pid")
     if not isinstance(pid, int) or pid == os.getpid():
@@ -137,8 +137,8 @@ def cmd_report(
     svg: bool,
     stream: IO[str] | None = None,
 ) -> int:
-    from phoenix_engine.recorded import read_metrics
-    from phoenix_engine.report import render
+    from phoenix_engine.io.recorded import read_metrics
+    from phoenix_engine.io.report import render
 
     run = pick_run(_runs(settings), wanted)
     fmt = "svg" if svg or (out or "").endswith(".svg") else "png"
@@ -158,7 +158,7 @@ def cmd_report(
 
 
 def cmd_review(settings: Settings, wanted: str | None, env: Mapping[str, str]) -> int:
-    from phoenix_tui.replay import run_review
+    from phoenix_tui.console.replay import run_review
 
     runs = _runs(settings)
     return run_review(settings, runs, pick_run(runs, wanted), env)

@@ -27,18 +27,18 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from phoenix_engine.approval import ApprovalDesk  # noqa: E402
-from phoenix_engine.config import Settings, resolve  # noqa: E402
+from phoenix_engine.core.history import load_runs  # noqa: E402
+from phoenix_engine.core.redact import Redactor  # noqa: E402
+from phoenix_engine.core.settings import Settings, resolve  # noqa: E402
 from phoenix_engine.engine import Engine  # noqa: E402
-from phoenix_engine.gpu import SimulatedGpu  # noqa: E402
-from phoenix_engine.history import load_runs  # noqa: E402
-from phoenix_engine.redact import Redactor  # noqa: E402
-from phoenix_engine.report import render_last  # noqa: E402
+from phoenix_engine.io.gpu import SimulatedGpu  # noqa: E402
+from phoenix_engine.io.report import render_last  # noqa: E402
 from phoenix_engine.services import add_services  # noqa: E402
-from phoenix_tui._model import Phase  # noqa: E402
-from phoenix_tui.app import PhoenixApp  # noqa: E402
-from phoenix_tui.console import build_app  # noqa: E402
+from phoenix_tui.console.app import PhoenixApp  # noqa: E402
+from phoenix_tui.console.replay import review_app  # noqa: E402
+from phoenix_tui.console.run import build_app  # noqa: E402
+from phoenix_tui.console.view_model import Phase  # noqa: E402
 from phoenix_tui.demo import prepare_demo  # noqa: E402
-from phoenix_tui.replay import review_app  # noqa: E402
 
 
 async def _until(pilot: object, check: Callable[[], bool], timeout: float = 60) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from phoenix_engine.config import SPECS
+from phoenix_engine.core.settings import SPECS
 from phoenix_engine.events import ALL_EVENTS
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")

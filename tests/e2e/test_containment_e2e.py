@@ -22,7 +22,7 @@ import psutil
 import pytest
 from cli_support import PHOENIX, phoenix, user_env
 
-from phoenix_engine.sandbox import probe
+from phoenix_engine.io.sandbox import probe
 
 PY = sys.executable
 PROBE = probe(os.environ)
@@ -168,8 +168,8 @@ def test_failing_patch_that_rewrites_data_changes_nothing_or_is_a_breach(
 @pytest.mark.parametrize(
     ("path", "setup"),
     [
-        (".venv/lib/python3.11/site-packages/phoenix_engine/policy.py", ".venv"),
-        ("env311/lib/python3.11/site-packages/phoenix_engine/policy.py", "env311"),
+        (".venv/lib/python3.11/site-packages/phoenix_engine/core/policy.py", ".venv"),
+        ("env311/lib/python3.11/site-packages/phoenix_engine/core/policy.py", "env311"),
         ("pytest.py", ""),
         ("test/__init__.py", ""),
     ],
@@ -212,7 +212,7 @@ if os.fork():
 os.setsid()
 if os.fork():
     os._exit(0)
-from phoenix_engine import attach
+from phoenix_engine.remote import attach_server as attach
 try:
     door = str(attach.socket_path(Path(state_dir)))
 except Exception:

@@ -17,7 +17,10 @@ import pytest
 from cli_support import PHOENIX, user_env
 
 from phoenix_engine import events as ev
-from phoenix_engine.backups import (
+from phoenix_engine.core.proposal import FileChange
+from phoenix_engine.core.settings import resolve
+from phoenix_engine.engine import Engine
+from phoenix_engine.io.backups import (
     BackupState,
     apply_changes,
     create_backup,
@@ -25,10 +28,7 @@ from phoenix_engine.backups import (
     list_backups,
     rollback,
 )
-from phoenix_engine.config import resolve
-from phoenix_engine.engine import Engine
-from phoenix_engine.proposal import FileChange
-from phoenix_engine.recovery import recover_applies
+from phoenix_engine.io.recovery import recover_applies
 
 FILES = ("a.py", "b.py", "c.py")
 BEFORE = {name: (f"# {name} before\n" + "x = 1\n" * 20_000).encode() for name in FILES}

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from cli_support import phoenix, user_env
 
-from phoenix_engine.lock import ProjectLock
+from phoenix_engine.io.lock import ProjectLock
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "engine"))
 from fakes.discord_server import DiscordApp, DiscordServer

@@ -16,7 +16,7 @@ import psutil
 import pytest
 from cli_support import PHOENIX, phoenix, user_env
 
-from phoenix_engine.lock import ProjectLock
+from phoenix_engine.io.lock import ProjectLock
 
 PY = sys.executable
 TRAIN = """

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from engine_support import PY, Recorder
 
-from phoenix_engine.config import Settings, resolve
+from phoenix_engine.core.settings import Settings, resolve
 
 
 @pytest.fixture

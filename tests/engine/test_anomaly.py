@@ -6,10 +6,10 @@ import math
 
 import pytest
 
-from phoenix_engine.anomaly import Watch
+from phoenix_engine.core.anomaly import Watch
+from phoenix_engine.core.metrics import parse_line_raw
+from phoenix_engine.core.readings import read_line
 from phoenix_engine.events import Anomaly, MetricSample, Progress
-from phoenix_engine.metrics import parse_line_raw
-from phoenix_engine.readings import read_line
 
 
 def feed(watch: Watch, lines: list[str], t0: float = 0.0, dt: float = 1.0) -> list[str]:

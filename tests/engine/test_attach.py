@@ -16,13 +16,18 @@ from engine_support import Recorder
 
 from phoenix_engine import events as ev
 from phoenix_engine.approval import ApprovalDesk
-from phoenix_engine.attach import socket_path
-from phoenix_engine.attach_client import AttachedDesk, AttachedEngine, AttachError, query_status
-from phoenix_engine.config import Settings
+from phoenix_engine.core.settings import Settings
 from phoenix_engine.engine import Engine
 from phoenix_engine.errors import ExitCode
+from phoenix_engine.remote.attach_client import (
+    AttachedDesk,
+    AttachedEngine,
+    AttachError,
+    query_status,
+)
+from phoenix_engine.remote.attach_server import socket_path
+from phoenix_engine.remote.wire import pack
 from phoenix_engine.services import add_services
-from phoenix_engine.wire import pack
 
 Make = Callable[..., Settings]
 
@@ -146,8 +151,8 @@ def test_garbage_and_wrong_versions_get_an_error_not_a_crash(
 
 
 def test_another_user_is_refused(make_settings: Make, recorder: Recorder, tmp_path: Path) -> None:
-    from phoenix_engine.attach import AttachServer
-    from phoenix_engine.runview import RunView
+    from phoenix_engine.core.run_state import RunView
+    from phoenix_engine.remote.attach_server import AttachServer
 
     s = make_settings("print('x')\n")
     s.state_dir.mkdir(parents=True)
@@ -176,7 +181,7 @@ def test_another_user_is_refused(make_settings: Make, recorder: Recorder, tmp_pa
 
 
 def test_the_real_peer_credentials_are_read() -> None:
-    from phoenix_engine.attach import _peer_uid
+    from phoenix_engine.remote.attach_server import _peer_uid
 
     left, right = socket.socketpair(socket.AF_UNIX)
     try:
@@ -196,7 +201,7 @@ def test_no_engine_means_a_clear_attach_error(tmp_path: Path) -> None:
 
 
 def test_a_console_that_does_not_read_costs_a_bounded_buffer_and_sees_a_marker() -> None:
-    from phoenix_engine.attach import _Console
+    from phoenix_engine.remote.attach_server import _Console
 
     console = _Console(writer=None, size=10, raw_bytes=1000)  # type: ignore[arg-type]
     for i in range(100):
@@ -216,7 +221,7 @@ def test_a_console_that_does_not_read_costs_a_bounded_buffer_and_sees_a_marker()
 def test_a_project_too_deep_for_a_unix_socket_still_gets_one(
     tmp_path: Path, recorder: Recorder
 ) -> None:
-    from phoenix_engine.config import resolve
+    from phoenix_engine.core.settings import resolve
 
     deep = tmp_path.joinpath(*["a-rather-long-directory-name"] * 5)
     deep.mkdir(parents=True)
@@ -290,8 +295,8 @@ def test_a_process_phoenix_started_cannot_approve_its_own_patch(
 
 
 def test_output_dropped_for_a_slow_console_never_leaves_half_a_secret() -> None:
-    from phoenix_engine.attach import _Console
-    from phoenix_engine.redact import Redactor
+    from phoenix_engine.core.redact import Redactor
+    from phoenix_engine.remote.attach_server import _Console
 
     secret = "sekrit-value-123456"
     console = _Console(

@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from phoenix_engine import events as ev
-from phoenix_engine.attach import AttachServer
-from phoenix_engine.output import OutputTail
-from phoenix_engine.wire import decode_event
+from phoenix_engine.io.output import OutputTail
+from phoenix_engine.remote.attach_server import AttachServer
+from phoenix_engine.remote.wire import decode_event
 
 
 class _View:
@@ -76,7 +76,7 @@ def test_the_snapshot_keeps_time_order(tmp_path: Path) -> None:
 
 
 def test_a_live_batch_keeps_time_order_too() -> None:
-    from phoenix_engine.attach import _Console
+    from phoenix_engine.remote.attach_server import _Console
 
     console = _Console(writer=None, size=10, raw_bytes=1000)  # type: ignore[arg-type]
     console.offer(ev.ProcessStarted(pid=2, command="t", attempt=1))

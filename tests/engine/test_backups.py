@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from phoenix_engine.atomic import inside, remove_stale_bytecode, write_atomic, write_synced
-from phoenix_engine.backups import (
+from phoenix_engine.io.atomic import inside, remove_stale_bytecode, write_atomic, write_synced
+from phoenix_engine.io.backups import (
     BackupError,
     BackupRecord,
     BackupState,

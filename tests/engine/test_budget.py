@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from phoenix_engine.budget import may_attempt
-from phoenix_engine.signature import Classified, FailureKind
+from phoenix_engine.core.budget import may_attempt
+from phoenix_engine.core.classify import Classified, FailureKind
 
 
 def failure(kind: FailureKind, repairable: bool = True) -> Classified:

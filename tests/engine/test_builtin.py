@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
+from phoenix_engine.core.classify import Classified, FailureKind, Frame
 from phoenix_engine.errors import ProviderError
-from phoenix_engine.providers._base import RepairRequest
-from phoenix_engine.providers.builtin import BuiltinDoctor
-from phoenix_engine.signature import Classified, FailureKind, Frame
+from phoenix_engine.llm._base import RepairRequest
+from phoenix_engine.llm.builtin import BuiltinDoctor
 
 OOM_MSG = "CUDA out of memory. Tried to allocate 2.00 GiB"
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from phoenix_engine.checkpoints import (
+from phoenix_engine.io.checkpoints import (
     HF_RESUME_ARGS,
     detect_trainer_output,
     newest_complete,

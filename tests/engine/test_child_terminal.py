@@ -12,10 +12,10 @@ import pytest
 from engine_support import Recorder
 
 from phoenix_engine import events as ev
-from phoenix_engine.config import Settings
+from phoenix_engine.core.settings import Settings
 from phoenix_engine.engine import Engine
 from phoenix_engine.errors import ExitCode
-from phoenix_engine.terminal import spawn_pty, terminal_env
+from phoenix_engine.io.terminal import spawn_pty, terminal_env
 
 Make = Callable[..., Settings]
 

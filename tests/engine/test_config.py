@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from phoenix_engine.config import SPECS, load_toml, resolve, shown_value
+from phoenix_engine.core.settings import SPECS, load_toml, resolve, shown_value
 from phoenix_engine.errors import ConfigError
 
 ROOT = Path("/project")

@@ -14,13 +14,13 @@ from engine_support import PY, Recorder
 
 from phoenix_engine import events as ev
 from phoenix_engine.approval import ApprovalDesk
-from phoenix_engine.attach import socket_path
-from phoenix_engine.attach_client import AttachedEngine, connect
-from phoenix_engine.config import Settings
+from phoenix_engine.core.redact import MASK
+from phoenix_engine.core.settings import Settings
 from phoenix_engine.engine import Engine
-from phoenix_engine.redact import MASK
+from phoenix_engine.remote.attach_client import AttachedEngine, connect
+from phoenix_engine.remote.attach_server import socket_path
+from phoenix_engine.remote.wire import decode_event, pack
 from phoenix_engine.services import add_services
-from phoenix_engine.wire import decode_event, pack
 
 Make = Callable[..., Settings]
 SECRET = "sekrit-value-123456"

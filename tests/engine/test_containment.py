@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from phoenix_engine.containment import changed, take
+from phoenix_engine.io.containment import changed, take
 
 
 @pytest.fixture

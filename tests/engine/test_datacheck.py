@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from phoenix_engine.datacheck import DataReport, verify
 from phoenix_engine.events import DataChanged
+from phoenix_engine.io.datacheck import DataReport, verify
 
 FILES = {"train.csv": b"a,b\n1,2\n" * 100, "sub/val.csv": b"x\n" * 50, "labels.txt": b"cat\ndog\n"}
 

@@ -26,12 +26,12 @@ from fakes.discord_server import (
 )
 
 from phoenix_engine import events as ev
-from phoenix_engine.config import Settings
+from phoenix_engine.core.redact import Redactor
+from phoenix_engine.core.settings import Settings
 from phoenix_engine.engine import Engine
 from phoenix_engine.errors import ExitCode
-from phoenix_engine.notify import DiscordNotifier
-from phoenix_engine.notify.embeds import fit
-from phoenix_engine.redact import Redactor
+from phoenix_engine.remote.discord_notify import DiscordNotifier
+from phoenix_engine.remote.embeds import fit
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -466,8 +466,8 @@ async def test_a_picture_that_cannot_be_drawn_leaves_the_message_as_it_was(
 
 
 def test_containment_breach_is_a_milestone_for_the_owner() -> None:
-    from phoenix_engine.notify.embeds import embed_for
-    from phoenix_engine.runview import RunView
+    from phoenix_engine.core.run_state import RunView
+    from phoenix_engine.remote.embeds import embed_for
 
     breach = ev.ContainmentBreach(
         ts=1.0,

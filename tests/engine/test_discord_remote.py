@@ -28,13 +28,13 @@ from fakes.discord_server import (
 
 from phoenix_engine import events as ev
 from phoenix_engine.approval import ApprovalDesk
-from phoenix_engine.backups import apply_changes, create_backup
-from phoenix_engine.config import Settings
+from phoenix_engine.core.redact import Redactor
+from phoenix_engine.core.run_state import RunView
+from phoenix_engine.core.settings import Settings
 from phoenix_engine.engine import Engine
-from phoenix_engine.redact import Redactor
-from phoenix_engine.remote import CONTENT_INTENT_HINT, RemoteControl, parse_command
-from phoenix_engine.remote_controller import EngineController, doctor_lines
-from phoenix_engine.runview import RunView
+from phoenix_engine.io.backups import apply_changes, create_backup
+from phoenix_engine.remote.controller import EngineController, doctor_lines
+from phoenix_engine.remote.discord_poll import CONTENT_INTENT_HINT, RemoteControl, parse_command
 
 START = ev.RunStarted(command="c", project="p", mode="auto", phoenix_pid=1)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from phoenix_engine.config import resolve
+from phoenix_engine.core.settings import resolve
 from phoenix_engine.doctor import run_checks
 
 
@@ -44,7 +44,7 @@ def test_sandbox_check_says_why_and_what_to_do(tmp_path: Path, mode: str, warnin
 
 
 def test_sandbox_check_passes_where_bwrap_works(tmp_path: Path) -> None:
-    from phoenix_engine.sandbox import probe
+    from phoenix_engine.io.sandbox import probe
 
     found = probe(os.environ)
     if not found.usable:

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from engine_support import Recorder
 
 from phoenix_engine import events as ev
-from phoenix_engine.config import Settings
+from phoenix_engine.core.settings import Settings
 from phoenix_engine.engine import Engine
 from phoenix_engine.errors import ExitCode
 

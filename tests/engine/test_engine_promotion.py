@@ -12,11 +12,11 @@ from engine_support import Recorder
 from fakes.discord_server import DiscordApp, DiscordServer
 
 from phoenix_engine import events as ev
-from phoenix_engine.config import Settings
+from phoenix_engine.core.redact import Redactor
+from phoenix_engine.core.settings import Settings
 from phoenix_engine.engine import Engine
 from phoenix_engine.errors import ExitCode
-from phoenix_engine.notify import DiscordNotifier
-from phoenix_engine.redact import Redactor
+from phoenix_engine.remote.discord_notify import DiscordNotifier
 
 Make = Callable[..., Settings]
 PY = sys.executable

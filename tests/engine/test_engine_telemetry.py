@@ -11,7 +11,7 @@ import pytest
 from engine_support import Recorder
 
 from phoenix_engine import events as ev
-from phoenix_engine.config import Settings
+from phoenix_engine.core.settings import Settings
 from phoenix_engine.engine import Engine
 from phoenix_engine.errors import DataError, ExitCode
 from phoenix_engine.events import GpuReading, GpuStatus
@@ -236,8 +236,8 @@ if not Path("second").exists():
 
 
 def test_loss_history_text_never_has_unknown_step_rows() -> None:
-    from phoenix_engine.config import resolve
-    from phoenix_engine.telemetry import Telemetry
+    from phoenix_engine.core.settings import resolve
+    from phoenix_engine.io.telemetry import Telemetry
 
     t = Telemetry(resolve(project_dir=Path("."), env={}), emit=lambda e: None, gpu=None, host=None)
     t.on_lines(["{'loss': 0.5}", "{'loss': 0.25}"])

@@ -12,12 +12,12 @@ import pytest
 from engine_support import Recorder
 
 from phoenix_engine import events as ev
-from phoenix_engine.evaluation import decide
-from phoenix_engine.journal import RotatingFile
-from phoenix_engine.output import TrainLog
-from phoenix_engine.redact import Redactor
-from phoenix_engine.state import ChildRecord
-from phoenix_engine.usercmd import CommandRun, OutputRelay, run_command
+from phoenix_engine.core.evaluation import decide
+from phoenix_engine.core.redact import Redactor
+from phoenix_engine.io.journal import RotatingFile
+from phoenix_engine.io.output import TrainLog
+from phoenix_engine.io.state_store import ChildRecord
+from phoenix_engine.io.usercmd import CommandRun, OutputRelay, run_command
 
 PY = sys.executable
 OK = CommandRun(returncode=0, score_text="0.5")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from phoenix_engine.telemetry import PARSE_BUDGET, _within_budget
+from phoenix_engine.io.telemetry import PARSE_BUDGET, _within_budget
 
 
 def test_a_flood_keeps_a_stride_and_the_newest_line() -> None:

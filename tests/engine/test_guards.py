@@ -7,9 +7,9 @@ from types import SimpleNamespace
 
 import pytest
 
+from phoenix_engine.core.guards import GuardLimits, Guards, GuardState
 from phoenix_engine.events import GpuReading, GpuStatus, GuardCleared, GuardTripped
-from phoenix_engine.guards import GuardLimits, Guards, GuardState
-from phoenix_engine.host import HostReading
+from phoenix_engine.io.host import HostReading
 
 NA = None  # a sample whose reading is n/a
 

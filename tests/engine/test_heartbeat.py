@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from phoenix_engine import events as ev
-from phoenix_engine.heartbeat import Heartbeat, is_launcher_noise
-from phoenix_engine.pulse import CheckpointPulse
-from phoenix_engine.runview import RunView
+from phoenix_engine.core.heartbeat import Heartbeat, is_launcher_noise
+from phoenix_engine.core.run_state import RunView
+from phoenix_engine.io.pulse import CheckpointPulse
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "trainers"
 

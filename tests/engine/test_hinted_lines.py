@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from phoenix_engine.telemetry import HintedLines
+from phoenix_engine.io.telemetry import HintedLines
 
 
 @pytest.mark.parametrize(
@@ -51,8 +51,8 @@ def test_a_line_without_newline_stays_bounded() -> None:
 
 def test_a_flood_of_metric_lines_is_sampled_but_never_hides_a_nan() -> None:
     from phoenix_engine import events as ev
-    from phoenix_engine.config import resolve
-    from phoenix_engine.telemetry import Telemetry
+    from phoenix_engine.core.settings import resolve
+    from phoenix_engine.io.telemetry import Telemetry
 
     emitted: list[ev.Event] = []
     telemetry = Telemetry(

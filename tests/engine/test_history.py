@@ -11,18 +11,18 @@ from typing import Any
 import pytest
 
 from phoenix_engine import events as ev
+from phoenix_engine.core.history import as_dict, load_runs, one_line, split_runs, summary_lines
+from phoenix_engine.core.redact import Redactor
 from phoenix_engine.errors import ReportError
-from phoenix_engine.history import as_dict, load_runs, one_line, split_runs, summary_lines
-from phoenix_engine.journal import event_record
-from phoenix_engine.recorded import (
+from phoenix_engine.io.journal import event_record
+from phoenix_engine.io.recorded import (
     GpuPoint,
     Recorded,
     TrainPoint,
     event_from_record,
     read_journal,
 )
-from phoenix_engine.redact import Redactor
-from phoenix_engine.report import markers, render
+from phoenix_engine.io.report import markers, render
 
 T0 = 1_790_000_000.0
 

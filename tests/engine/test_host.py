@@ -9,7 +9,7 @@ from typing import Any
 import psutil
 import pytest
 
-from phoenix_engine.host import HostReading, HostSampler
+from phoenix_engine.io.host import HostReading, HostSampler
 
 GIB = 1024**3
 

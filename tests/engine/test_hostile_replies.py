@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from phoenix_engine.patches import ParseFailure, Reply, parse_reply
-from phoenix_engine.policy import Limits, check_path
-from phoenix_engine.proposal import Proposal, Refusal, build_proposal
+from phoenix_engine.core.patches import ParseFailure, Reply, parse_reply
+from phoenix_engine.core.policy import Limits, check_path
+from phoenix_engine.core.proposal import Proposal, Refusal, build_proposal
 
 LIMITS = Limits(allowlist=("*.py",), data_dir="data", max_patch_lines=50, max_patch_files=3)
 TRAIN = (

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from phoenix_engine import events as ev
-from phoenix_engine.journal import JournalSink, RotatingFile, iso_utc
-from phoenix_engine.redact import Redactor
+from phoenix_engine.core.redact import Redactor
+from phoenix_engine.io.journal import JournalSink, RotatingFile, iso_utc
 
 
 def read_lines(path: Path) -> list[dict[str, object]]:

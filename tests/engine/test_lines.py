@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from phoenix_engine.lines import LineSplitter
+from phoenix_engine.core.lines import LineSplitter
 
 # (name, chunks, lines from feed, partial before flush, lines from flush)
 CASES: list[tuple[str, list[bytes], list[str], str, list[str]]] = [

@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 
 from phoenix_engine.errors import ExitCode, LockHeldError
-from phoenix_engine.lock import ProjectLock
+from phoenix_engine.io.lock import ProjectLock
 
 HOLD = """
 import sys, time
 from pathlib import Path
-from phoenix_engine.lock import ProjectLock
+from phoenix_engine.io.lock import ProjectLock
 lock = ProjectLock(Path(sys.argv[1]))
 lock.acquire()
 print("held", flush=True)

@@ -8,9 +8,9 @@ import re
 
 import pytest
 
-from phoenix_engine import metrics
+from phoenix_engine.core import metrics
+from phoenix_engine.core.metrics import parse_line, parse_line_raw
 from phoenix_engine.events import MetricSample
-from phoenix_engine.metrics import parse_line, parse_line_raw
 
 
 @pytest.mark.parametrize(

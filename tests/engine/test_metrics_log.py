@@ -13,10 +13,10 @@ import pytest
 from engine_support import Recorder
 
 from phoenix_engine import events as ev
-from phoenix_engine.config import Settings
+from phoenix_engine.core.settings import Settings
 from phoenix_engine.engine import Engine
-from phoenix_engine.metrics_log import MetricsLog
-from phoenix_engine.recorded import read_metrics
+from phoenix_engine.io.metrics_log import MetricsLog
+from phoenix_engine.io.recorded import read_metrics
 from phoenix_engine.services import add_services
 
 T0 = 1_790_000_000.0

@@ -12,9 +12,9 @@ from typing import Any
 import pynvml
 import pytest
 
+from phoenix_engine.core.guards import GuardLimits, Guards
 from phoenix_engine.events import GpuStatus
-from phoenix_engine.guards import GuardLimits, Guards
-from phoenix_engine.nvml import GpuProcess, NvmlSampler
+from phoenix_engine.io.nvml import GpuProcess, NvmlSampler
 
 MIB = 1024 * 1024
 NOT_SUPPORTED = pynvml.NVML_ERROR_NOT_SUPPORTED
@@ -271,7 +271,7 @@ def test_temperature_rising_past_the_limit_trips_the_guard() -> None:
 def test_without_the_library_the_reason_says_so() -> None:
     code = (
         "import sys; sys.modules['pynvml'] = None\n"
-        "from phoenix_engine.nvml import NvmlSampler\n"
+        "from phoenix_engine.io.nvml import NvmlSampler\n"
         "s = NvmlSampler(); print(s.sample().reason); print(s.sample().reason)\n"
     )
     out = subprocess.run(

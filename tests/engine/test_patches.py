@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from phoenix_engine._patch_udiff import MAX_HUNK_LINES, MAX_HUNKS
-from phoenix_engine.patches import (
+from phoenix_engine.core._patch_udiff import MAX_HUNK_LINES, MAX_HUNKS
+from phoenix_engine.core.patches import (
     MAX_REPLY_CHARS,
     Applied,
     ParseFailure,
@@ -453,8 +453,8 @@ def test_changed_lines_counts_python_lines(before: str, after: str, expected: in
 
 
 def test_lone_cr_statements_do_not_pass_a_one_line_limit(tmp_path: Path) -> None:
-    from phoenix_engine.policy import Limits
-    from phoenix_engine.proposal import Refusal, build_proposal
+    from phoenix_engine.core.policy import Limits
+    from phoenix_engine.core.proposal import Refusal, build_proposal
 
     (tmp_path / "train.py").write_text("x = 1\n")
     body = "".join(f"s{i} = {i}\r" for i in range(200))
@@ -478,7 +478,7 @@ def _lcs(a: list[str], b: list[str]) -> int:
 def test_changed_lines_follows_a_shortest_edit_script() -> None:
     """Random edits on repetitive text: the script behind the count is a shortest one, and
     the count lies between half the edits and all of them."""
-    from phoenix_engine._changed_lines import _ops, _search
+    from phoenix_engine.core._changed_lines import _ops, _search
 
     rng = random.Random(5)
     for _ in range(300):

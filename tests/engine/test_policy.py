@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from phoenix_engine.config import resolve
-from phoenix_engine.policy import Limits, Verdict, check_path, check_size, command_files
+from phoenix_engine.core.policy import Limits, Verdict, check_path, check_size, command_files
+from phoenix_engine.core.settings import resolve
 
 LIMITS = Limits(allowlist=("*.py", "configs/*.yaml"), protected=("secret_*.py", "vendor/"))
 
@@ -208,7 +208,7 @@ EVERYTHING = Limits(allowlist=("*",), data_dir="data")
 @pytest.mark.parametrize(
     "path",
     [
-        ".venv/lib/python3.11/site-packages/phoenix_engine/policy.py",  # finding 3
+        ".venv/lib/python3.11/site-packages/phoenix_engine/core/policy.py",  # finding 3
         "myenv/lib/python3.11/site-packages/x.py",  # holds pyvenv.cfg, any name
         "condaenv/lib/x.py",  # holds conda-meta
         "lib/site-packages/x.py",

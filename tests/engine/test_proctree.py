@@ -18,13 +18,13 @@ from engine_support import PY, Recorder
 from fakes.processes import alive
 
 from phoenix_engine import events as ev
-from phoenix_engine import proctree
-from phoenix_engine.config import Settings
+from phoenix_engine.core.settings import Settings
 from phoenix_engine.engine import Engine
 from phoenix_engine.errors import ExitCode
-from phoenix_engine.providers._proc import run_command
-from phoenix_engine.state import ChildRecord, Ledger, StateStore
-from phoenix_engine.supervisor import spawn, stop_tree
+from phoenix_engine.io import proctree
+from phoenix_engine.io.state_store import ChildRecord, Ledger, StateStore
+from phoenix_engine.io.supervisor import spawn, stop_tree
+from phoenix_engine.llm._proc import run_command
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -196,7 +196,7 @@ def test_cancelled_model_command_is_killed_at_once_with_its_daemon(tmp_path: Pat
 
 SUBREAPER = """
 import os, sys, time
-from phoenix_engine import proctree
+from phoenix_engine.io import proctree
 assert proctree.become_subreaper()
 pidfile = sys.argv[1]
 os.environ.pop(proctree.MARK_ENV, None)
@@ -251,7 +251,7 @@ def test_only_the_exact_mark_matches(tmp_path: Path) -> None:
 NO_STEAL = """
 import subprocess, sys, time
 import psutil
-from phoenix_engine import proctree
+from phoenix_engine.io import proctree
 assert proctree.become_subreaper()
 proc = subprocess.Popen([sys.executable, '-c', 'raise SystemExit(7)'])
 proctree.spawned(proc.pid)  # its owner waits for it (asyncio's watcher, or here Popen)

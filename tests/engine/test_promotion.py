@@ -14,13 +14,13 @@ import pytest
 from engine_support import Recorder
 
 from phoenix_engine import events as ev
-from phoenix_engine._promote_store import store_dir, swap_link
-from phoenix_engine.config import Settings
+from phoenix_engine.core.redact import Redactor
+from phoenix_engine.core.settings import Settings
 from phoenix_engine.errors import ConfigError
+from phoenix_engine.io._promote_store import store_dir, swap_link
+from phoenix_engine.io.serving import describe_in_service, doctor_lines, in_service
+from phoenix_engine.io.usercmd import OutputRelay
 from phoenix_engine.promotion import PromotionError, adopt, promote_by_hand, rollback
-from phoenix_engine.redact import Redactor
-from phoenix_engine.serving import describe_in_service, doctor_lines, in_service
-from phoenix_engine.usercmd import OutputRelay
 
 Make = Callable[..., Settings]
 PY = sys.executable
@@ -341,7 +341,7 @@ def test_phoenix_doctor_runs_the_promotion_checks(make: Make) -> None:
 def test_a_partial_copy_left_by_a_kill_in_the_same_second_is_stepped_around(
     tmp_path: Path,
 ) -> None:
-    from phoenix_engine._promote_store import copy_into_store
+    from phoenix_engine.io._promote_store import copy_into_store
 
     candidate = tmp_path / "final"
     candidate.mkdir()

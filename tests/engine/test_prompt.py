@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from phoenix_engine.config import Settings, resolve
-from phoenix_engine.patches import Applied, ReplaceRangePatch, apply_patch
-from phoenix_engine.policy import Limits
-from phoenix_engine.prompt import build_prompt, frame_lines, select_files
-from phoenix_engine.redact import MASK, Redactor
-from phoenix_engine.signature import Classified, FailureKind, Frame
+from phoenix_engine.core.classify import Classified, FailureKind, Frame
+from phoenix_engine.core.patches import Applied, ReplaceRangePatch, apply_patch
+from phoenix_engine.core.policy import Limits
+from phoenix_engine.core.prompt import build_prompt, frame_lines, select_files
+from phoenix_engine.core.redact import MASK, Redactor
+from phoenix_engine.core.settings import Settings, resolve
 
 SECRET = "s3cr3t-value-123456"
 TRAIN = "".join(f"x{i} = {i}\n" for i in range(1, 300)) + "def main():\n    print(lr)\n"

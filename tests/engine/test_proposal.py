@@ -8,9 +8,15 @@ from pathlib import Path
 import pytest
 from unidiff.patch import PatchSet
 
-from phoenix_engine.patches import FilePatch, ReplaceRangePatch, Reply, UnifiedDiffPatch
-from phoenix_engine.policy import Limits
-from phoenix_engine.proposal import MAX_FILE_BYTES, FileChange, Proposal, Refusal, build_proposal
+from phoenix_engine.core.patches import FilePatch, ReplaceRangePatch, Reply, UnifiedDiffPatch
+from phoenix_engine.core.policy import Limits
+from phoenix_engine.core.proposal import (
+    MAX_FILE_BYTES,
+    FileChange,
+    Proposal,
+    Refusal,
+    build_proposal,
+)
 
 LIMITS = Limits(allowlist=("*.py",))
 TRAIN = "import os\n\ndef main():\n    lr = 0.1\n    return lr\n"

@@ -13,11 +13,11 @@ import pytest
 from fakes.llm_servers import Action, LoopbackServer, OpenAIApp, Seen, json_reply
 from fakes.repair_requests import make_request
 
-from phoenix_engine.config import Settings, resolve
+from phoenix_engine.core.settings import Settings, resolve
 from phoenix_engine.errors import ProviderError
 from phoenix_engine.events import Event, ProviderFailed
-from phoenix_engine.providers._base import RepairRequest
-from phoenix_engine.providers.chain import ProviderChain, build_chain, describe
+from phoenix_engine.llm._base import RepairRequest
+from phoenix_engine.llm.chain import ProviderChain, build_chain, describe
 
 SECRET = "AIzaSyCHAIN-0123456789abcdefghijklmnopq"
 

@@ -13,7 +13,7 @@ from fakes.processes import alive
 from fakes.repair_requests import make_request
 
 from phoenix_engine.errors import ProviderError
-from phoenix_engine.providers.cmd import CmdProvider
+from phoenix_engine.llm.cmd import CmdProvider
 
 PY = shlex.quote(sys.executable)
 

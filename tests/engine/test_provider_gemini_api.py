@@ -12,7 +12,7 @@ from fakes.llm_servers import GeminiApp, LoopbackServer
 from fakes.repair_requests import make_request
 
 from phoenix_engine.errors import ProviderError
-from phoenix_engine.providers.gemini_api import GeminiApi
+from phoenix_engine.llm.gemini_api import GeminiApi
 
 KEY = "AIzaSyTEST-0123456789abcdefghijklmnopqrs"
 REPLY = '{"patches": [{"path": "train.py"}]}'

@@ -15,7 +15,7 @@ from fakes.processes import alive
 from fakes.repair_requests import make_request
 
 from phoenix_engine.errors import ProviderError
-from phoenix_engine.providers.gemini_cli import INSTRUCTION, GeminiCli, cli_env
+from phoenix_engine.llm.gemini_cli import INSTRUCTION, GeminiCli, cli_env
 
 FAKE = Path(__file__).parent / "fakes" / "gemini_fake.py"
 PROJECT = Path(__file__).resolve().parents[2]

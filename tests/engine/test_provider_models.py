@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from phoenix_engine.providers._models import fits, parameter_count, pick_model
+from phoenix_engine.llm._models import fits, parameter_count, pick_model
 
 GB = 1_000_000_000
 

@@ -22,7 +22,7 @@ from fakes.llm_servers import (
 from fakes.repair_requests import make_request
 
 from phoenix_engine.errors import ProviderError
-from phoenix_engine.providers.openai import OpenAICompat, models_url
+from phoenix_engine.llm.openai import OpenAICompat, models_url
 
 GB = 1_000_000_000
 MODELS = ("nomic-embed-text", "qwen2.5-coder:7b", "llama-3.1-70b-instruct-q4", "qwen2.5-coder:32b")

@@ -7,10 +7,10 @@ import re
 
 import pytest
 
-from phoenix_engine.anomaly import Watch
+from phoenix_engine.core.anomaly import Watch
+from phoenix_engine.core.readings import BarKind, read_line, strip_control
+from phoenix_engine.core.trainbar import BarPicker
 from phoenix_engine.events import Anomaly, MetricSample
-from phoenix_engine.readings import BarKind, read_line, strip_control
-from phoenix_engine.trainbar import BarPicker
 
 
 @pytest.mark.parametrize(
@@ -208,7 +208,7 @@ def test_sample_carries_the_current_step_for_a_dict_line() -> None:
 
 
 def test_the_hang_line_shown_has_no_control_sequences() -> None:
-    from phoenix_engine.output import OutputTail
+    from phoenix_engine.io.output import OutputTail
 
     tail = OutputTail()
     tail.add(

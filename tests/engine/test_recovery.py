@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from phoenix_engine import events as ev
-from phoenix_engine.atomic import write_atomic
-from phoenix_engine.backups import BackupState, create_backup, list_backups
-from phoenix_engine.recovery import recover_applies, remove_leftovers
+from phoenix_engine.io.atomic import write_atomic
+from phoenix_engine.io.backups import BackupState, create_backup, list_backups
+from phoenix_engine.io.recovery import recover_applies, remove_leftovers
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from phoenix_engine.redact import MASK, Redactor, mask_userinfo
+from phoenix_engine.core.redact import MASK, Redactor, mask_userinfo
 
 ENV = {
     "GEMINI_API_KEY": "gm-very-secret-123",
@@ -153,7 +153,7 @@ def test_a_run_longer_than_a_webhook_token_is_not_one() -> None:
 
 def test_text_fields_of_an_event_are_redacted_and_a_clean_one_is_kept() -> None:
     from phoenix_engine import events as ev
-    from phoenix_engine.redact import redact_fields
+    from phoenix_engine.core.redact import redact_fields
 
     redactor = Redactor.from_env(ENV)
     proposed = ev.PatchProposed(

@@ -12,11 +12,11 @@ import pytest
 from engine_support import Recorder
 
 from phoenix_engine import events as ev
-from phoenix_engine.config import Settings, resolve
+from phoenix_engine.core.settings import Settings, resolve
 from phoenix_engine.doctor import run_checks
 from phoenix_engine.engine import Engine
 from phoenix_engine.errors import ExitCode
-from phoenix_engine.resumeflag import rejected, resume_flag, trainer_hint
+from phoenix_engine.io.resumeflag import rejected, resume_flag, trainer_hint
 
 Make = Callable[..., Settings]
 

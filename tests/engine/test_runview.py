@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from phoenix_engine import events as ev
-from phoenix_engine.runview import Phase, RunView, duration
+from phoenix_engine.core.run_state import Phase, RunView, duration
 
 START = ev.RunStarted(command="python train.py", project="/p", mode="auto", phoenix_pid=1, ts=100.0)
 PROC = ev.ProcessStarted(pid=10, command="python train.py", attempt=1)

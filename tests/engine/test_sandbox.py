@@ -22,8 +22,8 @@ import psutil
 import pytest
 
 from phoenix_engine import events as ev
-from phoenix_engine.sandbox import Chooser, Layout, bwrap_argv, probe, userns_hint
-from phoenix_engine.shadow import ShadowResult, validate
+from phoenix_engine.io.sandbox import Chooser, Layout, bwrap_argv, probe, userns_hint
+from phoenix_engine.io.shadow import ShadowResult, validate
 
 PROBE = probe(os.environ)
 needs_bwrap = pytest.mark.skipif(
@@ -425,7 +425,7 @@ def test_tools_in_the_private_tmp_are_shown_again_read_only(tmp_path: Path) -> N
         tool.write_text("#!/bin/sh\n")
         project = tmp_path / "proj"
         project.mkdir()
-        from phoenix_engine.sandbox import tool_binds
+        from phoenix_engine.io.sandbox import tool_binds
 
         direct = tool_binds([str(tool), "-m", "pytest"], {}, project)
         shelled = tool_binds(["/bin/sh", "-c", f"V=1 {tool} check.py && true"], {}, project)

@@ -12,7 +12,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from phoenix_engine.shadow import ShadowResult, copy_project, validate
+from phoenix_engine.io.shadow import ShadowResult, copy_project, validate
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from phoenix_engine.signature import Classified, FailureKind, Frame, classify, normalise
+from phoenix_engine.core.classify import Classified, FailureKind, Frame, classify, normalise
 
 PROJECT = Path("/home/ana/proj")
 SITE = "/home/ana/proj/.venv/lib/python3.11/site-packages"

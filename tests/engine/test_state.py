@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from phoenix_engine.state import ChildRecord, Ledger, StateStore
+from phoenix_engine.io.state_store import ChildRecord, Ledger, StateStore
 
 
 def test_round_trip(tmp_path: Path) -> None:

@@ -14,13 +14,13 @@ import pytest
 from engine_support import PY, Recorder
 from fakes.processes import alive
 
-from phoenix_engine import shadow
-from phoenix_engine.config import Settings
+from phoenix_engine.core.classify import Classified
+from phoenix_engine.core.proposal import FileChange
+from phoenix_engine.core.settings import Settings
 from phoenix_engine.engine import Engine
 from phoenix_engine.errors import ExitCode
-from phoenix_engine.proposal import FileChange
-from phoenix_engine.signature import Classified
-from phoenix_engine.state import Ledger
+from phoenix_engine.io import shadow
+from phoenix_engine.io.state_store import Ledger
 
 pytestmark = pytest.mark.timeout(30)
 

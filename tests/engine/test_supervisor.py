@@ -13,9 +13,9 @@ from pathlib import Path
 import psutil
 import pytest
 
+from phoenix_engine.core.lines import LineSplitter
 from phoenix_engine.errors import PhoenixError
-from phoenix_engine.lines import LineSplitter
-from phoenix_engine.supervisor import Child, ExitInfo, SpawnError, spawn, stop_tree
+from phoenix_engine.io.supervisor import Child, ExitInfo, SpawnError, spawn, stop_tree
 
 pytestmark = pytest.mark.timeout(15)
 

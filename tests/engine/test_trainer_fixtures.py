@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from phoenix_engine import events as ev
-from phoenix_engine.config import resolve
-from phoenix_engine.telemetry import Telemetry
+from phoenix_engine.core.settings import resolve
+from phoenix_engine.io.telemetry import Telemetry
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "trainers"
 

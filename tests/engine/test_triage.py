@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from failure_corpus import CORPUS, Case
 
-from phoenix_engine._triage_match import match
-from phoenix_engine.signature import Action, FailureKind, classify
-from phoenix_engine.triage import RULES
-from phoenix_engine.triage_doctor import describe_classes
+from phoenix_engine.core._triage_match import match
+from phoenix_engine.core.classify import Action, FailureKind, classify
+from phoenix_engine.core.triage import RULES
+from phoenix_engine.core.triage_doctor import describe_classes
 
 PROJECT = Path("/home/nobody/project")
 

@@ -11,11 +11,11 @@ import pytest
 from failure_corpus import CORPUS, Case
 
 from phoenix_engine import events as ev
-from phoenix_engine.budget import History, Limits, Mark, escalate, plan
-from phoenix_engine.config import Settings
+from phoenix_engine.core.budget import History, Limits, Mark, escalate, plan
+from phoenix_engine.core.classify import Action, Classified, FailureKind, classify
+from phoenix_engine.core.settings import Settings
 from phoenix_engine.errors import ExitCode
-from phoenix_engine.signature import Action, Classified, FailureKind, classify
-from phoenix_engine.state import Ledger
+from phoenix_engine.io.state_store import Ledger
 from phoenix_engine.triage_actions import FailureHandler
 
 Make = Callable[..., Settings]

@@ -13,7 +13,7 @@ from typing import Any
 from engine_support import Recorder
 
 from phoenix_engine import events as ev
-from phoenix_engine.config import Settings
+from phoenix_engine.core.settings import Settings
 from phoenix_engine.engine import Engine
 from phoenix_engine.errors import ExitCode
 

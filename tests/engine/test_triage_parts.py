@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from phoenix_engine.checkpoints import candidates, quarantine
-from phoenix_engine.config import Settings
-from phoenix_engine.providers._batch_flag import halve_batch_flag
-from phoenix_engine.state import Ledger, StateStore
+from phoenix_engine.core.settings import Settings
+from phoenix_engine.io.checkpoints import candidates, quarantine
+from phoenix_engine.io.state_store import Ledger, StateStore
+from phoenix_engine.llm._batch_flag import halve_batch_flag
 
 
 @pytest.mark.parametrize(
@@ -91,7 +91,7 @@ def test_the_ledger_keeps_marks_progress_counts_and_a_changed_command(tmp_path: 
 
 
 def test_the_checkpoint_to_quarantine_is_the_one_named_not_a_prefix_of_it() -> None:
-    from phoenix_engine._resume_previous import named as _named
+    from phoenix_engine.io._resume_previous import named as _named
 
     root = Path("/p")
     found = [root / "out/checkpoint-500", root / "out/checkpoint-50"]
@@ -117,7 +117,7 @@ def test_phoenix_reset_forgets_a_changed_command(tmp_path: Path) -> None:
 
 
 def test_the_projects_own_modules_are_its_files_and_folders(tmp_path: Path) -> None:
-    from phoenix_engine._waits import project_modules
+    from phoenix_engine.io._waits import project_modules
 
     (tmp_path / "train.py").write_text("")
     (tmp_path / "utils").mkdir()
@@ -130,8 +130,8 @@ def test_a_checkpoint_in_service_is_never_quarantined(
     make_settings: Callable[..., Settings], tmp_path: Path
 ) -> None:
     from phoenix_engine import events as ev
-    from phoenix_engine._resume_previous import Stop, resume_previous
-    from phoenix_engine.signature import classify
+    from phoenix_engine.core.classify import classify
+    from phoenix_engine.io._resume_previous import Stop, resume_previous
 
     ckpt = tmp_path / "ckpt"
     ckpt.mkdir()

@@ -16,7 +16,7 @@ from engine_support import Recorder
 from failure_corpus import CORPUS, Case
 
 from phoenix_engine import events as ev
-from phoenix_engine.config import Settings
+from phoenix_engine.core.settings import Settings
 from phoenix_engine.engine import Engine
 from phoenix_engine.errors import ExitCode
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from phoenix_engine import events as ev
-from phoenix_engine.config import Settings
+from phoenix_engine.core.run_state import RunView
+from phoenix_engine.core.settings import Settings
 from phoenix_engine.doctor import run_checks
-from phoenix_engine.notify.embeds import embed_for
-from phoenix_engine.runview import RunView
-from phoenix_engine.state import Ledger, StateStore
+from phoenix_engine.io.state_store import Ledger, StateStore
+from phoenix_engine.remote.embeds import embed_for
 
 Make = Callable[..., Settings]
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from phoenix_engine import events as ev
-from phoenix_engine.wire import WireError, check_command, decode_event, encode_event
+from phoenix_engine.remote.wire import WireError, check_command, decode_event, encode_event
 
 
 def test_events_round_trip_with_nested_values_and_non_finite_metrics() -> None:

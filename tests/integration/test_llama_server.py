@@ -23,7 +23,7 @@ from fakes.repair_requests import make_request
 from integration_support import LlamaServer
 
 from phoenix_engine.errors import ProviderError
-from phoenix_engine.providers.openai import OpenAICompat
+from phoenix_engine.llm.openai import OpenAICompat
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 

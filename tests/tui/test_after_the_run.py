@@ -10,12 +10,12 @@ from pathlib import Path
 from test_keys import _backed_up
 from tui_support import until
 
-from phoenix_engine.config import resolve
-from phoenix_engine.gpu import NoGpu
-from phoenix_tui._model import Phase
-from phoenix_tui.console import build_app
-from phoenix_tui.panes.log import LogView
-from phoenix_tui.panes.patches import BackupList
+from phoenix_engine.core.settings import resolve
+from phoenix_engine.io.gpu import NoGpu
+from phoenix_tui.console.panes.log import LogView
+from phoenix_tui.console.panes.patches import BackupList
+from phoenix_tui.console.run import build_app
+from phoenix_tui.console.view_model import Phase
 
 
 async def test_a_rollback_after_the_run_ended_is_journaled(tmp_path: Path) -> None:

@@ -10,14 +10,14 @@ from pathlib import Path
 from tui_support import until
 
 from phoenix_engine.approval import ApprovalDesk
-from phoenix_engine.attach import socket_path
-from phoenix_engine.config import resolve
+from phoenix_engine.core.settings import resolve
 from phoenix_engine.engine import Engine
 from phoenix_engine.errors import ExitCode
+from phoenix_engine.remote.attach_server import socket_path
+from phoenix_engine.remote.wire import pack
 from phoenix_engine.services import add_services
-from phoenix_engine.wire import pack
-from phoenix_tui._model import Phase
-from phoenix_tui.attached import build_attached
+from phoenix_tui.console.attached import build_attached
+from phoenix_tui.console.view_model import Phase
 
 TYPO = "learning_rate = 0.1\nprint('step 1 loss 0.9', flush=True)\nprint(lerning_rate)\n"
 

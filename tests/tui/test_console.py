@@ -11,7 +11,7 @@ import pytest
 from tui_support import make_app
 
 from phoenix_engine.errors import ExitCode, LockHeldError
-from phoenix_tui.console import _console
+from phoenix_tui.console.run import _console
 
 
 async def _when(check: object, timeout: float = 10) -> None:

@@ -16,16 +16,16 @@ from tui_support import TS, make_app, proposal, until
 
 from phoenix_engine import events as ev
 from phoenix_engine.errors import ExitCode
-from phoenix_engine.gpu import SimulatedGpu
-from phoenix_tui._model import Phase
-from phoenix_tui.app import PhoenixApp
-from phoenix_tui.attached import AttachedApp
-from phoenix_tui.console import terminal_warning
-from phoenix_tui.panes.gpu import GpuPane, gauge_lines, spark
-from phoenix_tui.panes.log import LogView
-from phoenix_tui.panes.patches import DetailPane, PatchList
-from phoenix_tui.panes.status import StatusBar
-from phoenix_tui.screens import ConfirmScreen, HelpScreen
+from phoenix_engine.io.gpu import SimulatedGpu
+from phoenix_tui.console.app import PhoenixApp
+from phoenix_tui.console.attached import AttachedApp
+from phoenix_tui.console.panes.gpu import GpuPane, gauge_lines, spark
+from phoenix_tui.console.panes.log import LogView
+from phoenix_tui.console.panes.patches import DetailPane, PatchList
+from phoenix_tui.console.panes.status import StatusBar
+from phoenix_tui.console.run import terminal_warning
+from phoenix_tui.console.screens import ConfirmScreen, HelpScreen
+from phoenix_tui.console.view_model import Phase
 
 
 def text_of(widget: Any) -> str:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from phoenix_engine.backups import apply_changes, create_backup, list_backups, rollback
-from phoenix_engine.proposal import FileChange
-from phoenix_tui._diff import backup_diff, highlight_diff
+from phoenix_engine.core.proposal import FileChange
+from phoenix_engine.io.backups import apply_changes, create_backup, list_backups, rollback
+from phoenix_tui.console._diff import backup_diff, highlight_diff
 
 DIFF = "--- a/t.py\n+++ b/t.py\n@@ -1,2 +1,2 @@\n x = 1\n-y = 2\n+y = 3\n"
 

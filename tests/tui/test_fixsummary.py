@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from phoenix_tui._fixsummary import summarize_diff
+from phoenix_tui.console._fixsummary import summarize_diff
 
 
 def udiff(body: str, path: str = "train.py", start: int = 26) -> str:

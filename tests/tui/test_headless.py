@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 
 from phoenix_engine import events as ev
-from phoenix_engine.redact import Redactor
+from phoenix_engine.core.redact import Redactor
 from phoenix_tui.headless import HumanPrinter, JsonPrinter, describe
 
 

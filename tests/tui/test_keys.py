@@ -10,14 +10,14 @@ from textual.widgets import Input
 from tui_support import ScriptedEngine, make_app, proposal, until
 
 from phoenix_engine import events as ev
-from phoenix_engine.backups import BackupState, apply_changes, create_backup, list_backups
+from phoenix_engine.core.proposal import FileChange
 from phoenix_engine.errors import ExitCode
-from phoenix_engine.proposal import FileChange
-from phoenix_tui._model import PatchState, Phase
-from phoenix_tui.app import PhoenixApp
-from phoenix_tui.panes.log import LogView
-from phoenix_tui.panes.patches import BackupList, DetailPane, PatchList
-from phoenix_tui.screens import ConfirmScreen, HelpScreen
+from phoenix_engine.io.backups import BackupState, apply_changes, create_backup, list_backups
+from phoenix_tui.console.app import PhoenixApp
+from phoenix_tui.console.panes.log import LogView
+from phoenix_tui.console.panes.patches import BackupList, DetailPane, PatchList
+from phoenix_tui.console.screens import ConfirmScreen, HelpScreen
+from phoenix_tui.console.view_model import PatchState, Phase
 
 
 def detail_text(app: PhoenixApp) -> str:

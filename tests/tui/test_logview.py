@@ -6,8 +6,8 @@ from rich.style import Style
 from rich.text import Text
 from textual.app import App, ComposeResult
 
-from phoenix_tui._sink import Milestone
-from phoenix_tui.panes.log import LogView, line_text
+from phoenix_tui.console._sink import Milestone
+from phoenix_tui.console.panes.log import LogView, line_text
 
 
 class LogApp(App[None]):

@@ -7,7 +7,14 @@ import math
 import pytest
 
 from phoenix_engine import events as ev
-from phoenix_tui._model import GpuModel, LossModel, PatchState, Phase, RunModel, duration
+from phoenix_tui.console.view_model import (
+    GpuModel,
+    LossModel,
+    PatchState,
+    Phase,
+    RunModel,
+    duration,
+)
 
 P = ev.PatchProposed(id="p1", provider="gemini_cli", signature="sig1", paths=("a.py",), diff="d")
 FAILURE = ev.Failure(kind="oom", signature="sig1", summary="CUDA out of memory")

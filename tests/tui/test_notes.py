@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from phoenix_engine import events as ev
-from phoenix_tui._model import RunModel
-from phoenix_tui._notes import escalation, run_note, status_note
+from phoenix_tui.console._notes import escalation, run_note, status_note
+from phoenix_tui.console.view_model import RunModel
 
 
 @pytest.mark.parametrize(

@@ -9,9 +9,9 @@ from textual.widgets import Sparkline, Static
 from tui_support import TS, make_app, until
 
 from phoenix_engine import events as ev
-from phoenix_tui.panes.gpu import GpuPane, gauge_lines
-from phoenix_tui.panes.loss import LossPane
-from phoenix_tui.panes.status import StatusBar
+from phoenix_tui.console.panes.gpu import GpuPane, gauge_lines
+from phoenix_tui.console.panes.loss import LossPane
+from phoenix_tui.console.panes.status import StatusBar
 
 H100 = ev.GpuReading(
     index=0,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from phoenix_engine import events as ev
-from phoenix_tui._progress import ProgressTap, clean_partial
+from phoenix_tui.console._progress import ProgressTap, clean_partial
 
 
 @pytest.mark.parametrize(

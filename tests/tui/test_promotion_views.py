@@ -9,15 +9,15 @@ from pathlib import Path
 from tui_support import make_app, until
 
 from phoenix_engine import events as ev
+from phoenix_engine.core.run_state import Phase, RunView
 from phoenix_engine.errors import ExitCode
-from phoenix_engine.notify.embeds import embed_for
-from phoenix_engine.runview import Phase, RunView
-from phoenix_engine.wire import decode_event, encode_event
-from phoenix_tui._model import Phase as ConsolePhase
-from phoenix_tui._model import RunModel
+from phoenix_engine.remote.embeds import embed_for
+from phoenix_engine.remote.wire import decode_event, encode_event
+from phoenix_tui.console.panes.log import LogView
+from phoenix_tui.console.panes.status import StatusBar
+from phoenix_tui.console.view_model import Phase as ConsolePhase
+from phoenix_tui.console.view_model import RunModel
 from phoenix_tui.headless import describe
-from phoenix_tui.panes.log import LogView
-from phoenix_tui.panes.status import StatusBar
 
 DONE = ev.RunCompleted(duration_s=60.0, restarts=0)
 PASSED = ev.EvaluationFinished(

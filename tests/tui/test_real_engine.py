@@ -9,13 +9,13 @@ from pathlib import Path
 
 from tui_support import until
 
-from phoenix_engine.config import resolve
-from phoenix_engine.gpu import SimulatedGpu
-from phoenix_tui._model import PatchState, Phase
-from phoenix_tui.console import build_app
+from phoenix_engine.core.settings import resolve
+from phoenix_engine.io.gpu import SimulatedGpu
+from phoenix_tui.console.panes.log import LogView
+from phoenix_tui.console.panes.patches import DetailPane
+from phoenix_tui.console.run import build_app
+from phoenix_tui.console.view_model import PatchState, Phase
 from phoenix_tui.demo import prepare_demo
-from phoenix_tui.panes.log import LogView
-from phoenix_tui.panes.patches import DetailPane
 
 
 async def test_operator_accepts_both_demo_repairs_and_the_training_completes(

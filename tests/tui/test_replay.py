@@ -14,20 +14,20 @@ from tui_support import until
 
 from phoenix_engine import events as ev
 from phoenix_engine.approval import ApprovalDesk
-from phoenix_engine.config import resolve
+from phoenix_engine.core.history import PastRun, load_runs, split_runs
+from phoenix_engine.core.redact import Redactor
+from phoenix_engine.core.settings import resolve
 from phoenix_engine.engine import Engine
-from phoenix_engine.gpu import SimulatedGpu
-from phoenix_engine.history import PastRun, load_runs, split_runs
-from phoenix_engine.journal import JournalSink
-from phoenix_engine.metrics_log import MetricsLog
-from phoenix_engine.recorded import Recorded, TrainPoint, read_metrics
-from phoenix_engine.redact import Redactor
+from phoenix_engine.io.gpu import SimulatedGpu
+from phoenix_engine.io.journal import JournalSink
+from phoenix_engine.io.metrics_log import MetricsLog
+from phoenix_engine.io.recorded import Recorded, TrainPoint, read_metrics
 from phoenix_engine.services import add_services
-from phoenix_tui._model import PatchState, Phase
-from phoenix_tui.app import PhoenixApp
+from phoenix_tui.console.app import PhoenixApp
+from phoenix_tui.console.panes.log import LogView
+from phoenix_tui.console.replay import replay_events, review_app, run_slice
+from phoenix_tui.console.view_model import PatchState, Phase
 from phoenix_tui.demo import prepare_demo
-from phoenix_tui.panes.log import LogView
-from phoenix_tui.replay import replay_events, review_app, run_slice
 
 T0 = 1_790_000_000.0
 

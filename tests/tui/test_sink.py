@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from phoenix_engine import events as ev
-from phoenix_tui._sink import ConsoleSink, Milestone
+from phoenix_tui.console._sink import ConsoleSink, Milestone
 
 
 def sink(max_lines: int = 5) -> ConsoleSink:

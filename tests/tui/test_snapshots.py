@@ -16,8 +16,8 @@ from textual.pilot import Pilot
 from tui_support import ScriptedEngine, make_app, proposal, until
 
 from phoenix_engine import events as ev
-from phoenix_tui.app import PhoenixApp
-from phoenix_tui.attached import AttachedApp
+from phoenix_tui.console.app import PhoenixApp
+from phoenix_tui.console.attached import AttachedApp
 
 SIM = ev.GpuReading(
     index=0,

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from phoenix_engine import events as ev
-from phoenix_tui._model import RunModel
+from phoenix_tui.console.panes.status import status_text
+from phoenix_tui.console.view_model import RunModel
 from phoenix_tui.headless import describe
-from phoenix_tui.panes.status import status_text
 
 
 def test_the_failure_line_has_kind_action_and_advice() -> None:

@@ -17,9 +17,9 @@ from typing import Any
 
 from phoenix_engine import events as ev
 from phoenix_engine.approval import ApprovalDesk
-from phoenix_engine.config import Settings, resolve
+from phoenix_engine.core.settings import Settings, resolve
 from phoenix_engine.errors import ExitCode
-from phoenix_tui.app import PhoenixApp
+from phoenix_tui.console.app import PhoenixApp
 
 TS = 1_763_780_000.0  # a fixed wall time for every scripted event
 DIFF = """\

@@ -6,8 +6,8 @@ __all__ = ["make_request"]
 
 from pathlib import Path
 
-from phoenix_engine.providers._base import RepairRequest
-from phoenix_engine.signature import Classified, FailureKind
+from phoenix_engine.core.classify import Classified, FailureKind
+from phoenix_engine.llm._base import RepairRequest
 
 
 def make_request(

@@ -1,0 +1,1 @@
+"""The Textual operator console: the app, its actions, its view model and its panes."""
