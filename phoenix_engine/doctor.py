@@ -14,9 +14,9 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from phoenix_engine.core.command_line import parse
 from phoenix_engine.core.policy import allowlisted
 from phoenix_engine.core.settings import SPECS, Settings
-from phoenix_engine.engine import shell_argv
 from phoenix_engine.io.lock import ProjectLock
 
 _SPEC = {spec.field: spec for spec in SPECS}
@@ -43,12 +43,12 @@ def setting_label(settings: Settings, field: str) -> str:
 
 def command_problem(settings: Settings, env: Mapping[str, str]) -> str:
     """Why the training command cannot start ('' when it can, as far as we can tell)."""
-    argv, via_shell = shell_argv(settings.train_cmd)
-    if not argv:
+    line = parse(settings.train_cmd)
+    if not line.argv:
         return "the training command is empty"
-    if via_shell:
-        return ""  # the shell resolves it; a failure becomes a launch failure event
-    exe = argv[0]
+    exe = line.program  # after `V=1` and `env`: the program the line really starts
+    if not exe:
+        return ""  # only the shell can tell ($CMD, cd x && ...): a failure is a launch event
     if "/" in exe:
         path = (settings.project_dir / exe).resolve()
         if not path.is_file():
@@ -155,8 +155,9 @@ def _resume_flag(settings: Settings, env: Mapping[str, str]) -> list[Check]:
     """Does the script accept the resume flag? (its --help, when it parses arguments)"""
     from phoenix_engine.io.resumeflag import help_check
 
-    argv, _ = shell_argv(settings.train_cmd)
-    verdict = help_check(argv, settings.resume_args, settings.project_dir, env)
+    verdict = help_check(
+        parse(settings.train_cmd).words, settings.resume_args, settings.project_dir, env
+    )
     if verdict is None:
         return []
     ok, detail = verdict
@@ -167,8 +168,7 @@ def _trainer_hint(settings: Settings) -> list[Check]:
     """The Trainer's settings before the first night, read from the script itself."""
     from phoenix_engine.io.resumeflag import python_script, trainer_hint
 
-    argv, _ = shell_argv(settings.train_cmd)
-    found = python_script(argv, settings.project_dir)
+    found = python_script(parse(settings.train_cmd).words, settings.project_dir)
     try:
         hint = trainer_hint(found[1].read_text(errors="replace")) if found else ""
     except OSError:

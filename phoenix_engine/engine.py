@@ -14,8 +14,6 @@ import contextlib
 import dataclasses
 import hashlib
 import os
-import re
-import shlex
 import signal as _signal
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -27,6 +25,7 @@ import psutil
 from phoenix_engine import events as ev
 from phoenix_engine.approval import ApprovalDesk
 from phoenix_engine.core.classify import Classified, FailureKind, classify
+from phoenix_engine.core.command_line import shell_argv  # the one shell rule
 from phoenix_engine.core.heartbeat import Heartbeat
 from phoenix_engine.core.lines import LineSplitter
 from phoenix_engine.core.redact import Redactor
@@ -53,14 +52,6 @@ Spawner = Callable[..., Awaitable[Child]]
 Stopper = Callable[..., Awaitable[StopReport]]
 
 _TRACK_EVERY_S = 2.0
-_SHELL_META = re.compile(r"&&|\|\||[|;<>`]|\$\(|\$\{|^\s*(?:source|export|cd)\s")
-
-
-def shell_argv(command: str) -> tuple[list[str], bool]:
-    """The argv for a command line; shell syntax (pipes, &&, $(...)) runs under /bin/sh -c."""
-    if _SHELL_META.search(command):
-        return ["/bin/sh", "-c", command], True
-    return shlex.split(command), False
 
 
 class Service(Protocol):

@@ -25,6 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from phoenix_engine.core.command_line import parse
 from phoenix_engine.io import containment
 from phoenix_engine.io import shadow_run as runner
 from phoenix_engine.io.atomic import ChangeLike, inside
@@ -149,7 +150,7 @@ async def _test(
     """Run the command (sandboxed when given); also the real paths the run changed."""
     project = job.project_dir.resolve()
     state = project / ".phoenix_cli"
-    argv = runner.command_argv(test_cmd)
+    argv: Sequence[str] = parse(test_cmd).argv  # the one shell rule, as for the training
     cwd = job.shadow
     if sandbox is not None:
         binds = tuple((Path(real), project / rel) for real, rel in job.binds)

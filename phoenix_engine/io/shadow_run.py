@@ -14,13 +14,12 @@ The gate: exit 0, and for a pytest command a summary line with at least one pass
 
 from __future__ import annotations
 
-__all__ = ["Run", "command_argv", "run", "tail", "test_env", "verdict"]
+__all__ = ["Run", "run", "tail", "test_env", "verdict"]
 
 import asyncio
 import contextlib
 import os
 import re
-import shlex
 import signal
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -31,7 +30,6 @@ import psutil
 from phoenix_engine.core.redact import SECRET_NAME
 from phoenix_engine.io import proctree
 
-_SHELL = re.compile(r"[|&;<>()$`*?\[\]{}~!\n]|^\s*\w+=")
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 _SUMMARY = re.compile(r"^[=\s]*((?:\d+ \w+(?:, )?)+) in \d[\d.]*s", re.MULTILINE)
 _PYTEST = re.compile(r"(?:^|[\s/;&|(])(?:py\.test|pytest)(?:$|[\s;&|)])")
@@ -43,10 +41,6 @@ class Run:
     rc: int | None  # None: timed out
     output: str
     error: str = ""  # the command could not be started
-
-
-def command_argv(cmd: str) -> list[str]:
-    return ["/bin/sh", "-c", cmd] if _SHELL.search(cmd) else shlex.split(cmd)
 
 
 def test_env(env: Mapping[str, str], shadow: Path, *, sandboxed: bool) -> dict[str, str]:

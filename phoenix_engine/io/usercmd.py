@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from phoenix_engine import events as ev
+from phoenix_engine.core.command_line import parse
 from phoenix_engine.core.lines import LineSplitter
 from phoenix_engine.core.redact import Redactor
-from phoenix_engine.engine import shell_argv
 from phoenix_engine.io import proctree
 from phoenix_engine.io.output import TrainLog
 from phoenix_engine.io.state_store import ChildRecord
@@ -112,7 +112,7 @@ async def run_command(
         if metric is not None:
             scan(splitters.setdefault(stream, LineSplitter()).feed(data))
 
-    argv, _ = shell_argv(command)
+    argv = parse(command).argv  # the one shell rule, as for the training
     mark = proctree.new_mark()  # its daemons are found and stopped like the training's
     try:
         child = await spawn(
