@@ -1,19 +1,22 @@
-"""The engine side's view of a run, folded from events: what ``!status`` and ``phoenix status`` say.
+"""The one reducer of a run's state, behind ``phoenix status``, attach, Discord's ``!status``
+and the console (whose view model only adds display on top of it).
 
-:class:`RunView` is a pure reducer (``apply(event)``, no I/O, no clock of its own): phase in the
-console's words, budgets, the last failure, the active provider, training metrics, the latest
-GPU sample and the patches waiting for an answer. It is an event sink too (``emit = apply``).
+:class:`Phase` is the one phase enum, :func:`next_phase` its transition table. :class:`RunView`
+folds events (pure: no I/O, no clock) into the phase, budgets, the last failure, the provider,
+metrics, the GPU sample, tripped guards and the patches awaiting an answer; it is an event sink
+(``emit = apply``). The status text is :mod:`phoenix_engine.core.run_summary`'s.
 """
 
 from __future__ import annotations
 
-__all__ = ["FINAL_PHASES", "Phase", "RunView", "duration", "gpu_text"]
+__all__ = ["FINAL_PHASES", "Phase", "RunView", "duration", "fold", "gpu_text", "next_phase"]
 
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from phoenix_engine import events as ev
+from phoenix_engine.core.run_summary import duration, gpu_text, summary_text, training_line
 
 
 class Phase(enum.StrEnum):
@@ -25,12 +28,49 @@ class Phase(enum.StrEnum):
     VALIDATING = "validating"
     AWAITING = "awaiting approval"
     RESTARTING = "restarting"
+    GUARDED = "guard tripped"  # a temperature, power or disk guard stopped the training
+    STOPPING = "stopping"  # an operator asked for a stop; only a final event ends it
     STOPPED = "stopped"
     GAVE_UP = "gave up"
     COMPLETED = "completed"
 
 
 FINAL_PHASES = frozenset({Phase.STOPPED, Phase.GAVE_UP, Phase.COMPLETED})
+_RESUMING = frozenset({Phase.STARTING, Phase.RUNNING})  # what leaves a final phase: a resume
+
+# The transition table: the phase each event kind leads to.
+_NEXT: dict[type[ev.Event], Phase] = {
+    ev.RunStarted: Phase.STARTING,
+    ev.ProcessStarted: Phase.RUNNING,
+    ev.HangDetected: Phase.HUNG,
+    ev.Failure: Phase.FAILED,
+    ev.RepairRequested: Phase.DIAGNOSING,
+    ev.PatchProposed: Phase.VALIDATING,
+    ev.ApprovalRequested: Phase.AWAITING,
+    ev.Restarting: Phase.RESTARTING,
+    ev.GuardTripped: Phase.GUARDED,
+    ev.GaveUp: Phase.GAVE_UP,
+    ev.RunCompleted: Phase.COMPLETED,
+    ev.Stopped: Phase.STOPPED,
+}
+
+
+def next_phase(
+    phase: Phase, event: ev.Event, *, answered_waiting: bool = False, guards_left: int = 0
+) -> Phase:
+    """The phase after ``event``. ``answered_waiting``: a rejection answers the patch that
+    waits (the loop asks the next provider); ``guards_left``: tripped guards after a clear."""
+    if isinstance(event, ev.PatchRejected):
+        target = Phase.DIAGNOSING if answered_waiting and phase is Phase.AWAITING else phase
+    elif isinstance(event, ev.GuardCleared):
+        target = Phase.RESTARTING if phase is Phase.GUARDED and not guards_left else phase
+    else:
+        target = _NEXT.get(type(event), phase)
+    if target in FINAL_PHASES:
+        return target
+    if phase is Phase.STOPPING or (phase in FINAL_PHASES and target not in _RESUMING):
+        return phase  # a stop in progress, or an end: only a final event (or a resume) moves it
+    return target
 
 
 class RunView:
@@ -68,61 +108,61 @@ class RunView:
         self.applied: list[ev.PatchApplied] = []
 
     def apply(self, event: ev.Event) -> None:
+        before = self.phase
+        answered = isinstance(event, ev.PatchRejected) and event.id in self.pending
         handler = _HANDLERS.get(type(event))
         if handler is not None:
             handler(self, event)
+        guards = len(self.guards)
+        self.phase = next_phase(before, event, answered_waiting=answered, guards_left=guards)
+        if before in FINAL_PHASES and self.phase is Phase.RUNNING:  # resumed: budgets cleared
+            self.ended_at, self.final_reason, self.failure, self.attempt = None, "", None, 0
+        if _NEXT.get(type(event)) in FINAL_PHASES:
+            self.ended_at = event.ts or None
+            self.pending.clear()
 
     emit = apply  # a RunView is an event sink: ``engine.add_sink(view)``
 
-    # --- handlers ---------------------------------------------------------------------------
+    def stopping(self) -> None:
+        """An operator asked for a stop (not an event); the engine confirms with ``stopped``."""
+        if self.phase not in FINAL_PHASES:
+            self.phase = Phase.STOPPING
+
+    # --- handlers (the data; the phase is :func:`next_phase`'s) -----------------------------
+
+    def _set(self, **fields: Any) -> None:
+        for name, value in fields.items():
+            setattr(self, name, value)
 
     def _run_started(self, e: ev.RunStarted) -> None:
-        self.phase, self.final_reason, self.runs = Phase.STARTING, "", self.runs + 1
+        self.final_reason, self.runs = "", self.runs + 1
         self.restarts_used = e.restarts_used
         self.started_at = e.ts or self.started_at
         self.run_id, self.ended_at = e.run_id, None
 
-    def _failure(self, e: ev.Failure) -> None:
-        self.phase, self.failure, self.diagnosis = Phase.FAILED, e, ""
-
     def _repair(self, e: ev.RepairRequested) -> None:
-        self.phase, self.attempt, self.providers = Phase.DIAGNOSING, e.attempt, e.providers
-        self.provider = e.providers[0] if e.providers else ""
+        self.attempt, self.providers = e.attempt, e.providers
+        self.provider = e.providers[0] if e.providers else self.provider
 
     def _provider_failed(self, e: ev.ProviderFailed) -> None:
         names = self.providers
         if e.provider in names and names.index(e.provider) + 1 < len(names):
             self.provider = names[names.index(e.provider) + 1]
 
-    def _diagnosis(self, e: ev.Diagnosis) -> None:
-        self.provider, self.diagnosis = e.provider, e.text
-
     def _proposed(self, e: ev.PatchProposed) -> None:
-        self.proposals[e.id] = e
-        self.phase, self.provider = Phase.VALIDATING, e.provider
+        self.proposals[e.id], self.provider = e, e.provider
         self.diagnosis = e.diagnosis or self.diagnosis
-
-    def _approval(self, e: ev.ApprovalRequested) -> None:
-        self.phase = Phase.AWAITING
-        if e.id not in self.pending:
-            self.pending.append(e.id)
 
     def _answered(self, e: ev.PatchApplied | ev.PatchRejected) -> None:
         if isinstance(e, ev.PatchApplied):
             self.applied.append(e)
         if e.id in self.pending:
             self.pending.remove(e.id)
-            if self.phase is Phase.AWAITING and isinstance(e, ev.PatchRejected):
-                self.phase = Phase.DIAGNOSING  # the loop asks the next provider
 
     def _restarting(self, e: ev.Restarting) -> None:
-        self.phase, self.restarts = Phase.RESTARTING, self.restarts + 1
+        self.restarts += 1
         self.attempt, self.max_attempts = e.attempt, e.max_attempts
         self.restarts_used, self.max_restarts = e.restarts_used, e.max_restarts
-
-    def _final(self, phase: Phase, e: ev.Event, reason: str) -> None:
-        self.phase, self.final_reason, self.ended_at = phase, reason, e.ts or None
-        self.pending.clear()
 
     def _metrics(self, e: ev.MetricSample) -> None:
         # A line may carry only some of them: keep the last value of each.
@@ -141,12 +181,6 @@ class RunView:
     def _notice(self, e: ev.Notice) -> None:
         if e.heartbeat_s is not None:
             self.heartbeat = f"{e.heartbeat_s / 60:.1f} min ({e.heartbeat_from})"
-
-    def _guard_cleared(self, e: ev.GuardCleared) -> None:
-        self.guards.pop(e.guard, None)
-
-    def _evaluated(self, e: ev.EvaluationFinished) -> None:
-        self.evaluation, self.evaluating = e, ""
 
     def _promoted(self, e: ev.ModelPromoted) -> None:
         score = f", score {e.score:.6g}" if e.score is not None else ""
@@ -173,104 +207,43 @@ class RunView:
 
     def summary(self, now: float | None = None) -> str:
         """A few plain lines for ``!status`` and ``phoenix status``."""
-        head = f"phase: {self.phase}"
-        if self.final_reason:
-            head += f" ({self.final_reason})"
-        retries = f"{self.attempt}/{self.max_attempts}" if self.max_attempts else f"{self.attempt}"
-        lines = [head, f"restarts: {self.restarts_used}/{self.max_restarts}, attempt {retries}"]
-        lines.append(self.training_line())
-        if self.heartbeat:
-            lines.append(f"hang limit: {self.heartbeat}")
-        lines.append("gpu: " + gpu_text(self.gpu))
-        if self.failure is not None:
-            f = self.failure
-            lines.append(f"last failure: {f.kind}: {f.summary} [{f.signature[:12]}]")
-            if f.advice:
-                lines.append(f"action: {f.action}: {f.advice}")
-        if self.provider:
-            lines.append(f"provider: {self.provider}")
-        for guard in self.guards.values():
-            lines.append(f"guard {guard.guard}: {guard.reading:g} over {guard.limit:g}")
-        if self.anomaly is not None:
-            lines.append(f"anomaly: {self.anomaly.kind} at step {self.anomaly.step}")
-        if self.evaluating:
-            lines.append(f"evaluating {self.evaluating} (PHOENIX_EVAL_CMD)")
-        if self.model:
-            lines.append(f"model in service: {self.model}")
-        if self.pending:
-            lines.append("waiting for approval: " + ", ".join(self.pending))
-        if now is not None and self.started_at is not None:
-            lines.append(f"up {duration(now - self.started_at)}")
-        return "\n".join(lines)
+        return summary_text(self, now)
 
     def training_line(self) -> str:
-        if self.step is None and self.loss is None:
-            return "training: no step or loss seen yet"
-        step = "?" if self.step is None else str(self.step)
-        if self.total:
-            step += f"/{self.total}"
-        lr = f", lr {self.lr:.3g}" if self.lr is not None else ""
-        eta = f", eta {duration(self.eta_s)}" if self.eta_s is not None and self.total else ""
-        again = f" (step count restarted {self.segment}x)" if self.segment else ""
-        return f"step {step}, loss {self.loss_text()}{lr}{eta}{again}"
+        return training_line(self)
 
 
-def gpu_text(status: ev.GpuStatus | None) -> str:
-    """One line per the latest GPU sample; a field the device does not report is left out."""
-    if status is None:
-        return "no sample yet"
-    if not status.gpus:
-        return f"none ({status.reason})" if status.reason else "none"
-    parts = []
-    for g in status.gpus:
-        bits = [f"{g.index}:{g.name}"]
-        if g.temp_c is not None:
-            bits.append(f"{g.temp_c:.0f}C")
-        if g.mem_used_mb is not None and g.mem_total_mb:
-            bits.append(f"{g.mem_used_mb / 1024:.1f}/{g.mem_total_mb / 1024:.1f} GB")
-        if g.util_pct is not None:
-            bits.append(f"{g.util_pct:.0f}%")
-        parts.append(" ".join(bits))
-    return "; ".join(parts)
+def fold(events: Iterable[ev.Event], **budgets: int) -> RunView:
+    """The state after ``events`` (``max_attempts``, ``max_restarts``: the budgets known)."""
+    view = RunView(**budgets)
+    for event in events:
+        view.apply(event)
+    return view
 
 
-def duration(seconds: float) -> str:
-    """A short human duration: 42s, 3m07s, 5h02m."""
-    whole = int(max(0.0, seconds))
-    if whole < 60:
-        return f"{whole}s"
-    minutes, sec = divmod(whole, 60)
-    if minutes < 60:
-        return f"{minutes}m{sec:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m"
-
-
-_HANDLERS: dict[type[ev.Event], Callable[[RunView, Any], None]] = {
+_HANDLERS: dict[type[ev.Event], Callable[[RunView, Any], object]] = {
     ev.RunStarted: RunView._run_started,
-    ev.ProcessStarted: lambda v, e: setattr(v, "phase", Phase.RUNNING),
-    ev.HangDetected: lambda v, e: setattr(v, "phase", Phase.HUNG),
-    ev.Failure: RunView._failure,
+    ev.Failure: lambda v, e: v._set(failure=e, diagnosis=""),
     ev.RepairRequested: RunView._repair,
     ev.ProviderFailed: RunView._provider_failed,
-    ev.Diagnosis: RunView._diagnosis,
+    ev.Diagnosis: lambda v, e: v._set(provider=e.provider, diagnosis=e.text),
     ev.PatchProposed: RunView._proposed,
-    ev.ApprovalRequested: RunView._approval,
+    ev.ApprovalRequested: lambda v, e: v._set(pending=[*(p for p in v.pending if p != e.id), e.id]),
     ev.PatchApplied: RunView._answered,
     ev.PatchRejected: RunView._answered,
     ev.Restarting: RunView._restarting,
-    ev.GaveUp: lambda v, e: v._final(Phase.GAVE_UP, e, e.reason),
-    ev.RunCompleted: lambda v, e: v._final(Phase.COMPLETED, e, ""),
-    ev.Stopped: lambda v, e: v._final(Phase.STOPPED, e, e.reason),
+    ev.GaveUp: lambda v, e: setattr(v, "final_reason", e.reason),
+    ev.RunCompleted: lambda v, e: setattr(v, "final_reason", ""),
+    ev.Stopped: lambda v, e: setattr(v, "final_reason", e.reason),
     ev.MetricSample: RunView._metrics,
     ev.Progress: RunView._progress,
     ev.GpuStatus: lambda v, e: setattr(v, "gpu", e),
     ev.GuardTripped: lambda v, e: v.guards.__setitem__(e.guard, e),
-    ev.GuardCleared: lambda v, e: v._guard_cleared(e),
+    ev.GuardCleared: lambda v, e: v.guards.pop(e.guard, None),
     ev.Anomaly: lambda v, e: setattr(v, "anomaly", e),
     ev.Notice: RunView._notice,
     ev.EvaluationStarted: lambda v, e: setattr(v, "evaluating", e.candidate),
-    ev.EvaluationFinished: RunView._evaluated,
+    ev.EvaluationFinished: lambda v, e: v._set(evaluation=e, evaluating=""),
     ev.ModelPromoted: RunView._promoted,
     ev.PromotionSkipped: RunView._not_promoted,
 }

@@ -1,9 +1,10 @@
-"""The console's view of a run, folded from engine events: pure, no Textual, table-tested.
+"""The console's view of a run: pure, no Textual, table-tested.
 
-:class:`RunModel` holds what the status bar and the patch queue show (phase, attempt, restarts,
-active provider, every proposal and its state); :class:`LossModel` the loss history for the
-sparkline (finite values only) and the divergence marker; :class:`GpuModel` the latest GPU
-sample and whether it is stale.
+:class:`RunModel` is display on top of the one reducer,
+:class:`~phoenix_engine.core.run_state.RunView` (phase, budgets, provider, guards, the last
+failure): it adds the patch queue (every proposal and its state) and the words the status bar
+shows. :class:`LossModel` holds the loss history for the sparkline (finite values only) and the
+divergence marker; :class:`GpuModel` the latest GPU sample and whether it is stale.
 """
 
 from __future__ import annotations
@@ -18,28 +19,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from phoenix_engine import events as ev
-from phoenix_engine.core.run_state import duration
+from phoenix_engine.core.run_state import Phase, RunView
+from phoenix_engine.core.run_summary import duration
 from phoenix_engine.io.host import HostReading
 from phoenix_tui.console._fixsummary import FixSummary, summarize_diff
-
-
-class Phase(enum.StrEnum):
-    STARTING = "starting"
-    RUNNING = "running"
-    HUNG = "hung"
-    FAILED = "failed"
-    DIAGNOSING = "diagnosing"
-    VALIDATING = "validating"
-    AWAITING = "awaiting approval"
-    RESTARTING = "restarting"
-    GUARDED = "guard tripped"  # a temperature, power or disk guard stopped the training
-    STOPPING = "stopping"
-    STOPPED = "stopped"
-    GAVE_UP = "gave up"
-    COMPLETED = "completed"
-
-
-FINAL_PHASES = frozenset({Phase.STOPPED, Phase.GAVE_UP, Phase.COMPLETED})
 
 
 class PatchState(enum.StrEnum):
@@ -69,43 +52,53 @@ class PatchEntry:
     approved_by: str = ""
 
 
-class RunModel:
-    """Phase, budgets, provider and the patch queue, as the events tell them."""
+class RunModel(RunView):
+    """The one reducer's state (phase, budgets, provider, guards, the last failure: all
+    :class:`RunView`'s), plus the patch queue and the words the status bar shows."""
 
     def __init__(self, *, max_retries: int, max_restarts: int, provider: str) -> None:
-        self.phase = Phase.STARTING
-        self.attempt = 0
-        self.max_attempts = max_retries
-        self.restarts_used = 0
-        self.max_restarts = max_restarts
-        self.provider = provider
-        self.providers: tuple[str, ...] = ()
-        self.final_reason = ""
-        self.triage = ""  # "kind → action" of the last failure
-        self.advice = ""  # what to do about it (the last failure's, or the give-up's)
-        self.started_ts = 0.0  # wall time of the run's start (run_started), 0 if unseen
-        self.ended_ts = 0.0  # wall time of its end (completed, gave up, stopped)
-        self.failure_kinds: dict[str, str] = {}  # signature -> failure kind
-        self.guards: dict[str, ev.GuardTripped] = {}
+        super().__init__(max_attempts=max_retries, max_restarts=max_restarts)
+        self.provider = provider  # the configured primary, until a repair names one
         self.patches: dict[str, PatchEntry] = {}
-        self.awaiting: str | None = None
         self.in_service = ""  # the model in service after an evaluation, and why
-
-    def stopping(self) -> None:
-        """The operator asked for a stop; the engine will confirm with ``stopped``."""
-        if self.phase not in FINAL_PHASES:
-            self.phase = Phase.STOPPING
+        self._kinds: dict[str, str] = {}  # failure signature -> kind, for the patch queue
 
     def apply(self, event: ev.Event) -> None:
+        super().apply(event)  # the phase and everything else the reducer knows
         handler = _HANDLERS.get(type(event))
         if handler is not None:
             handler(self, event)
 
-    def _set_phase(self, phase: Phase) -> None:
-        # A stop in progress is only ended by the engine's final word.
-        if self.phase is Phase.STOPPING and phase not in FINAL_PHASES:
-            return
-        self.phase = phase
+    emit = apply
+
+    @property
+    def awaiting(self) -> str | None:
+        """The patch whose answer is awaited now (the newest waiting), if any."""
+        return self.pending[-1] if self.pending else None
+
+    @property
+    def triage(self) -> str:
+        """ "kind → action" of the last failure ('' when the repair phases say it all)."""
+        f = self.failure
+        plain = f is None or (f.action == "repair" and not f.advice)
+        return "" if f is None or plain else f"{f.kind} → {f.action}"
+
+    @property
+    def advice(self) -> str:
+        """What to do about the last failure (a give-up keeps it)."""
+        return self.failure.advice if self.failure is not None else ""
+
+    def guard_note(self) -> str:
+        """What tripped, e.g. "gpu_temp 92 > 90", for the status bar."""
+        return ", ".join(f"{g.guard} {g.reading:g} > {g.limit:g}" for g in self.guards.values())
+
+    def run_age(self, now: float) -> float | None:
+        """How long the run has lasted (until its end, once it ended); None before its start."""
+        if not self.started_at:
+            return None
+        return max(0.0, (self.ended_at or now) - self.started_at)
+
+    # --- the patch queue and the model in service --------------------------------------------
 
     def _entry(self, patch_id: str) -> PatchEntry:
         entry = self.patches.get(patch_id)
@@ -114,41 +107,7 @@ class RunModel:
             self.patches[patch_id] = entry
         return entry
 
-    # --- handlers ---------------------------------------------------------------------------
-
-    def _run_started(self, e: ev.RunStarted) -> None:
-        self.restarts_used = e.restarts_used
-        self.started_ts, self.ended_ts = e.ts, 0.0
-        self._set_phase(Phase.STARTING)
-
-    def _process_started(self, e: ev.ProcessStarted) -> None:
-        if self.phase in FINAL_PHASES:  # resumed after a stop or a give-up
-            self.ended_ts, self.final_reason, self.advice, self.triage = 0.0, "", "", ""
-            self.attempt = 0
-        self._set_phase(Phase.RUNNING)
-
-    def _failure(self, e: ev.Failure) -> None:
-        self._set_phase(Phase.FAILED)
-        self.final_reason = e.summary
-        self.failure_kinds[e.signature] = e.kind
-        plain = e.action == "repair" and not e.advice  # the repair phases say the rest
-        self.triage, self.advice = ("" if plain else f"{e.kind} → {e.action}"), e.advice
-
-    def _repair(self, e: ev.RepairRequested) -> None:
-        self._set_phase(Phase.DIAGNOSING)
-        self.attempt = e.attempt
-        self.providers = e.providers
-        if e.providers:
-            self.provider = e.providers[0]
-
-    def _provider_failed(self, e: ev.ProviderFailed) -> None:
-        names = self.providers
-        if e.provider in names and names.index(e.provider) + 1 < len(names):
-            self.provider = names[names.index(e.provider) + 1]
-
     def _proposed(self, e: ev.PatchProposed) -> None:
-        self._set_phase(Phase.VALIDATING)
-        self.provider = e.provider
         self.patches[e.id] = PatchEntry(
             id=e.id,
             provider=e.provider,
@@ -156,107 +115,41 @@ class RunModel:
             paths=e.paths,
             diff=e.diff,
             diagnosis=e.diagnosis,
-            kind=self.failure_kinds.get(e.signature, ""),
+            kind=self._kinds.get(e.signature, ""),
             fix=summarize_diff(e.diff),
         )
 
-    def _rejected(self, e: ev.PatchRejected) -> None:
-        entry = self._entry(e.id)
-        entry.state, entry.reason = PatchState.REJECTED, e.reason
-        if self.awaiting == e.id:
-            self.awaiting = None
-            self._set_phase(Phase.DIAGNOSING)
-
-    def _shadow_failed(self, e: ev.ShadowFailed) -> None:
-        entry = self._entry(e.id)
-        entry.state, entry.reason = PatchState.SHADOW_FAILED, e.reason
-
-    def _shadow_passed(self, e: ev.ShadowPassed) -> None:
-        self._entry(e.id).state = PatchState.SHADOW_PASSED
-
-    def _approval(self, e: ev.ApprovalRequested) -> None:
-        self._entry(e.id).state = PatchState.AWAITING
-        self.awaiting = e.id
-        self._set_phase(Phase.AWAITING)
+    def _marked(self, patch_id: str, state: PatchState, reason: str | None = None) -> None:
+        entry = self._entry(patch_id)
+        entry.state, entry.reason = state, entry.reason if reason is None else reason
 
     def _applied(self, e: ev.PatchApplied) -> None:
         entry = self._entry(e.id)
         entry.state = PatchState.DRY_RUN if e.dry_run else PatchState.APPLIED
         entry.backup_id, entry.reason, entry.approved_by = e.backup_id, "", e.approved_by
-        if self.awaiting == e.id:
-            self.awaiting = None
 
     def _rolled_back(self, e: ev.RolledBack) -> None:
         for entry in self.patches.values():
             if entry.backup_id == e.backup_id:
                 entry.state = PatchState.ROLLED_BACK
 
-    def _restarting(self, e: ev.Restarting) -> None:
-        self._set_phase(Phase.RESTARTING)
-        self.attempt, self.max_attempts = e.attempt, e.max_attempts
-        self.restarts_used, self.max_restarts = e.restarts_used, e.max_restarts
-
-    def _guard_tripped(self, e: ev.GuardTripped) -> None:
-        self.guards[e.guard] = e
-        self._set_phase(Phase.GUARDED)
-
-    def _guard_cleared(self, e: ev.GuardCleared) -> None:
-        self.guards.pop(e.guard, None)
-        if not self.guards and self.phase is Phase.GUARDED:
-            self._set_phase(Phase.RESTARTING)
-
-    def guard_note(self) -> str:
-        """What tripped, e.g. "gpu_temp 92 > 90", for the status bar."""
-        return ", ".join(f"{g.guard} {g.reading:g} > {g.limit:g}" for g in self.guards.values())
-
-    def _gave_up(self, e: ev.GaveUp) -> None:
-        self.phase, self.final_reason, self.awaiting = Phase.GAVE_UP, e.reason, None
-        self.advice = str(getattr(e, "advice", "") or "") or self.advice  # the failure's
-        self.ended_ts = e.ts
-
-    def _completed(self, e: ev.RunCompleted) -> None:
-        self.phase, self.final_reason, self.ended_ts = Phase.COMPLETED, "", e.ts
-
     def _promoted(self, e: ev.ModelPromoted) -> None:
         score = f", score {e.score:.6g}" if e.score is not None else ""
         self.in_service = f"in service: {e.candidate} ({e.by}{score})"
 
     def _not_promoted(self, e: ev.PromotionSkipped) -> None:
-        self.final_reason = f"not promoted: {e.reason}"
         self.in_service = f"kept in service: {e.in_service or 'nothing'} ({e.reason})"
-
-    def _stopped(self, e: ev.Stopped) -> None:
-        self.phase, self.final_reason, self.awaiting = Phase.STOPPED, e.reason, None
-        self.ended_ts = e.ts
-
-    def run_age(self, now: float) -> float | None:
-        """How long the run has lasted (until its end, once it ended); None before its start."""
-        if not self.started_ts:
-            return None
-        return max(0.0, (self.ended_ts or now) - self.started_ts)
 
 
 _HANDLERS: dict[type[ev.Event], Callable[[RunModel, Any], None]] = {
-    ev.RunStarted: RunModel._run_started,
-    ev.ProcessStarted: RunModel._process_started,
-    ev.HangDetected: lambda m, e: m._set_phase(Phase.HUNG),
-    ev.Failure: RunModel._failure,
-    ev.RepairRequested: RunModel._repair,
-    ev.ProviderFailed: RunModel._provider_failed,
-    ev.Diagnosis: lambda m, e: setattr(m, "provider", e.provider),
+    ev.Failure: lambda m, e: m._kinds.__setitem__(e.signature, e.kind),
     ev.PatchProposed: RunModel._proposed,
-    ev.PatchRejected: RunModel._rejected,
-    ev.ShadowFailed: RunModel._shadow_failed,
-    ev.ShadowPassed: RunModel._shadow_passed,
-    ev.ApprovalRequested: RunModel._approval,
+    ev.PatchRejected: lambda m, e: m._marked(e.id, PatchState.REJECTED, e.reason),
+    ev.ShadowFailed: lambda m, e: m._marked(e.id, PatchState.SHADOW_FAILED, e.reason),
+    ev.ShadowPassed: lambda m, e: m._marked(e.id, PatchState.SHADOW_PASSED),
+    ev.ApprovalRequested: lambda m, e: m._marked(e.id, PatchState.AWAITING),
     ev.PatchApplied: RunModel._applied,
     ev.RolledBack: RunModel._rolled_back,
-    ev.Restarting: RunModel._restarting,
-    ev.GuardTripped: RunModel._guard_tripped,
-    ev.GuardCleared: RunModel._guard_cleared,
-    ev.GaveUp: RunModel._gave_up,
-    ev.RunCompleted: RunModel._completed,
-    ev.Stopped: RunModel._stopped,
     ev.ModelPromoted: RunModel._promoted,
     ev.PromotionSkipped: RunModel._not_promoted,
 }

@@ -1,11 +1,13 @@
-"""RunView: phases from event sequences, budgets, metrics, pending patches, the summary."""
+"""RunView, the one reducer: the transition table, phases from event sequences, budgets,
+metrics, pending patches, the summary."""
 
 from __future__ import annotations
 
 import pytest
 
 from phoenix_engine import events as ev
-from phoenix_engine.core.run_state import Phase, RunView, duration
+from phoenix_engine.core import run_state
+from phoenix_engine.core.run_state import FINAL_PHASES, Phase, RunView, duration, next_phase
 
 START = ev.RunStarted(command="python train.py", project="/p", mode="auto", phoenix_pid=1, ts=100.0)
 PROC = ev.ProcessStarted(pid=10, command="python train.py", attempt=1)
@@ -25,6 +27,87 @@ RESTART = ev.Restarting(
 GAVE_UP = ev.GaveUp(reason="retry budget spent", signature="s")
 DONE = ev.RunCompleted(duration_s=60.0, restarts=1)
 STOPPED = ev.Stopped(reason="!stop from Discord user 42")
+HOT = ev.GuardTripped(guard="gpu_temp", reading=92.0, limit=90.0)
+COOL = ev.GuardCleared(guard="gpu_temp", reading=80.0, limit=90.0)
+
+# Every event kind that changes the phase: (phase before, event, context, phase after).
+S = Phase
+TRANSITIONS: list[tuple[Phase, ev.Event, dict[str, object], Phase]] = [
+    (S.STOPPED, START, {}, S.STARTING),  # a new run
+    (S.STARTING, PROC, {}, S.RUNNING),
+    (S.GAVE_UP, PROC, {}, S.RUNNING),  # resumed after a give-up
+    (S.RUNNING, HANG, {}, S.HUNG),
+    (S.HUNG, FAIL, {}, S.FAILED),
+    (S.FAILED, REPAIR, {}, S.DIAGNOSING),
+    (S.DIAGNOSING, PROPOSED, {}, S.VALIDATING),
+    (S.VALIDATING, WAIT, {}, S.AWAITING),
+    (S.AWAITING, REJECTED, {"answered_waiting": True}, S.DIAGNOSING),  # the next provider
+    (S.AWAITING, REJECTED, {}, S.AWAITING),  # another patch's answer
+    (S.VALIDATING, REJECTED, {"answered_waiting": True}, S.VALIDATING),
+    (S.FAILED, RESTART, {}, S.RESTARTING),
+    (S.RUNNING, HOT, {}, S.GUARDED),
+    (S.GUARDED, COOL, {}, S.RESTARTING),  # the last guard cleared: the engine restarts
+    (S.GUARDED, COOL, {"guards_left": 1}, S.GUARDED),  # another still holds
+    (S.RUNNING, COOL, {}, S.RUNNING),
+    (S.FAILED, GAVE_UP, {}, S.GAVE_UP),
+    (S.RUNNING, DONE, {}, S.COMPLETED),
+    (S.AWAITING, STOPPED, {}, S.STOPPED),
+    (S.STOPPING, STOPPED, {}, S.STOPPED),  # only a final event ends a stop in progress
+    (S.STOPPING, RESTART, {}, S.STOPPING),
+    (S.STOPPING, HOT, {}, S.STOPPING),
+    (S.STOPPING, PROC, {}, S.STOPPING),
+    (S.COMPLETED, HOT, {}, S.COMPLETED),  # an ended run stays ended
+    (S.STOPPED, FAIL, {}, S.STOPPED),
+    (S.COMPLETED, STOPPED, {}, S.STOPPED),  # stopped during the evaluation
+    (S.RUNNING, EXIT, {}, S.RUNNING),  # an exit alone says nothing: the failure does
+]
+
+
+@pytest.mark.parametrize(("before", "event", "context", "after"), TRANSITIONS)
+def test_the_transition_table(
+    before: Phase, event: ev.Event, context: dict[str, object], after: Phase
+) -> None:
+    assert next_phase(before, event, **context) is after  # type: ignore[arg-type]
+
+
+def test_the_table_covers_every_event_kind_that_changes_the_phase() -> None:
+    kinds = {type(e) for _, e, _, _ in TRANSITIONS}
+    for kind in set(ev.ALL_EVENTS) - kinds:  # no other kind moves the phase, from any phase
+        bare = kind.__new__(kind)  # next_phase looks at the kind only
+        assert all(next_phase(p, bare) is p for p in Phase), kind.name
+    reached = {after for before, _, _, after in TRANSITIONS if after is not before}
+    assert reached == set(Phase) - {Phase.STOPPING}  # an operator's request, not an event
+    assert {p for _, _, _, p in TRANSITIONS} >= FINAL_PHASES
+
+
+def test_a_guard_trip_is_a_phase_and_its_clear_a_restart() -> None:
+    view = fold(START, PROC, HOT)
+    assert view.phase is Phase.GUARDED
+    assert view.summary().splitlines()[0] == "phase: guard tripped"
+    view.apply(COOL)
+    assert view.phase is Phase.RESTARTING and not view.guards
+
+
+def test_a_resume_clears_the_end() -> None:
+    view = fold(START, PROC, FAIL, GAVE_UP)
+    assert (view.final_reason, view.failure) == ("retry budget spent", FAIL)
+    view.apply(PROC)
+    assert (view.phase, view.final_reason, view.failure, view.ended_at) == (
+        Phase.RUNNING,
+        "",
+        None,
+        None,
+    )
+
+
+def test_an_operator_stop_holds_until_the_engine_confirms_it() -> None:
+    view = fold(START, PROC)
+    view.stopping()
+    view.apply(RESTART)
+    assert view.phase is Phase.STOPPING
+    view.apply(STOPPED)
+    view.stopping()
+    assert view.phase is Phase.STOPPED
 
 
 @pytest.mark.parametrize(
@@ -55,10 +138,7 @@ def test_phase_follows_the_events(events: list[ev.Event], phase: Phase) -> None:
 
 
 def fold(*events: ev.Event) -> RunView:
-    view = RunView(max_attempts=3, max_restarts=20)
-    for event in events:
-        view.apply(event)
-    return view
+    return run_state.fold(events, max_attempts=3, max_restarts=20)
 
 
 def test_a_run_view_is_an_event_sink(recorder: object) -> None:
