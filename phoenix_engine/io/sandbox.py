@@ -28,9 +28,7 @@ __all__ = [
 ]
 
 import asyncio
-import contextlib
 import os
-import shlex
 import shutil
 import subprocess
 import sys
@@ -42,6 +40,7 @@ from pathlib import Path
 import platformdirs
 
 from phoenix_engine import events as ev
+from phoenix_engine.core.command_line import parse
 from phoenix_engine.remote import engine_socket
 
 INSTALL = "apt-get install bubblewrap (Debian/Ubuntu; dnf/pacman install bubblewrap elsewhere)"
@@ -122,8 +121,7 @@ def tool_binds(
     found = [Path(sys.prefix), Path(sys.base_prefix)]
     words = list(command[:1])
     if len(command) >= 3 and command[1] == "-c":  # /bin/sh -c "...": its first program
-        with contextlib.suppress(ValueError):
-            words += [w for w in shlex.split(command[2]) if "=" not in w][:1]
+        words += [w for w in [parse(command[2]).program] if w]  # the one shell rule's
     for word in words:
         exe = shutil.which(word, path=env.get("PATH", os.defpath)) if os.sep not in word else word
         if exe and os.path.isabs(exe):
