@@ -2,8 +2,9 @@
 
 ``phoenix --help`` names the subcommands first (one line each), then the few options every
 command takes; the per-setting flags (one per entry of the settings table) are accepted
-everywhere but listed only by ``phoenix run --help``, under their own heading. The
-subcommand may come after the common options (``phoenix -C DIR doctor``).
+everywhere, and listed under their own heading by ``phoenix run --help`` (and by each
+command's own help). The subcommand may come after the common options
+(``phoenix -C DIR doctor``).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 _DESCRIPTION = "Supervise a training run overnight: watch, diagnose, repair, restart."
-_USAGE = "phoenix {} [-C DIR] [--unattended] [--json] [--SETTING V ...] [-- CMD ...]"
+_USAGE = "phoenix {} [-C DIR] [--unattended] [--json] [--SETTING V ...]"
 _SETTINGS_HEADING = "settings (each also PHOENIX_* or phoenix.toml)"
 
 
@@ -49,7 +50,7 @@ class Invocation:
     command: str
     args: list[str]
     train: list[str]
-    explicit: bool  # the command was named (``phoenix run --help`` lists the settings)
+    explicit: bool  # the command was named (then its help lists the settings)
 
 
 def _commands_text() -> str:
@@ -60,21 +61,26 @@ def _commands_text() -> str:
 
 
 def build_parser(command: str, *, explicit: bool = True) -> argparse.ArgumentParser:
-    """The parser of one command; every one accepts the common options and every setting."""
+    """The parser of one command; every one accepts the common options and every setting.
+
+    ``phoenix --help`` (``run`` not named) is the short one: the commands, the common options;
+    ``phoenix COMMAND --help`` lists the settings too, under their own heading."""
     top = command == "run" and not explicit
+    args, what = COMMANDS[command]
     if top:
         description = f"{_DESCRIPTION}\n\n{_commands_text()}"
         epilog = (
             "Every setting is also a flag (--max-retries V, --approval V, ...):\n"
             "`phoenix run --help` lists them; `phoenix COMMAND --help` shows one command."
         )
+        usage = _USAGE.format("[COMMAND]") + " [-- CMD ...]"
     else:
-        what = COMMANDS[command][1]
-        description = f"{what[0].upper()}{what[1:]}."
-        epilog = "" if command == "run" else "Settings flags as in `phoenix run --help`."
+        description, epilog = f"{what[0].upper()}{what[1:]}.", ""
+        named = "[run]" if command == "run" else f"{command} {args}".rstrip()
+        usage = _USAGE.format(named) + (" [-- CMD ...]" if command == "run" else "")
     parser = argparse.ArgumentParser(
         prog="phoenix" if top else f"phoenix {command}",
-        usage=_USAGE.format("[COMMAND]" if top else "[run]") if command == "run" else None,
+        usage=usage,
         description=description,
         epilog=epilog,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -88,7 +94,7 @@ def build_parser(command: str, *, explicit: bool = True) -> argparse.ArgumentPar
     )
     parser.add_argument("--json", action="store_true", help="print events as JSON lines")
     _add_command_arguments(parser, command)
-    listed = command == "run" and explicit
+    listed = not top
     group = parser.add_argument_group(_SETTINGS_HEADING) if listed else parser
     for spec in SPECS:
         if not spec.flag:

@@ -52,6 +52,8 @@ def test_run_help_lists_every_setting_flag_under_its_heading(
 def test_each_subcommand_has_its_own_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     out = _help([command, "--help"], capsys)
     assert out.startswith(f"usage: phoenix {command}") and "-C DIR" in out
+    assert "settings (each also PHOENIX_* or phoenix.toml):" in out and "--max-retries V" in out
+    assert len(out.split("\n\n")[0].splitlines()) <= 2  # the usage is no wall of flags
 
 
 def test_version_prints_the_engine_version(capsys: pytest.CaptureFixture[str]) -> None:
