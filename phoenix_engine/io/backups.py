@@ -32,16 +32,18 @@ __all__ = [
 
 import dataclasses
 import enum
+import functools
 import hashlib
 import json
 import os
 import re
 import shutil
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from phoenix_engine.errors import PhoenixError
 from phoenix_engine.io.atomic import (
@@ -56,6 +58,20 @@ from phoenix_engine.io.atomic import (
 
 Writer = Callable[[Path, bytes], None]
 _MANIFEST = "manifest.json"
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+_ONE_WRITER = threading.RLock()  # the console rolls back in a thread while the engine applies
+
+
+def _serialised(fn: Callable[_P, _R]) -> Callable[_P, _R]:
+    """One writer of project files and backups at a time, whichever thread it runs in."""
+
+    @functools.wraps(fn)
+    def locked(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with _ONE_WRITER:
+            return fn(*args, **kwargs)
+
+    return locked
 
 
 class BackupState(enum.StrEnum):
@@ -272,6 +288,7 @@ def _apply(project_dir: Path, entries: Sequence[_Entry], record: BackupRecord) -
     return _set_state(record, BackupState.APPLIED)
 
 
+@_serialised
 def apply_changes(
     project_dir: Path, changes: Sequence[ChangeLike], record: BackupRecord, *, dry_run: bool
 ) -> BackupRecord:
@@ -324,6 +341,7 @@ def undo_interrupted(project_dir: Path, record: BackupRecord) -> tuple[str, ...]
     return tuple(redo)
 
 
+@_serialised
 def prune(state_dir: Path, keep: int) -> list[str]:
     """Delete all but the ``keep`` newest backups (never a prepared or unreadable one)."""
     root = state_dir / "backups"
@@ -363,6 +381,7 @@ def _pick(state_dir: Path, backup_id: str | None) -> BackupRecord:
     return record
 
 
+@_serialised
 def rollback(
     state_dir: Path,
     project_dir: Path,

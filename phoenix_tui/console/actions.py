@@ -4,7 +4,8 @@ A mixin of :class:`~phoenix_tui.console.app.PhoenixApp` (Textual finds actions a
 app); the panes and the engine are the app's. Every action that stops the training or
 changes files asks first; keys work whichever pane has focus because they are the app's.
 ``check_action`` hides the keys that do not apply now, so the footer shows only the others.
-The log's own keys (search, follow, wrap) are in :mod:`phoenix_tui.console._logkeys`.
+The log's own keys (search, follow, wrap) are in :mod:`phoenix_tui.console._logkeys`, the
+backups' (rollback) in :mod:`phoenix_tui.console._backups`.
 """
 
 from __future__ import annotations
@@ -16,19 +17,15 @@ from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from textual.app import SystemCommand
-from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import Input
 
 from phoenix_engine import events as ev
 from phoenix_engine.approval import ApprovalDesk
 from phoenix_engine.core.settings import Settings
 from phoenix_engine.errors import ExitCode
-from phoenix_engine.io.backups import BackupError, BackupRecord, BackupState, rollback
-from phoenix_tui.console._logkeys import LogActions
-from phoenix_tui.console.panes.log import LogView
-from phoenix_tui.console.panes.patches import BackupList, DetailPane, PatchList
-from phoenix_tui.console.screens import KEYS, ConfirmScreen, HelpScreen
+from phoenix_tui.console._backups import BackupActions
+from phoenix_tui.console.panes.patches import PatchList
+from phoenix_tui.console.screens import KEYS, PALETTE, ConfirmScreen, HelpScreen
 from phoenix_tui.console.view_model import PatchState, Phase, RunModel
 
 _ALWAYS = frozenset(
@@ -48,7 +45,7 @@ class EngineLike(Protocol):
     def holding(self) -> bool: ...
 
 
-class OperatorActions(LogActions):
+class OperatorActions(BackupActions):
     """The console's actions; the attributes below are set up by the app."""
 
     QUIT_HELP = "quit (asks while the training runs; quitting stops it gracefully)"
@@ -61,22 +58,8 @@ class OperatorActions(LogActions):
     engine_task: asyncio.Task[ExitCode] | None
     quitting: bool
     _patches: PatchList
-    _backup_list: BackupList
-    _backups: dict[str, BackupRecord]
-    _log_view: LogView
-    _log_box: Vertical
-    _search_input: Input
-    _detail: DetailPane
-    _detail_from: str
     _stop_asked: float
-    _offer_file_search: str
     _clock: Callable[[], float]
-
-    def flush(self) -> None:
-        raise NotImplementedError
-
-    def _show_status(self) -> None:
-        raise NotImplementedError
 
     # --- which keys apply now ----------------------------------------------------------------
 
@@ -84,11 +67,6 @@ class OperatorActions(LogActions):
     def holding(self) -> bool:
         """The training is stopped (or gave up) and the engine waits for a resume."""
         return bool(self.engine.holding)
-
-    def _can_roll_back(self) -> bool:
-        return any(
-            b.state is BackupState.APPLIED and b.kind == "patch" for b in self._backups.values()
-        )
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Only the keys that apply now are active (and shown in the footer)."""
@@ -116,6 +94,9 @@ class OperatorActions(LogActions):
         self.notify(self.CTRL_C_HINT, title="Do you want to quit?")
 
     # --- the engine's lifetime ---------------------------------------------------------------
+
+    def _emit(self, event: ev.Event) -> None:
+        self.engine.emit(event)  # journaled by the engine, shown through the console's sink
 
     def _exit_with_engine_code(self) -> None:
         code = self.exit_code_now()
@@ -226,52 +207,6 @@ class OperatorActions(LogActions):
         self.stop_engine(reason)
         self.notify("stopping the training… (q again: kill it now)", timeout=30)
 
-    def action_rollback(self) -> None:
-        key = self._backup_list.selected_id
-        record = self._backups.get(key or "")
-        if record is None:
-            self.notify("no backup selected (tab to the Backups pane)", severity="warning")
-            return
-        if record.state is not BackupState.APPLIED or record.kind != "patch":
-            self.notify(
-                f"backup {record.id} is {record.state.replace('_', ' ')} ({record.kind}): "
-                "nothing to roll back",
-                severity="warning",
-            )
-            return
-        files = ", ".join(record.paths)
-        detail = (
-            f"Restores {files} as they were before patch {record.proposal_id[:8]} "
-            f"({record.provider}); the current files are backed up first. A training that is "
-            "running keeps the code it loaded; its next start uses the restored files."
-        )
-
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self.roll_back(record.id)
-
-        self.push_screen(
-            ConfirmScreen(f"Roll back backup {record.id}?", detail, yes="Roll back"), answered
-        )
-
-    def roll_back(self, backup_id: str) -> None:
-        """Restore a backup now (on the loop: no engine step runs meanwhile) and journal it."""
-        s = self.settings
-        try:
-            result = rollback(s.state_dir, s.project_dir, backup_id)
-        except (BackupError, OSError) as exc:
-            self.notify(f"rollback failed: {exc}", severity="error", timeout=15)
-            return
-        self.engine.emit(
-            ev.RolledBack(
-                backup_id=result.backup_id,
-                paths=result.paths,
-                safety_backup_id=result.safety_backup_id,
-            )
-        )
-        self.notify(f"rolled back {result.backup_id}: restored {', '.join(result.paths)}")
-        self.flush()
-
     def action_zoom(self) -> None:
         """Give the focused pane the whole screen, or give the others their room back."""
         screen = self.screen
@@ -295,20 +230,8 @@ class OperatorActions(LogActions):
     # --- command palette ---------------------------------------------------------------------
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
-        yield SystemCommand("Accept patch", "Accept the selected patch (a)", self.action_accept)
-        yield SystemCommand("Reject patch", "Reject the selected patch (r)", self.action_reject)
-        yield SystemCommand("Stop training", "Stop the training gracefully (s)", self.action_stop)
-        yield SystemCommand("Resume training", "Resume a stopped training (u)", self.action_resume)
-        yield SystemCommand("Roll back", "Roll back the selected backup (R)", self.action_rollback)
-        yield SystemCommand("Search log", "Search the training log (/)", self.action_search)
-        yield SystemCommand("Follow log", "Follow the end of the log (f)", self.action_follow)
-        yield SystemCommand("Wrap log lines", "Wrap long lines, or cut them (w)", self.action_wrap)
-        yield SystemCommand("Zoom pane", "Maximise the focused pane (z)", self.action_zoom)
-        yield SystemCommand("Next pane", "Focus the next pane (tab)", self.action_focus_next)
-        yield SystemCommand(
-            "Previous pane", "Focus the previous pane (shift+tab)", self.action_focus_previous
-        )
-        yield SystemCommand("Help", "The keys (?)", self.action_help)
+        for title, help_text, action in PALETTE:
+            yield SystemCommand(title, help_text, getattr(self, f"action_{action}"))
         for command in super().get_system_commands(screen):
             if command.title != "Quit":
                 yield command

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["KEYS", "ConfirmScreen", "HelpScreen"]
+__all__ = ["KEYS", "PALETTE", "ConfirmScreen", "HelpScreen"]
 
 from collections.abc import Sequence
 from typing import ClassVar
@@ -31,6 +31,21 @@ KEYS: tuple[tuple[str, str], ...] = (
     ("?", "this help"),
     ("ctrl+p", "command palette: every action, the theme"),
     ("q", "quit (asks while the training runs; quitting stops it gracefully)"),
+)
+# The command palette's entries: (title, what it does, the app's action); Quit comes last.
+PALETTE: tuple[tuple[str, str, str], ...] = (
+    ("Accept patch", "Accept the selected patch (a)", "accept"),
+    ("Reject patch", "Reject the selected patch (r)", "reject"),
+    ("Stop training", "Stop the training gracefully (s)", "stop"),
+    ("Resume training", "Resume a stopped training (u)", "resume"),
+    ("Roll back", "Roll back the selected backup (R)", "rollback"),
+    ("Search log", "Search the training log (/)", "search"),
+    ("Follow log", "Follow the end of the log (f)", "follow"),
+    ("Wrap log lines", "Wrap long lines, or cut them (w)", "wrap"),
+    ("Zoom pane", "Maximise the focused pane (z)", "zoom"),
+    ("Next pane", "Focus the next pane (tab)", "focus_next"),
+    ("Previous pane", "Focus the previous pane (shift+tab)", "focus_previous"),
+    ("Help", "The keys (?)", "help"),
 )
 
 

@@ -168,6 +168,16 @@ def test_reset_clears_budgets(project: Path) -> None:
 def test_help_lists_commands() -> None:
     out = subprocess.run([PHOENIX, "--help"], capture_output=True, text=True, check=True)
     assert "--unattended" in out.stdout and "doctor" in out.stdout
+    for command in ("demo", "status", "attach", "history", "rollback", "reset", "promote"):
+        assert f"\n  {command}" in out.stdout
+    version = subprocess.run([PHOENIX, "--version"], capture_output=True, text=True, check=True)
+    assert version.stdout.startswith("phoenix ")
+
+
+def test_a_subcommand_after_the_project_option(project: Path, tmp_path: Path) -> None:
+    out = phoenix("-C", str(project), "history", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "phoenix: no backups yet\n"
 
 
 def test_demo_unattended_repairs_both_failures_and_completes(tmp_path: Path) -> None:

@@ -62,6 +62,7 @@ async def test_confirmations_show_their_whole_explanation_and_key_hints(
     app, engine = make_app(tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
         await until(pilot, lambda: engine.started)
+        await until(pilot, lambda: key != "R" or app._can_roll_back())  # listed in a thread
         await pilot.press(key)
         await pilot.pause()
         screen = app.screen

@@ -179,10 +179,10 @@ async def test_R_rolls_back_the_selected_backup_after_asking(tmp_path: Path) -> 
     app, engine = make_app(tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
         backups = app.query_one(BackupList)
-        assert backups.selected_id == backup_id
+        await until(pilot, lambda: backups.selected_id == backup_id)  # listed in a thread
         backups.focus()
-        await pilot.pause()
-        assert "-batch_size = 64" in detail_text(app) and "+batch_size = 32" in detail_text(app)
+        await until(pilot, lambda: "-batch_size = 64" in detail_text(app))  # diffed in one
+        assert "+batch_size = 32" in detail_text(app)
         await pilot.press("R")
         await pilot.pause()
         assert isinstance(app.screen, ConfirmScreen)
@@ -192,13 +192,13 @@ async def test_R_rolls_back_the_selected_backup_after_asking(tmp_path: Path) -> 
         await pilot.press("R")
         await pilot.pause()
         await pilot.press("y")
-        await pilot.pause()
+        await until(pilot, lambda: any(isinstance(e, ev.RolledBack) for e in engine.emitted))
         assert (tmp_path / "train.py").read_bytes() == b"batch_size = 64\n"
         rolled = [e for e in engine.emitted if isinstance(e, ev.RolledBack)]
         assert [(e.backup_id, e.paths) for e in rolled] == [(backup_id, ("train.py",))]
         states = {r.id: r.state for r in list_backups(tmp_path / ".phoenix_cli")}
         assert states[backup_id] is BackupState.ROLLED_BACK and rolled[0].safety_backup_id in states
-        assert "rolled back" in str(backups.get_option(backup_id).prompt)
+        await until(pilot, lambda: "rolled back" in str(backups.get_option(backup_id).prompt))
         await pilot.press("R")  # already rolled back: a warning, nothing asked
         await pilot.pause()
         assert not isinstance(app.screen, ConfirmScreen)

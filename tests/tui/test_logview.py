@@ -7,7 +7,8 @@ from rich.text import Text
 from textual.app import App, ComposeResult
 
 from phoenix_tui.console._sink import Milestone
-from phoenix_tui.console.panes.log import LogView, line_text
+from phoenix_tui.console.panes._logtext import line_text
+from phoenix_tui.console.panes.log import LogView
 
 
 class LogApp(App[None]):

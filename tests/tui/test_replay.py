@@ -137,8 +137,8 @@ async def test_review_shows_the_night_and_changes_nothing_but_a_rollback(demo_ni
         assert "step 120" in shown, shown
         await pilot.press("s")  # nothing runs: nothing to stop, no question
         assert train.read_text() == before
-        app.roll_back(app._backup_list.selected_id or "")  # as R then y would
-        await pilot.pause(0.1)
+        await until(pilot, lambda: app._backup_list.selected_id is not None)
+        await app.roll_back(app._backup_list.selected_id or "").wait()  # as R then y would
         assert train.read_text() != before
         await pilot.press("q")
         await until(pilot, lambda: not app.is_running)

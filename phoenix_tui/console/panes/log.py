@@ -18,65 +18,22 @@ __all__ = ["LogView"]
 import re
 from bisect import bisect_right
 from collections.abc import Sequence
-from itertools import accumulate
 
-from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style
-from rich.text import Text
 from textual.cache import LRUCache
 from textual.geometry import Size
 from textual.reactive import reactive
-from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from phoenix_tui.console._sink import Milestone
+from phoenix_tui.console.panes._logrows import WrappedRows
+from phoenix_tui.console.panes._logtext import line_text, widths
 
-# C0 controls but tab and ESC, and DEL: never drawn (ESC goes to the ANSI decoder).
-_CONTROLS = dict.fromkeys([*range(0, 9), *range(10, 27), *range(28, 32), 127])
-_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|[@-Z\\-_])")
 _MATCH = Style(reverse=True)
 _CURRENT = Style(reverse=True, bold=True, underline=True)
 
 
-def line_text(line: str, base: Style) -> Text:
-    """One raw line as styled text: ANSI colours kept, other control codes dropped."""
-    clean = line.translate(_CONTROLS)
-    if "\x1b" in clean:
-        text = Text.from_ansi(clean, no_wrap=True, end="")
-        if "\x1b" in text.plain:  # a lone ESC that was no sequence: keep the words only
-            text = Text(text.plain.replace("\x1b", ""), no_wrap=True, end="")
-    else:
-        text = Text(clean, no_wrap=True, end="")
-    if "\t" in clean:
-        text.expand_tabs()
-    text.stylize_before(base)  # under the line's own colours
-    if isinstance(line, Milestone):
-        text.stylize(line.style)
-    return text
-
-
-def cells(line: str) -> int:
-    """About how many columns ``line`` takes once drawn (colour codes and controls take none)."""
-    if "\x1b" in line:
-        line = _ANSI.sub("", line)
-    if "\t" in line:
-        line = line.expandtabs(8)
-    return len(line) if line.isascii() else cell_len(line)
-
-
-def widths(lines: Sequence[str]) -> list[int]:
-    """:func:`cells` of each line; a flood of plain ASCII lines is measured at C speed."""
-    joined = "".join(lines)
-    if joined.isascii() and "\x1b" not in joined and "\t" not in joined:
-        return list(map(len, lines))
-    return [
-        len(line) if line.isascii() and "\x1b" not in line and "\t" not in line else cells(line)
-        for line in lines
-    ]
-
-
-class LogView(ScrollView, can_focus=True):
+class LogView(WrappedRows, can_focus=True):
     """Bounded, batched, follow-able log with search."""
 
     DEFAULT_CSS = """
@@ -147,51 +104,6 @@ class LogView(ScrollView, can_focus=True):
         if not self.follow:
             self.set_scroll(0, self._row_of(top))
 
-    # --- rows (wrap) ---------------------------------------------------------------------------
-
-    def _rows_for(self, width: int) -> int:
-        room = max(1, self._wrap_width)
-        return max(1, -(-width // room))
-
-    def _rows(self, sizes: Sequence[int]) -> list[int]:
-        """Rows of each width at the wrap width (one comprehension: this runs per frame)."""
-        room = max(1, self._wrap_width)
-        return [(w - 1) // room + 1 if w > room else 1 for w in sizes]
-
-    def _rewrap(self, added: Sequence[int] | None) -> None:
-        """Running row totals: extended by the new lines, or rebuilt (``added`` None)."""
-        width = max(1, self.scrollable_content_region.width or self.size.width)
-        changed, self._wrap_width = width != self._wrap_width, width
-        if added is None or changed or len(self._ends) + len(added) != len(self.lines):
-            self._ends = list(accumulate(self._rows(self._cells)))
-            return
-        total = self._ends[-1] if self._ends else 0
-        self._ends.extend(accumulate(self._rows(added), initial=total))
-        del self._ends[-len(added) - 1]  # ``initial`` is the previous total, already there
-
-    def _total_rows(self) -> int:
-        if not self.wrap:
-            return len(self.lines)
-        return self._ends[-1] if self._ends else 0
-
-    def _partial_rows(self) -> int:
-        if not self.partial:
-            return 0
-        return self._rows_for(cells(self.partial)) if self.wrap else 1
-
-    def _line_at(self, row: int) -> tuple[int, int]:
-        """(line index, row within that line) of a row of the view."""
-        if not self.wrap:
-            return row, 0
-        index = bisect_right(self._ends, row)
-        start = self._ends[index - 1] if index else 0
-        return index, row - start
-
-    def _row_of(self, index: int) -> int:
-        if not self.wrap:
-            return index
-        return self._ends[index - 1] if 0 < index <= len(self._ends) else 0
-
     def set_partial(self, text: str) -> None:
         if text != self.partial:
             self.partial = text
@@ -205,23 +117,6 @@ class LogView(ScrollView, can_focus=True):
         if self.follow:
             self._to_end()
         self.refresh()
-
-    def _set_virtual_size(self, size: Size) -> None:
-        """Assigning ``virtual_size`` lays out the whole screen (tens of milliseconds), and a
-        flood changes it every frame (a progress line comes and goes): when the scrollbars
-        stay as they are, only the scroll range changes, so set it without a layout."""
-        old = self.virtual_size
-        if size == old:
-            return
-        box = self.scrollable_content_region.size
-        same_bars = (old.height > box.height) == (size.height > box.height) and (
-            old.width > box.width
-        ) == (size.width > box.width)
-        if not same_bars or not self.is_mounted:
-            self.virtual_size = size
-            return
-        self.set_reactive(LogView.virtual_size, size)
-        self._scroll_update(size)
 
     def _text(self, index: int) -> str:
         return self.lines[index] if index < len(self.lines) else self.partial
