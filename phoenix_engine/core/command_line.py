@@ -1,7 +1,8 @@
 """The one shell rule: does a user's command line run as a plain argv or under ``/bin/sh -c``?
 
 Every user command (the training, the shadow run's test command, the evaluation and promotion
-commands, ``phoenix doctor``'s launch check) goes through :func:`parse`. A line with any shell
+commands, the fallback LLM commands, the Gemini CLI, ``phoenix doctor``'s checks of them) goes
+through :func:`parse`. A line with any shell
 syntax outside single quotes (an env assignment ``V=1 cmd``, a glob, a pipe, a redirection,
 ``&&``, ``;``, ``$VAR``, ``$(...)``, a backtick, a leading ``~``, a comment, a builtin such as
 ``cd`` or ``source``) runs under ``/bin/sh -c`` exactly as written, so it means what it means in
@@ -11,15 +12,27 @@ plain line through the shell would be harmless; missing shell syntax is the bug 
 
 :attr:`CommandLine.program` is the program the line really starts (after ``V=1``, after
 ``env``), for the launch check; '' when only the shell can tell (``$CMD``, ``cd x && ...``).
+:func:`add_arguments` puts arguments where the line's program takes them (before a pipe or a
+comment: the resume flag of a restart), and :func:`argv_prefix` gives an argv that arguments
+can be appended to (the Gemini CLI). All of it reads quotes with the one scanner, ``_unquoted``.
 """
 
 from __future__ import annotations
 
-__all__ = ["CommandLine", "Launch", "parse", "shell_argv"]
+__all__ = [
+    "CommandLine",
+    "Launch",
+    "add_arguments",
+    "arguments_end",
+    "argv_prefix",
+    "parse",
+    "shell_argv",
+]
 
 import enum
 import re
 import shlex
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 SHELL = "/bin/sh"
@@ -53,50 +66,65 @@ class CommandLine:
         return self.launch is Launch.SHELL
 
 
-def _shell_syntax(text: str) -> bool:
-    """Any character the shell would treat specially, outside single quotes?"""
+def _unquoted(text: str) -> Iterator[tuple[int, str, bool, bool]]:
+    """The one quote-aware scan: ``(index, character, inside double quotes, starts a word)``
+    for each character the shell may read specially, i.e. not escaped by a backslash and not
+    inside single quotes (the quote marks themselves are left out)."""
     quote, escaped, word_start = "", False, True
-    for ch in text:
+    for i, ch in enumerate(text):
         if escaped:
             escaped, word_start = False, False
-            continue
-        if quote == "'":
+        elif quote == "'":
             quote = "" if ch == "'" else quote
-            continue
-        if ch == "\\":
+        elif ch == "\\":
             escaped = True
-            continue
-        if quote == '"':  # inside double quotes only $ and ` still expand
+        elif ch == '"' or (ch == "'" and not quote):
+            quote, word_start = ("" if quote else ch), False
+        else:
+            yield i, ch, bool(quote), word_start
+            word_start = not quote and ch in _BLANK
+
+
+def _shell_syntax(text: str) -> bool:
+    """Any character the shell would treat specially, outside single quotes?"""
+    for _, ch, in_double, word_start in _unquoted(text):
+        if in_double:  # inside double quotes only $ and ` still expand
             if ch in "$`":
                 return True
-            quote = "" if ch == '"' else quote
-            continue
-        if ch in "'\"":
-            quote, word_start = ch, False
-            continue
-        if ch in _OPERATORS or ch in _EXPANSIONS or (word_start and ch in _WORD_START):
+        elif ch in _OPERATORS or ch in _EXPANSIONS or (word_start and ch in _WORD_START):
             return True
-        word_start = ch in _BLANK
-    return bool(quote) or escaped  # unbalanced: let the shell say what is wrong
+    return False
 
 
 def _first_command(text: str) -> str:
     """The line up to its first unquoted operator: the first simple command."""
-    quote, escaped, word_start = "", False, True
-    for i, ch in enumerate(text):
-        if escaped:
-            escaped = False
-        elif quote:
-            quote = "" if ch == quote else quote
-            escaped = ch == "\\" and quote == '"'
-        elif ch == "\\":
-            escaped = True
-        elif ch in "'\"":
-            quote = ch
-        elif ch in _OPERATORS or (word_start and ch == "#"):
+    for i, ch, in_double, word_start in _unquoted(text):
+        if not in_double and (ch in _OPERATORS or (word_start and ch == "#")):
             return text[:i]
-        word_start = not quote and ch in _BLANK
     return text
+
+
+def arguments_end(text: str) -> int:
+    """Where arguments added to the line's program go: at the first ``|`` the shell reads as a
+    pipe (not ``||``: ``python t.py 2>&1 | tee log``) or a comment, else ``len(text)``."""
+    last_bar = -2
+    for i, ch, in_double, word_start in _unquoted(text):
+        if in_double:
+            continue
+        if word_start and ch == "#":
+            return i
+        if ch == "|":
+            if text[i + 1 : i + 2] != "|" and last_bar != i - 1:
+                return i
+            last_bar = i
+    return len(text)
+
+
+def add_arguments(text: str, arguments: str) -> str:
+    """``text`` with ``arguments`` (already shell-quoted) where :func:`arguments_end` says."""
+    cut = arguments_end(text)
+    head, tail = text[:cut].rstrip(), text[cut:].lstrip()
+    return f"{head} {arguments}" + (f" {tail}" if tail else "")
 
 
 def _program_words(words: list[str]) -> tuple[str, ...]:
@@ -125,12 +153,12 @@ def parse(text: str) -> CommandLine:
     """How ``text`` runs (pure: no PATH lookup, no file system)."""
     stripped = text.strip()
     try:
-        words = shlex.split(stripped)
+        words, unbalanced = shlex.split(stripped), False
     except ValueError:  # an unbalanced quote: the shell reports it as the launch failure
-        words = []
-    shell = _shell_syntax(stripped) or (
-        bool(words) and (bool(_ASSIGNMENT.match(words[0])) or words[0] in _BUILTINS)
-    )
+        words, unbalanced = [], True
+    first = words[0] if words else ""
+    shell = unbalanced or _shell_syntax(stripped) or first in _BUILTINS
+    shell = shell or _ASSIGNMENT.match(first) is not None
     if not shell:
         found = _program_words(words)  # `env V=1 python` is exec'd as is; python is checked
         return CommandLine(
@@ -157,3 +185,13 @@ def shell_argv(command: str) -> tuple[list[str], bool]:
     """(argv, runs under /bin/sh): :func:`parse` for callers that only spawn."""
     line = parse(command)
     return list(line.argv), line.via_shell
+
+
+def argv_prefix(command: str) -> tuple[str, ...]:
+    """An argv that the caller's own arguments can be appended to (``PHOENIX_GEMINI_CLI``):
+    the words of a plain line; under the shell, the line with ``"$@"`` where
+    :func:`add_arguments` puts arguments, so they arrive as they are, unexpanded."""
+    line = parse(command)
+    if not line.via_shell:
+        return line.argv
+    return (SHELL, "-c", add_arguments(line.text.strip(), '"$@"'), "sh")

@@ -29,6 +29,8 @@ import zipfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from phoenix_engine.core.command_line import add_arguments
+
 HF_RESUME_ARGS = "--resume_from_checkpoint {checkpoint}"
 _TRAINER_STATE = "trainer_state.json"
 _HF_WEIGHTS = ("model.safetensors", "pytorch_model.bin", "adapter_model.safetensors")
@@ -146,7 +148,7 @@ def resume_command(train_cmd: str, resume_args: str, checkpoint: Path, project_d
     The path is relative to the project when inside it. A flag the command already carries
     (``--flag value`` or ``--flag=value``) gets the new value instead of a second copy, and a
     switch it already has is not added again. The arguments go before the first top-level
-    ``|`` (``python train.py 2>&1 | tee log``), else at the end.
+    ``|`` (``python train.py 2>&1 | tee log``) or a comment, else at the end.
     """
     template = shlex.split(resume_args)
     path = _shown_path(checkpoint, project_dir)
@@ -168,9 +170,7 @@ def resume_command(train_cmd: str, resume_args: str, checkpoint: Path, project_d
     ]
     if not extra:
         return command
-    cut = _first_pipe(command)
-    head, tail = command[:cut].rstrip(), command[cut:]
-    return f"{head} {' '.join(extra)}" + (f" {tail.lstrip()}" if tail else "")
+    return add_arguments(command, " ".join(extra))  # before a pipe, as the shell rule reads it
 
 
 def _shown_path(checkpoint: Path, project_dir: Path) -> str:
@@ -189,26 +189,6 @@ def _flag(template: list[str]) -> tuple[str | None, list[int]]:
             return template[i - 1], [i - 1, i]
         return None, [i]
     return None, []
-
-
-def _first_pipe(command: str) -> int:
-    """Index of the first ``|`` outside quotes that is not ``||``, else len(command)."""
-    quote, i = "", 0
-    while i < len(command):
-        c = command[i]
-        if c == "\\" and quote != "'":
-            i += 2
-            continue
-        if quote:
-            quote = "" if c == quote else quote
-        elif c in "'\"":
-            quote = c
-        elif c == "|":
-            if command[i + 1 : i + 2] != "|" and command[i - 1 : i] != "|":
-                return i
-            i += 1
-        i += 1
-    return len(command)
 
 
 def detect_trainer_output(project_dir: Path, max_depth: int = 3) -> str | None:

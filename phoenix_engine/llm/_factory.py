@@ -12,7 +12,6 @@ from __future__ import annotations
 __all__ = ["describe", "load_builtin", "make_provider", "planned"]
 
 import importlib
-import shlex
 import shutil
 from collections.abc import Callable, Mapping
 from typing import cast
@@ -20,6 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
+from phoenix_engine.core.command_line import argv_prefix, parse
 from phoenix_engine.core.redact import Redactor
 from phoenix_engine.core.settings import Settings
 from phoenix_engine.llm._base import Provider
@@ -72,7 +72,7 @@ def make_provider(
             transport=transport,
         )
     if kind == "gemini_cli":
-        command = shlex.split(settings.gemini_cli) or ["gemini"]
+        command = argv_prefix(settings.gemini_cli) or ("gemini",)  # the one shell rule
         model = _cli_model(settings)
         key = settings.gemini_api_key
         return GeminiCli(command=command, model=model, timeout_s=timeout, env=env, api_key=key)
@@ -133,14 +133,14 @@ def _detail(kind: str, settings: Settings, env: Mapping[str, str]) -> tuple[bool
 
 
 def _which(command: str, env: Mapping[str, str]) -> tuple[bool, str]:
-    try:
-        words = shlex.split(command)
-    except ValueError:
-        words = []
-    if not words:
+    """Where the program the line really starts is (after ``V=1``, after ``env``)."""
+    line = parse(command)
+    if not line.argv:
         return False, f"cannot parse {command!r}"
-    found = shutil.which(words[0], path=env.get("PATH", ""))
-    return (True, found) if found else (False, f"{words[0]!r} not found on PATH")
+    if not line.program:  # `$HOME/bin/llm`, `cd x && llm`: only the shell can tell
+        return True, f"{command.strip()!r} runs under /bin/sh -c"
+    found = shutil.which(line.program, path=env.get("PATH", ""))
+    return (True, found) if found else (False, f"{line.program!r} not found on PATH")
 
 
 def _safe_url(url: str) -> str:

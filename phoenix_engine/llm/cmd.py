@@ -1,7 +1,9 @@
 """Local commands as an LLM (``PHOENIX_FALLBACK_LLM_CMD``): prompt on stdin, reply on stdout.
 
-The commands (``;``-separated in the setting, shell-style words each, no shell) are tried in
-order; a non-zero exit, a timeout, an empty reply or output past the cap moves on to the next.
+The commands (``;``-separated in the setting) are tried in order; a non-zero exit, a timeout,
+an empty reply or output past the cap moves on to the next. Each runs by the one shell rule
+(:mod:`phoenix_engine.core.command_line`), as the training does: a plain line is exec'd as its
+words, one with shell syntax (``V=1 llama-cli ...``, ``$HOME/bin/llm``) under ``/bin/sh -c``.
 Each runs in a new session in an empty temporary directory, so a local agent cannot edit the
 project behind Phoenix's back, and a hung one is killed with its process group. When every
 command fails, the ProviderError names each one's reason.
@@ -11,11 +13,11 @@ from __future__ import annotations
 
 __all__ = ["CmdProvider"]
 
-import shlex
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from phoenix_engine.core.command_line import parse
 from phoenix_engine.errors import ProviderError
 from phoenix_engine.llm._base import RepairRequest
 from phoenix_engine.llm._http import MAX_REPLY_BYTES, one_line
@@ -57,10 +59,7 @@ class CmdProvider:
         raise ProviderError(self.name, "; ".join(failures))
 
     async def _run(self, command: str, prompt: str) -> str:
-        try:
-            argv = shlex.split(command)
-        except ValueError as exc:
-            raise ProcFailure(f"cannot parse the command line ({exc})") from exc
+        argv = parse(command).argv  # an unbalanced quote: /bin/sh says what is wrong
         if not argv:
             raise ProcFailure("empty command")
         with tempfile.TemporaryDirectory(prefix="phoenix-cmd-") as empty:

@@ -206,6 +206,24 @@ CK = P / "output" / "checkpoint-500"
             "python train.py --tag 'a|b' --resume output/checkpoint-500",
         ),
         (
+            'python train.py --tag "a|b" 2>&1|tee x',
+            "--resume {checkpoint}",
+            CK,
+            'python train.py --tag "a|b" 2>&1 --resume output/checkpoint-500 |tee x',
+        ),
+        (
+            "python train.py --tag a\\|b",  # an escaped bar is no pipe
+            "--resume {checkpoint}",
+            CK,
+            "python train.py --tag a\\|b --resume output/checkpoint-500",
+        ),
+        (
+            "python train.py  # the nightly run",  # not into the comment, where it would be lost
+            "--resume {checkpoint}",
+            CK,
+            "python train.py --resume output/checkpoint-500 # the nightly run",
+        ),
+        (
             "python train.py trainer.ckpt_path=old.ckpt",
             "trainer.ckpt_path={checkpoint}",
             P / "ckpt" / "epoch=2-step=200.ckpt",
