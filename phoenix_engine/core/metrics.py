@@ -16,7 +16,7 @@ of scanning the line with a regex per field (about ten times slower). The whole-
 
 from __future__ import annotations
 
-__all__ = ["parse_line", "parse_line_raw"]
+__all__ = ["grad_norm", "parse_line", "parse_line_raw"]
 
 import re
 
@@ -177,6 +177,16 @@ def _step_match(line: str, low: str) -> re.Match[str] | None:
 def _lr(line: str, low: str) -> re.Match[str] | None:
     """The leftmost of "lr" and "learning_rate" that is followed by a number."""
     return _leftmost(line, low, ("lr", "learning_rate"))
+
+
+def grad_norm(line: str) -> float | None:
+    """The ``grad_norm`` (or ``gradient_norm``) ``line`` prints, quoted or not, or None: the
+    one reading of it (``read_line`` asks here too, for lines without a step or a loss)."""
+    low = line.lower()
+    if "norm" not in low:
+        return None
+    m = _grad_norm(line, low) if len(low) == len(line) else _SLOW["grad_norm"].search(line)
+    return _num(m.group(1)) if m else None
 
 
 def _grad_norm(line: str, low: str) -> re.Match[str] | None:
