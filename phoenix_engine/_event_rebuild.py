@@ -15,7 +15,6 @@ from __future__ import annotations
 __all__ = ["BadEventRecord", "rebuild_event"]
 
 import dataclasses
-import functools
 import types
 import typing
 from collections.abc import Mapping
@@ -50,10 +49,14 @@ def rebuild_event(record: Mapping[str, Any]) -> ev.Event:
         raise BadEventRecord(f"bad {kind.name} event: {exc}") from None
 
 
-@functools.cache
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
 def _hints(kind: type) -> dict[str, Any]:
     """The field types of a dataclass, worked out once (each costs a few milliseconds)."""
-    return typing.get_type_hints(kind)
+    if kind not in _HINTS:
+        _HINTS[kind] = typing.get_type_hints(kind)
+    return _HINTS[kind]
 
 
 def _rebuild(value: Any, hint: Any, where: str) -> Any:
