@@ -13,7 +13,6 @@ from __future__ import annotations
 __all__ = ["Child", "ExitInfo", "SpawnError", "StopReport", "spawn", "stop_tree"]
 
 import asyncio
-import contextlib
 import fcntl
 import subprocess
 import time
@@ -172,7 +171,7 @@ def _feed(transport: asyncio.SubprocessTransport, data: bytes) -> None:
     yet, and a command that never reads it is not an error."""
     pipe = transport.get_pipe_transport(0)
     assert isinstance(pipe, asyncio.WriteTransport)  # stdin is a pipe when data is given
-    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+    with suppress(BrokenPipeError, ConnectionResetError):
         pipe.write(data)
         pipe.write_eof()  # closes once what is buffered has been written
 
