@@ -152,7 +152,8 @@ def _promote_now(s: Settings, candidate: Path, score: float | None, by: str) -> 
     before = store.link_target(link)
     copy = store.copy_into_store(candidate, store.store_dir(link), time.time())
     record = {"candidate": shown_path(candidate, s.project_dir), "target": str(copy)}
-    _append(s, record | {"score": score, "previous": _text(before), "by": by})
+    previous = str(before) if before is not None else None
+    _append(s, record | {"score": score, "previous": previous, "by": by})
     store.swap_link(link, copy)
     store.prune_kept(link, s.state_dir, _ROLLBACK_DEPTH)
     return ev.ModelPromoted(
@@ -245,7 +246,3 @@ def _skip(ctx: _Context, reason: str, candidate: Path | None = None) -> bool:
 
 def _append(s: Settings, record: dict[str, Any]) -> None:
     store.append_record(s.state_dir, record, time.time())
-
-
-def _text(path: Path | None) -> str | None:
-    return str(path) if path is not None else None

@@ -9,9 +9,11 @@ the relative POSIX path, and, for a glob without ``/``, against the file name to
 matches ``src/pkg/x.py``. As in fnmatch, ``*`` also crosses ``/``; ``**/`` may also match no
 directory at all, so ``src/**/*.py`` matches ``src/x.py``; a glob ending in ``/`` names a
 directory, so ``vendor/`` protects everything below any ``vendor`` directory. Protected names
-are compared ignoring case, because on macOS ``Tests/`` is ``tests/``. The filesystem facts a
-verdict needs (symlinks, which directories are environments) come from a :class:`Resolver`;
-:class:`ProjectResolver` asks the disk, tests may pass a fake.
+are compared ignoring case, because on macOS ``Tests/`` is ``tests/``.
+
+Pure: the filesystem facts a verdict needs (symlinks, which directories are environments,
+where an absolute data directory lies) come from the :class:`Resolver` the caller passes;
+:class:`ProjectResolver` asks the disk, the table tests pass a fake.
 """
 
 from __future__ import annotations
@@ -27,13 +29,11 @@ __all__ = [
     "command_files",
 ]
 
-import os
 import re
 import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
-from pathlib import Path
 
 from phoenix_engine.core.refused import ProjectResolver, Resolver, refused_why
 from phoenix_engine.core.settings import Settings
@@ -183,20 +183,19 @@ def _data_dirs(fs: Resolver, data_dir: str) -> frozenset[str]:
             real = None
         if real:
             found.add(real)
-    elif isinstance(fs, ProjectResolver) and os.path.isabs(data_dir):
+    elif data_dir.startswith("/"):  # absolute: counts where it lies inside the project
         try:
-            absolute = Path(data_dir).resolve()
+            inside = fs.relative(data_dir)
         except (OSError, RuntimeError):
-            return frozenset(found)
-        if absolute.is_relative_to(fs.root) and absolute != fs.root:
-            found.add(absolute.relative_to(fs.root).as_posix())
+            inside = None
+        if inside:
+            found.add(inside)
     return frozenset(found)
 
 
-def check_path(
-    project_dir: Path, path: str, limits: Limits, *, exists: bool, fs: Resolver | None = None
-) -> Verdict:
-    """May a patch write ``path`` (relative to ``project_dir``)? ``exists``: it is already there.
+def check_path(fs: Resolver, path: str, limits: Limits, *, exists: bool) -> Verdict:
+    """May a patch write ``path`` (relative to the project ``fs`` resolves in, on disk
+    :class:`ProjectResolver`)? ``exists``: it is already there.
 
     Checked twice, before and after resolving symlinks, so a link inside the project cannot
     lead to a protected file either. ``relpath`` is the resolved one: the file really written.
@@ -204,7 +203,6 @@ def check_path(
     relpath = _lexical(path)
     if isinstance(relpath, Verdict):
         return relpath
-    fs = fs or ProjectResolver(project_dir)
     try:
         real = fs.real(relpath)
     except (OSError, RuntimeError):

@@ -18,7 +18,7 @@ from pathlib import Path
 from phoenix_engine.core import _prompt_text as words
 from phoenix_engine.core._prompt_source import render_files
 from phoenix_engine.core.classify import Classified
-from phoenix_engine.core.policy import Limits, check_path
+from phoenix_engine.core.policy import Limits, ProjectResolver, check_path
 from phoenix_engine.core.readings import strip_control
 from phoenix_engine.core.redact import Redactor
 from phoenix_engine.core.settings import Settings
@@ -36,7 +36,7 @@ def select_files(failure: Classified, project_dir: Path, limits: Limits) -> list
     for frame in reversed(failure.frames):
         if frame.relpath is None:
             continue
-        verdict = check_path(project_dir, frame.relpath, limits, exists=True)
+        verdict = check_path(ProjectResolver(project_dir), frame.relpath, limits, exists=True)
         if verdict.ok and (project_dir / verdict.relpath).is_file():
             chosen.setdefault(verdict.relpath)
     return list(chosen)

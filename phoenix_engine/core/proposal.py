@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from phoenix_engine.core.patches import FilePatch, Refused, Reply, apply_patch, changed_lines
-from phoenix_engine.core.policy import Limits, check_path, check_size
+from phoenix_engine.core.policy import Limits, ProjectResolver, check_path, check_size
 
 MAX_FILE_BYTES = 4_000_000  # larger "source" is generated or data; a model should not edit it
 _BOM = "\ufeff"
@@ -91,7 +91,9 @@ def _vet_paths(
 ) -> list[str] | Refusal:
     targets: list[str] = []
     for patch in patches:
-        verdict = check_path(project_dir, patch.path, limits, exists=_exists(project_dir, patch))
+        verdict = check_path(
+            ProjectResolver(project_dir), patch.path, limits, exists=_exists(project_dir, patch)
+        )
         if not verdict.ok:
             return Refusal(reason=verdict.reason)
         targets.append(verdict.relpath)

@@ -1,8 +1,7 @@
 """One trainer output line read in full: metrics, progress bars, grad_norm, divergence alarms.
 
 :func:`read_line` builds on :func:`~phoenix_engine.core.metrics.parse_line_raw` (step, loss, lr,
-rate)
-and adds what trainers print around them:
+rate, grad norm) and adds what trainers print around them:
 
 - tqdm bars (plain tqdm, Hugging Face Trainer, accelerate, Lightning's TQDM bar): ``n/total``
   is the step and the total. The bar's description tells its kind: none (the Trainer's own
@@ -11,7 +10,8 @@ and adds what trainers print around them:
   (``Map``, ``Tokenizing``, ``Writing model shards``, ``Validation``: never a step).
 - Lightning's Rich bar ``Epoch 1/2 ━━━╸━━ 12/40 ...``: step ``epoch * 40 + 12`` of
   ``(2 + 1) * 40``.
-- ``grad_norm`` (the Trainer's dict lines, quoted or not).
+- ``grad_norm`` (the Trainer's dict lines, quoted or not) also on a line without a step or a
+  loss, read by :func:`~phoenix_engine.core.metrics.grad_norm`.
 - divergence that is not a NaN loss: Lightning's "Monitored metric ... is not finite",
   DeepSpeed/apex fp16 overflows once the loss scale is at its minimum.
 
@@ -27,7 +27,7 @@ import enum
 import re
 from dataclasses import dataclass
 
-from phoenix_engine.core.metrics import parse_line_raw
+from phoenix_engine.core.metrics import grad_norm, parse_line_raw
 from phoenix_engine.events import MetricSample
 
 _CONTROL = re.compile(
@@ -38,9 +38,6 @@ _CONTROL = re.compile(
 )
 _TQDM = re.compile(r"\|\s*(\d+)/(\d+|\?)\s*\[", re.ASCII)
 _RICH = re.compile(r"\bEpoch (\d+)/(\d+)\s+[\u2501\u2578\u257a\u2500 ]+?\s*(\d+)/(\d+)\b")
-_GRAD = re.compile(
-    r"""grad(?:ient)?_norm['"]?\s*[:=]?\s*['"]?([-+]?[\d.]+(?:[eE][-+]?\d+)?|nan|inf)"""
-)
 _SCALE = re.compile(
     r"(?:reducing (?:loss scale )?to|attempted loss scale:)\s*([\d.]+(?:e[-+]?\d+)?)"
 )
@@ -90,8 +87,8 @@ def read_line(
         return Reading(sample=MetricSample(), bar=bar[0], alarm=alarm) if alarm else None
     parsed = parse_line_raw(line, loss_regex, step_regex)
     sample, raw = parsed if parsed is not None else (MetricSample(), None)
-    grad = _grad_norm(low) if "grad" in low else None
-    if grad is not None:
+    grad = sample.grad_norm  # a line with neither step nor loss: parse_line_raw read nothing
+    if parsed is None and "norm" in low and (grad := grad_norm(line)) is not None:
         sample = dataclasses.replace(sample, grad_norm=grad)
     if bar is not None and step_regex is None:
         _, step, total = bar
@@ -122,16 +119,6 @@ def _bar(line: str) -> tuple[BarKind, int | None, int | None] | None:
     if any(w in desc for w in _OTHER_WORDS) or not any(w in desc for w in _TRAIN_WORDS):
         return BarKind.OTHER, None, None
     return BarKind.TRAIN, int(m.group(1)), total
-
-
-def _grad_norm(low: str) -> float | None:
-    m = _GRAD.search(low)
-    if m is None:
-        return None
-    try:
-        return float(m.group(1))
-    except ValueError:
-        return None
 
 
 def _alarm(line: str, low: str) -> str:

@@ -129,6 +129,10 @@ class Resolver(Protocol):
         """Whether that directory is a Python environment (holds pyvenv.cfg or conda-meta)."""
         ...
 
+    def relative(self, path: str) -> str | None:
+        """An absolute ``path`` (symlinks resolved) relative to the project; None: outside."""
+        ...
+
 
 class ProjectResolver:
     """The real project on disk; Phoenix's own packages count as an environment."""
@@ -139,7 +143,10 @@ class ProjectResolver:
         self._ours = (here, here.parent / "phoenix_tui")
 
     def real(self, relpath: str) -> str | None:
-        target = (self.root / relpath).resolve()  # OSError/RuntimeError: a loop, handled above
+        return self.relative(str(self.root / relpath))
+
+    def relative(self, path: str) -> str | None:
+        target = Path(path).resolve()  # OSError/RuntimeError: a loop, the caller's to handle
         if not target.is_relative_to(self.root) or target == self.root:
             return None
         return target.relative_to(self.root).as_posix()

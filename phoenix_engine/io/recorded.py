@@ -17,20 +17,16 @@ __all__ = [
     "rotated",
 ]
 
-import dataclasses
 import json
 import math
-import types
-import typing
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from phoenix_engine import events as ev
+from phoenix_engine._event_rebuild import BadEventRecord, rebuild_event
 from phoenix_engine.io.metrics_log import FILE_NAME as METRICS_FILE
-
-_BY_NAME = {cls.name: cls for cls in ev.ALL_EVENTS}
 
 _GPU_FIELDS = ("temp_c", "util_pct", "power_w", "power_limit_w", "mem_used_mb", "mem_total_mb")
 
@@ -52,55 +48,13 @@ def _lines(path: Path) -> list[str]:
 
 
 def event_from_record(record: dict[str, Any]) -> ev.Event | None:
-    """The event a journal line records, or None for a line this version cannot rebuild."""
-    cls = _BY_NAME.get(str(record.get("event", "")))
-    if cls is None:
-        return None
+    """The event a journal line records, or None for a line this version cannot rebuild
+    (hand-edited or damaged: better left out than folded wrongly)."""
     try:
         ts = datetime.fromisoformat(str(record["ts"]).replace("Z", "+00:00")).timestamp()
-    except (KeyError, ValueError):
+        return rebuild_event({**record, "ts": ts})
+    except (KeyError, ValueError, BadEventRecord):
         return None
-    hints = _hints(cls)
-    kwargs: dict[str, Any] = {"ts": ts}
-    for f in dataclasses.fields(cls):
-        if f.name == "ts" or f.name not in record:
-            continue
-        value = record[f.name]
-        if not _fits(value, hints[f.name]):
-            return None  # hand-edited or damaged: better left out than folded wrongly
-        kwargs[f.name] = tuple(value) if isinstance(value, list) else value
-    try:
-        return cls(**kwargs)
-    except TypeError:  # a field this version requires is missing
-        return None
-
-
-_HINTS: dict[type[ev.Event], dict[str, Any]] = {}
-
-
-def _hints(cls: type[ev.Event]) -> dict[str, Any]:
-    """The field types of an event, worked out once (it costs a few milliseconds each)."""
-    if cls not in _HINTS:
-        _HINTS[cls] = typing.get_type_hints(cls)
-    return _HINTS[cls]
-
-
-def _fits(value: Any, hint: Any) -> bool:
-    """Whether a JSON value has the type the event's field declares (ints count as floats)."""
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
-        return any(_fits(value, option) for option in typing.get_args(hint))
-    if hint is type(None):
-        return value is None
-    if origin is tuple:
-        inner = typing.get_args(hint)[0] if typing.get_args(hint) else Any
-        return isinstance(value, list) and all(_fits(v, inner) for v in value)
-    if hint in (int, float):
-        kinds = (int,) if hint is int else (int, float)
-        return isinstance(value, kinds) and not isinstance(value, bool)
-    if hint in (str, bool):
-        return isinstance(value, hint)
-    return True  # nested readings: never journaled
 
 
 def read_journal(state_dir: Path) -> list[ev.Event]:

@@ -1,9 +1,10 @@
 """HTTP plumbing shared by the HTTP providers: one capped request and short failure reasons.
 
-Owns what every HTTP provider must get right the same way: the reply is read as a stream and
-abandoned past a size cap (a 10 MB body never reaches memory whole), a dropped connection or a
-timeout becomes a reason a person can read, and an HTML page or other non-JSON body where JSON
-was expected is refused with a one-line reason instead of a parse attempt.
+Owns what every HTTP provider must get right the same way: the reply is read as a stream
+(:mod:`phoenix_engine.io.capped_http`, shared with Discord) and abandoned past a size cap (a
+10 MB body never reaches memory whole), a dropped connection or a timeout becomes a reason a
+person can read, and an HTML page or other non-JSON body where JSON was expected is refused
+with a one-line reason instead of a parse attempt.
 """
 
 from __future__ import annotations
@@ -31,11 +32,11 @@ from typing import Any
 import httpx
 
 from phoenix_engine.errors import ProviderError
+from phoenix_engine.io.capped_http import one_line, read_capped, transport_reason
 
 MAX_REPLY_BYTES = 2 * 1024 * 1024
 # An error body is only read for its message; past this it is cut, not refused.
 _ERROR_BODY_CAP = 64 * 1024
-_REASON_CHARS = 160
 _TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 
 
@@ -103,7 +104,7 @@ async def send(
                 retry_after=response.headers.get("retry-after", ""),
             )
     except httpx.HTTPError as exc:
-        raise ProviderError(provider, _transport_reason(exc)) from exc
+        raise ProviderError(provider, transport_reason(exc, "the server", detail=True)) from exc
 
 
 async def _read(response: httpx.Response, provider: str, cap: int) -> bytes:
@@ -112,36 +113,14 @@ async def _read(response: httpx.Response, provider: str, cap: int) -> bytes:
     declared = response.headers.get("content-length", "")
     if not cut and declared.isdigit() and int(declared) > limit:
         raise ProviderError(provider, _too_big(limit))
-    data = bytearray()
-    async for chunk in response.aiter_bytes():
-        data += chunk
-        if len(data) > limit:
-            if cut:
-                return bytes(data[:limit])
-            raise ProviderError(provider, _too_big(limit))
-    return bytes(data)
+    data, more = await read_capped(response, limit)
+    if more and not cut:
+        raise ProviderError(provider, _too_big(limit))
+    return data
 
 
 def _too_big(cap: int) -> str:
     return f"reply larger than {cap / 1024 / 1024:g} MB; aborted"
-
-
-def _transport_reason(exc: httpx.HTTPError) -> str:
-    if isinstance(exc, httpx.ConnectTimeout):
-        return "timed out connecting to the server"
-    if isinstance(exc, httpx.TimeoutException):
-        return "timed out waiting for the server"
-    if isinstance(exc, httpx.RemoteProtocolError):
-        return "connection closed mid-reply"
-    if isinstance(exc, httpx.ConnectError):
-        return f"cannot connect ({one_line(str(exc)) or 'refused'})"
-    return f"{type(exc).__name__}: {one_line(str(exc))}"
-
-
-def one_line(text: str, limit: int = _REASON_CHARS) -> str:
-    """Whitespace collapsed, cut to ``limit`` characters: fit for a reason."""
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
 
 def _is_html(reply: HttpReply) -> bool:

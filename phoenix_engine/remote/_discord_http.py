@@ -18,6 +18,8 @@ from typing import Any
 import httpx
 
 from phoenix_engine import __version__
+from phoenix_engine.io import capped_http
+from phoenix_engine.io.capped_http import read_capped
 
 # Discord rejects requests without a User-Agent of this shape.
 USER_AGENT = f"DiscordBot (https://github.com/phoenix-supervisor/phoenix, {__version__})"
@@ -92,20 +94,10 @@ async def exchange(
     if files:
         content = {"data": {"payload_json": json.dumps(body)}, "files": files}
     async with client.stream(method, url, headers=sent, **content) as response:
-        data = bytearray()
-        async for chunk in response.aiter_bytes():
-            data += chunk
-            if len(data) > _BODY_CAP:
-                break
-        return _answer(response, bytes(data[:_BODY_CAP]))
+        data, _ = await read_capped(response, _BODY_CAP)  # the start is enough to read
+        return _answer(response, data)
 
 
 def transport_reason(exc: BaseException) -> str:
     """Why no reply came, in words; deliberately without the request URL (it holds secrets)."""
-    if isinstance(exc, httpx.TimeoutException | TimeoutError):
-        return "timed out waiting for Discord"
-    if isinstance(exc, httpx.ConnectError):
-        return "cannot connect to Discord"
-    if isinstance(exc, httpx.RemoteProtocolError):
-        return "connection closed mid-reply"
-    return f"{type(exc).__name__} talking to Discord"
+    return capped_http.transport_reason(exc, "Discord")

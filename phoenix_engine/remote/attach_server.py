@@ -6,13 +6,13 @@ training, a shadow test and whatever they leave running may not, so code Phoenix
 approve its own patch. An answer from a console is recorded as ``attach:<uid>``.
 
 A console that connects says hello with the wire version, receives a snapshot (recent events,
-log lines, metrics and the last GPU sample, replayable as events) and then the live stream;
-every line and event it receives is redacted, whole lines at a time. It may send commands:
-accept, reject, stop, status, record (an event the console caused, e.g. a rollback it
-performed, validated field by field before it reaches any sink). A slow or stuck console never
-slows the engine: each has a bounded queue and a bounded buffer of raw output (split into
-lines only when sent), old output is dropped for it with a visible "N lines skipped" marker,
-and GPU and metric samples keep only the newest.
+log lines, metrics and the last GPU sample, replayable as events: ``_attach_snapshot``) and then
+the live stream; every line and event it receives is redacted, whole lines at a time. It may
+send commands: accept, reject, stop, status, record (an event the console caused, e.g. a
+rollback it performed, validated field by field before it reaches any sink). A slow or stuck
+console never slows the engine: each has a bounded queue and a bounded buffer of raw output
+(split into lines only when sent), old output is dropped for it with a visible "N lines skipped"
+marker, and GPU and metric samples keep only the newest.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ import contextlib
 import dataclasses
 import os
 import socket
-from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,7 @@ from phoenix_engine.approval import ApprovalDesk
 from phoenix_engine.core.redact import Redactor
 from phoenix_engine.core.run_state import RunView
 from phoenix_engine.remote._attach_console import Console as _Console
+from phoenix_engine.remote._attach_snapshot import RunMemory
 from phoenix_engine.remote.engine_socket import (
     peer_credentials,
     serving_problem,
@@ -52,8 +52,6 @@ from phoenix_engine.remote.wire import (
 )
 from phoenix_engine.remote.wire import parse_message as parse
 
-_RECENT_EVENTS = 400
-_RECENT_LINES = 500
 _HELLO_TIMEOUT_S = 5.0
 
 Peer = Callable[[socket.socket], tuple[int, int] | None]  # (pid, uid) of the other end
@@ -79,39 +77,25 @@ class AttachServer:
         self.path = socket_path(state_dir)
         self._emit, self._stop = emit, request_stop
         self._desk, self._view = desk, view
-        self._recent_lines = recent_lines
+        self._memory = RunMemory(recent_lines)
         self._raw_bytes = raw_bytes
         self._queue_size = queue_size
         self._redactor = redactor or Redactor()
         self._peer = peer
         self._bound = False
         self._consoles: set[_Console] = set()
-        # Each recent event with the number of output lines seen before it, so that the
-        # snapshot puts the events among the log lines in the order they happened.
-        self._recent: deque[tuple[int, ev.Event]] = deque(maxlen=_RECENT_EVENTS)
-        self._newlines = 0
-        self._started: ev.Event | None = None  # kept: the console shows the run's age
-        self._metrics: deque[ev.Event] = deque(maxlen=200)
-        self._gpu: ev.Event | None = None
         self._server: asyncio.AbstractServer | None = None
 
     # --- sink ---------------------------------------------------------------------------------
 
     def emit(self, event: ev.Event) -> None:
-        if isinstance(event, ev.MetricSample):
-            self._metrics.append(event)
-        elif isinstance(event, ev.GpuStatus):
-            self._gpu = event
-        elif isinstance(event, ev.RunStarted):
-            self._started = event
-        elif event.journal:
-            self._recent.append((self._newlines, event))
+        self._memory.remember(event)
         for console in list(self._consoles):
             console.offer(event)
 
     def output(self, stream: str, data: bytes) -> None:
         """The engine's output hook: raw chunks, handed to each console's own buffer."""
-        self._newlines += data.count(b"\n")
+        self._memory.count_lines(data)
         for console in self._consoles:
             console.offer_output(stream, data)
 
@@ -190,22 +174,7 @@ class AttachServer:
             writer.close()
 
     def _snapshot(self) -> list[dict[str, Any]]:
-        events: list[ev.Event] = [self._started] if self._started is not None else []
-        lines = self._redactor.redact_lines(self._recent_lines(_RECENT_LINES))
-        first = self._newlines - len(lines)  # the number of the oldest line in ``lines``
-        taken = 0
-        for mark, event in self._recent:  # the lines before each event, then the event
-            upto = min(len(lines), max(taken, mark - first))
-            if upto > taken:
-                events.append(ev.OutputLines(stream="stdout", lines=tuple(lines[taken:upto])))
-                taken = upto
-            events.append(event)
-        if taken < len(lines):
-            events.append(ev.OutputLines(stream="stdout", lines=tuple(lines[taken:])))
-        events += list(self._metrics)
-        if self._gpu is not None:
-            events.append(self._gpu)
-        return [self._encode(e) for e in events]
+        return [self._encode(e) for e in self._memory.snapshot(self._redactor.redact_lines)]
 
     def _encode(self, event: ev.Event) -> dict[str, Any]:
         """Output lines come redacted already; every other event is redacted here."""
@@ -264,9 +233,3 @@ class AttachServer:
 async def _send(writer: asyncio.StreamWriter, message: dict[str, Any]) -> None:
     writer.write(pack(message))
     await writer.drain()
-
-
-def _peer_uid(sock: socket.socket) -> int | None:
-    """The connecting process's user (Linux SO_PEERCRED); None where the OS cannot say."""
-    creds = peer_credentials(sock)
-    return None if creds is None else creds[1]

@@ -1,10 +1,10 @@
 """The Discord webhook notifier: an event sink whose ``emit`` only queues, and its sender task.
 
 Discord being down, slow or rate-limiting must never delay or fail the run, so ``emit`` renders
-the milestone (redacted, cut to Discord's limits) into a bounded queue and returns; a full
-queue drops the oldest progress message first. :meth:`DiscordNotifier.run` sends the queue in
-order, up to 10 embeds per message: a 429 waits what Discord asks (``retry_after``, global or
-not), a 5xx or a timeout backs off exponentially, and a message still unsent after
+the milestone (redacted, cut to Discord's limits) into a bounded queue (``_discord_outbox``) and
+returns; a full queue drops the oldest progress message first. :meth:`DiscordNotifier.run` sends
+the queue in order, up to 10 embeds per message: a 429 waits what Discord asks (``retry_after``,
+global or not), a 5xx or a timeout backs off exponentially, and a message still unsent after
 ``max_attempts`` is dropped with a ``notify_failed`` event. A 401/403/404 means the webhook is
 wrong or gone: it is disabled with one event rather than hammered (Discord bans IPs that send
 many failing requests). The webhook URL is a secret: no reason ever contains it. The message
@@ -18,9 +18,7 @@ __all__ = ["DiscordNotifier"]
 
 import asyncio
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -29,7 +27,8 @@ from phoenix_engine import events as ev
 from phoenix_engine.core.redact import Redactor
 from phoenix_engine.core.run_state import RunView
 from phoenix_engine.remote._discord_http import Answer, exchange, transport_reason
-from phoenix_engine.remote.embeds import Embed, embed_for, fit, size, take
+from phoenix_engine.remote._discord_outbox import Item, Outbox
+from phoenix_engine.remote.embeds import embed_for, fit, size, take
 
 _DISABLING = {
     401: "the webhook token is not valid",
@@ -40,13 +39,6 @@ _DISABLING = {
 
 _PICTURE = "night.png"
 _FINAL = (ev.RunCompleted, ev.GaveUp, ev.Stopped)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class _Item:
-    embed: Embed
-    progress: bool
-    final: bool = False  # the run ended: this message carries the picture of the night
 
 
 class DiscordNotifier:
@@ -75,12 +67,11 @@ class DiscordNotifier:
         self._url = webhook_url + ("&" if "?" in webhook_url else "?") + "wait=true"
         self._report_to = emit
         self._transport, self._clock, self._sleep = transport, clock, sleep
-        self._max_queue, self._max_attempts = max(max_queue, 1), max(max_attempts, 1)
+        self._queue, self._max_attempts = Outbox(max_queue), max(max_attempts, 1)
         self._backoff_s, self._max_backoff_s, self._timeout_s = backoff_s, max_backoff_s, timeout_s
         self._username = username
         self._picture, self._picture_timeout_s = picture, picture_timeout_s
         self._view = RunView()
-        self._queue: deque[_Item] = deque()
         self._wake = asyncio.Event()
         self._finished = asyncio.Event()
         self._runner: asyncio.Task[Any] | None = None
@@ -90,8 +81,6 @@ class DiscordNotifier:
         self._not_before = 0.0  # clock() time before which the bucket asks us not to send
         self.disabled = False
         self.sent = 0  # messages Discord accepted
-        self.dropped = 0  # embeds dropped because the queue was full
-        self._dropped_reported = 0
 
     # --- the sink ---------------------------------------------------------------------------
 
@@ -103,31 +92,26 @@ class DiscordNotifier:
             embed = embed_for(event, self._view)
             if embed is None:
                 return
-            item = _Item(
-                embed=fit(self._redact(embed)),
+            redacted = self._redactor.redact_obj(embed)
+            assert isinstance(redacted, dict)
+            item = Item(
+                embed=fit(redacted),
                 progress=isinstance(event, ev.Progress),
                 final=isinstance(event, _FINAL),
             )
-            self._push(item)
+            self._queue.push(item)
             self._wake.set()
         except Exception:  # a sink must not raise; a message we cannot render is not sent
             return
 
-    def _redact(self, embed: Embed) -> Embed:
-        out = self._redactor.redact_obj(embed)
-        assert isinstance(out, dict)
-        return out
-
-    def _push(self, item: _Item) -> None:
-        if len(self._queue) >= self._max_queue:
-            victim = next((i for i in self._queue if i.progress), self._queue[0])
-            self._queue.remove(victim)
-            self.dropped += 1
-        self._queue.append(item)
-
     @property
     def queued(self) -> int:
         return len(self._queue)
+
+    @property
+    def dropped(self) -> int:
+        """Messages dropped because the queue was full."""
+        return self._queue.dropped
 
     # --- the sender -------------------------------------------------------------------------
 
@@ -171,9 +155,8 @@ class DiscordNotifier:
                 )
 
     async def _send_batch(self, client: httpx.AsyncClient) -> None:
-        n = take([size(item.embed) for item in list(self._queue)[:10]])
-        # Out of the queue while in flight: a full queue must not drop what is being sent.
-        items = [self._queue.popleft() for _ in range(n)]
+        n = take([size(item.embed) for item in self._queue.head(10)])
+        items = self._queue.take(n)  # in flight: a full queue must not drop them
         batch = [item.embed for item in items]
         body: dict[str, Any] = {"username": self._username, "embeds": batch}
         body["allowed_mentions"] = {"parse": []}
@@ -242,8 +225,7 @@ class DiscordNotifier:
 
     def _disable(self, answer: Answer, n: int) -> None:
         self.disabled = True
-        lost = len(self._queue) + n
-        self._queue.clear()
+        lost = self._queue.clear() + n
         told = f" ({answer.message})" if answer.message else ""
         self._fail(
             f"Discord webhook answered HTTP {answer.status}{told}: {_DISABLING[answer.status]}. "
@@ -252,11 +234,10 @@ class DiscordNotifier:
         )
 
     def _report_drops(self) -> None:
-        new = self.dropped - self._dropped_reported
+        new = self._queue.new_drops()
         if new > 0:
-            self._dropped_reported = self.dropped
             self._fail(
-                f"{new} notifications dropped: the queue of {self._max_queue} was full "
+                f"{new} notifications dropped: the queue of {self._queue.limit} was full "
                 "(Discord slow or down); progress messages went first"
             )
 

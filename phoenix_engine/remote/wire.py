@@ -2,7 +2,8 @@
 
 Every message is one JSON object on one line with a ``type``. Events travel as their journal
 record (``event``, ``ts`` as epoch seconds, fields) and are rebuilt into the same frozen
-dataclasses on the other side, nested values (GPU readings) included.
+dataclasses on the other side, nested values (GPU readings) included, by the journal's own
+reader (:mod:`phoenix_engine._event_rebuild`).
 """
 
 from __future__ import annotations
@@ -20,19 +21,15 @@ __all__ = [
 
 import dataclasses
 import json
-import types
-import typing
 from typing import Any
 
 from phoenix_engine import events as ev
+from phoenix_engine._event_rebuild import BadEventRecord, rebuild_event
 from phoenix_engine.errors import PhoenixError
 
 VERSION = 1
 MAX_LINE = 1 << 20  # a message larger than 1 MiB is garbage, not a message
 
-_BY_NAME: dict[str, type[ev.Event]] = {kind.name: kind for kind in ev.ALL_EVENTS}
-_NESTED = {"GpuReading": ev.GpuReading, "GpuProcess": ev.GpuProcess}
-_SCALARS: dict[Any, type | tuple[type, ...]] = {str: str, int: int, float: (int, float), bool: bool}
 COMMANDS = ("status", "stop", "accept", "reject", "record")
 _ARGUMENTS: dict[str, type | tuple[type, ...]] = {
     "id": (int, str, type(None)),
@@ -96,21 +93,13 @@ def decode_event(data: dict[str, Any]) -> ev.Event:
     """Rebuild an event; an unknown name, a missing field or a value of the wrong type (a
     string ``ts``, a number for a path list, an infinite time) raises WireError, so nothing
     malformed ever reaches a sink."""
-    kind = _BY_NAME.get(str(data.get("event")))
-    if kind is None:
-        raise WireError(f"unknown event {data.get('event')!r}")
-    hints = typing.get_type_hints(kind)
-    values: dict[str, Any] = {}
-    for f in dataclasses.fields(kind):
-        if f.name in data:
-            values[f.name] = _rebuild(data[f.name], hints[f.name], f"{kind.name}.{f.name}")
-    ts = values.get("ts", 0.0)
-    if not 0 <= ts < _LATEST_TS:
-        raise WireError(f"bad {kind.name} event: ts {ts!r} is not a time")
     try:
-        return kind(**values)
-    except TypeError as exc:
-        raise WireError(f"bad {kind.name} event: {exc}") from None
+        event = rebuild_event(data)
+    except BadEventRecord as exc:
+        raise WireError(str(exc)) from None
+    if not 0 <= event.ts < _LATEST_TS:
+        raise WireError(f"bad {event.name} event: ts {event.ts!r} is not a time")
+    return event
 
 
 def _plain(value: Any) -> Any:
@@ -119,41 +108,3 @@ def _plain(value: Any) -> Any:
     if isinstance(value, tuple | list):
         return [_plain(v) for v in value]
     return value
-
-
-def _rebuild(value: Any, hint: Any, where: str) -> Any:
-    """Check ``value`` against the field's type; lists back to tuples, dicts back to the
-    nested dataclasses the hint names."""
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
-        options = [a for a in typing.get_args(hint) if a is not type(None)]
-        return None if value is None else _rebuild(value, options[0], where)
-    if origin is tuple:
-        if not isinstance(value, list):
-            raise WireError(f"{where} must be a list, not {type(value).__name__}")
-        inner = typing.get_args(hint)[0] if typing.get_args(hint) else Any
-        return tuple(_rebuild(v, inner, where) for v in value)
-    nested = _NESTED.get(getattr(hint, "__name__", ""))
-    if nested is not None:
-        if not isinstance(value, dict):
-            raise WireError(f"{where} must be an object, not {type(value).__name__}")
-        inner_hints = typing.get_type_hints(nested)
-        fields = {
-            k: _rebuild(v, inner_hints[k], f"{where}.{k}")
-            for k, v in value.items()
-            if k in inner_hints
-        }
-        try:
-            return nested(**fields)
-        except TypeError as exc:
-            raise WireError(f"bad {where}: {exc}") from None
-    expected = _SCALARS.get(hint)
-    if expected is not None and (
-        not isinstance(value, expected) or _is_bool_for_number(value, hint)
-    ):
-        raise WireError(f"{where} must be {hint.__name__}, not {type(value).__name__}")
-    return float(value) if hint is float else value
-
-
-def _is_bool_for_number(value: Any, hint: Any) -> bool:
-    return isinstance(value, bool) and hint is not bool

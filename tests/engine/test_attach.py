@@ -181,11 +181,11 @@ def test_another_user_is_refused(make_settings: Make, recorder: Recorder, tmp_pa
 
 
 def test_the_real_peer_credentials_are_read() -> None:
-    from phoenix_engine.remote.attach_server import _peer_uid
+    from phoenix_engine.remote.engine_socket import peer_credentials
 
     left, right = socket.socketpair(socket.AF_UNIX)
-    try:
-        assert _peer_uid(left) == os.getuid()
+    try:  # the attach server's default ``peer``
+        assert peer_credentials(left) == (os.getpid(), os.getuid())
     finally:
         left.close()
         right.close()

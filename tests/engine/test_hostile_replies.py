@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from phoenix_engine.core.patches import ParseFailure, Reply, parse_reply
-from phoenix_engine.core.policy import Limits, check_path
+from phoenix_engine.core.policy import Limits, ProjectResolver, check_path
 from phoenix_engine.core.proposal import Proposal, Refusal, build_proposal
 
 LIMITS = Limits(allowlist=("*.py",), data_dir="data", max_patch_lines=50, max_patch_files=3)
@@ -308,7 +308,9 @@ def test_hostile_reply_is_refused_and_touches_nothing(
 def _changes(result: Proposal | Refusal | ParseFailure, project: Path) -> dict[str, bytes]:
     assert isinstance(result, Proposal), result
     for change in result.changes:  # belt and braces: every path passes policy on its own
-        assert check_path(project, change.path, LIMITS, exists=change.before is not None).ok
+        assert check_path(
+            ProjectResolver(project), change.path, LIMITS, exists=change.before is not None
+        ).ok
     return {change.path: change.after for change in result.changes}
 
 

@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from phoenix_engine.core.policy import Limits, Verdict, check_path, check_size, command_files
+from phoenix_engine.core.policy import (
+    Limits,
+    ProjectResolver,
+    Verdict,
+    check_path,
+    check_size,
+    command_files,
+)
 from phoenix_engine.core.settings import resolve
 
 LIMITS = Limits(allowlist=("*.py", "configs/*.yaml"), protected=("secret_*.py", "vendor/"))
@@ -50,7 +57,7 @@ def project(tmp_path: Path) -> Path:
     ],
 )
 def test_allowed(project: Path, path: str, relpath: str) -> None:
-    verdict = check_path(project, path, LIMITS, exists=True)
+    verdict = check_path(ProjectResolver(project), path, LIMITS, exists=True)
     assert verdict == Verdict(ok=True, relpath=relpath)
 
 
@@ -109,7 +116,7 @@ def test_allowed(project: Path, path: str, relpath: str) -> None:
     ],
 )
 def test_refused(project: Path, path: str, needle: str) -> None:
-    verdict = check_path(project, path, LIMITS, exists=False)
+    verdict = check_path(ProjectResolver(project), path, LIMITS, exists=False)
     if path == "configs/deep/lr.yaml":
         assert verdict.ok  # documented: '*' crosses '/', as in fnmatch
         return
@@ -134,17 +141,17 @@ def test_refused(project: Path, path: str, needle: str) -> None:
     ],
 )
 def test_allowlist_globs(tmp_path: Path, allowlist: tuple[str, ...], path: str, ok: bool) -> None:
-    verdict = check_path(tmp_path, path, Limits(allowlist=allowlist), exists=False)
+    verdict = check_path(ProjectResolver(tmp_path), path, Limits(allowlist=allowlist), exists=False)
     assert verdict.ok is ok, verdict.reason
 
 
 def test_empty_allowlist_says_so(tmp_path: Path) -> None:
-    verdict = check_path(tmp_path, "train.py", Limits(allowlist=()), exists=True)
+    verdict = check_path(ProjectResolver(tmp_path), "train.py", Limits(allowlist=()), exists=True)
     assert "empty: nothing may be patched" in verdict.reason
 
 
 def test_new_file_reason_says_new(tmp_path: Path) -> None:
-    verdict = check_path(tmp_path, "run.sh", LIMITS, exists=False)
+    verdict = check_path(ProjectResolver(tmp_path), "run.sh", LIMITS, exists=False)
     assert "a new file is outside PHOENIX_ALLOWLIST" in verdict.reason
 
 
@@ -154,14 +161,19 @@ def test_custom_data_dir(project: Path, data_dir: str) -> None:
     if data_dir == "ABS":
         data_dir = str(project / "datasets" / "raw")
     limits = Limits(allowlist=("*.py",), data_dir=data_dir)
-    assert "data directory" in check_path(project, "datasets/raw/x.py", limits, exists=False).reason
-    assert check_path(project, "datasets/other.py", limits, exists=False).ok
-    assert check_path(project, "data/loader.py", limits, exists=False).ok  # not the default now
+    assert (
+        "data directory"
+        in check_path(ProjectResolver(project), "datasets/raw/x.py", limits, exists=False).reason
+    )
+    assert check_path(ProjectResolver(project), "datasets/other.py", limits, exists=False).ok
+    assert check_path(
+        ProjectResolver(project), "data/loader.py", limits, exists=False
+    ).ok  # not the default now
 
 
 def test_data_dir_reached_through_a_symlink(project: Path) -> None:
     os.symlink("data", project / "datalink")
-    verdict = check_path(project, "datalink/x.py", LIMITS, exists=False)
+    verdict = check_path(ProjectResolver(project), "datalink/x.py", LIMITS, exists=False)
     assert "data directory" in verdict.reason
 
 
@@ -254,7 +266,7 @@ def test_never_patchable_whatever_the_allowlist(tmp_path: Path, path: str) -> No
     (tmp_path / "condaenv" / "conda-meta").mkdir(parents=True)
     limits = Limits(allowlist=("*",), test_files=command_files("python check.py -v"))
     for exists in (True, False):
-        verdict = check_path(tmp_path, path, limits, exists=exists)
+        verdict = check_path(ProjectResolver(tmp_path), path, limits, exists=exists)
         assert not verdict.ok, path
         assert verdict.reason
 
@@ -277,7 +289,7 @@ def test_never_patchable_whatever_the_allowlist(tmp_path: Path, path: str) -> No
 )
 def test_ordinary_project_files_stay_patchable(tmp_path: Path, path: str) -> None:
     (tmp_path / "environment").mkdir()
-    verdict = check_path(tmp_path, path, EVERYTHING, exists=False)
+    verdict = check_path(ProjectResolver(tmp_path), path, EVERYTHING, exists=False)
     assert verdict.ok, verdict.reason
 
 
@@ -289,6 +301,9 @@ class FakeFs:
 
     def is_env_dir(self, relpath: str) -> bool:
         return relpath == "py"
+
+    def relative(self, path: str) -> str | None:
+        return path.removeprefix("/proj/") if path.startswith("/proj/") else None
 
 
 @pytest.mark.parametrize(
@@ -302,8 +317,25 @@ class FakeFs:
     ],
 )
 def test_check_path_with_an_injected_resolver(path: str, ok: bool, relpath: str) -> None:
-    verdict = check_path(Path("/nonexistent"), path, EVERYTHING, exists=True, fs=FakeFs())
+    verdict = check_path(FakeFs(), path, EVERYTHING, exists=True)
     assert (verdict.ok, verdict.relpath) == (ok, relpath), verdict.reason
+
+
+@pytest.mark.parametrize(
+    ("data_dir", "path", "ok"),
+    [
+        ("/proj/sets", "sets/x.py", False),  # absolute, inside the project
+        ("/proj/sets", "alias/x.py", True),
+        ("/elsewhere/sets", "sets/x.py", True),  # outside: nothing in the project is data
+        ("alias/d", "src/d/x.py", False),  # as written and as resolved
+        ("sets/", "sets/a/b.py", False),
+    ],
+)
+def test_data_dir_with_an_injected_resolver(data_dir: str, path: str, ok: bool) -> None:
+    limits = Limits(allowlist=("*",), data_dir=data_dir)
+    verdict = check_path(FakeFs(), path, limits, exists=False)
+    assert verdict.ok is ok, verdict.reason
+    assert ok or "data directory" in verdict.reason
 
 
 @pytest.mark.parametrize(

@@ -96,6 +96,21 @@ def test_quoted_dict_values_and_grad_norm() -> None:
 
 
 @pytest.mark.parametrize(
+    ("line", "grad_norm"),
+    [
+        ("{'grad_norm': '2.5'}", 2.5),  # neither step nor loss on the line
+        ("'Grad_Norm': 0.75", 0.75),
+        ("step 7 loss 1.2 total_grad_norm 4.0", None),  # not a word of its own, as in metrics
+        ("total_grad_norm 4.0", None),
+    ],
+)
+def test_grad_norm_reads_as_parse_line_does(line: str, grad_norm: float | None) -> None:
+    reading = read_line(line)
+    got = reading.sample.grad_norm if reading is not None else None
+    assert got == grad_norm
+
+
+@pytest.mark.parametrize(
     ("line", "alarm"),
     [
         (

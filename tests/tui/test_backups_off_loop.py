@@ -12,7 +12,7 @@ from textual.worker import WorkerState
 from tui_support import make_app, until
 
 from phoenix_engine import events as ev
-from phoenix_engine.io import backups
+from phoenix_engine.io._backup_store import ONE_WRITER
 from phoenix_tui.console.panes.patches import BackupList
 from phoenix_tui.console.screens import HelpScreen
 
@@ -34,7 +34,7 @@ async def test_keys_work_while_a_rollback_waits_for_the_engines_apply(tmp_path: 
     app, engine = make_app(tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
         await until(pilot, app._can_roll_back)
-        with backups._ONE_WRITER:  # as while the engine applies a patch
+        with ONE_WRITER:  # as while the engine applies a patch
             worker = app.roll_back(backup_id)
             await pilot.press("question_mark")  # the loop is free: keys are answered
             await until(pilot, lambda: isinstance(app.screen, HelpScreen))
@@ -68,7 +68,7 @@ async def test_a_rollback_the_closing_console_leaves_running_is_journaled(tmp_pa
     app, engine = make_app(tmp_path)
     seen = _Seen()
     engine.add_sink(seen)
-    with backups._ONE_WRITER:  # the rollback's thread waits until the console is gone
+    with ONE_WRITER:  # the rollback's thread waits until the console is gone
         async with app.run_test(size=(120, 40)) as pilot:
             await until(pilot, app._can_roll_back)
             worker = app.roll_back(backup_id)
