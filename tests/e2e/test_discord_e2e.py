@@ -10,8 +10,6 @@ import time
 from pathlib import Path
 
 from cli_support import PHOENIX, user_env
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "engine"))
 from fakes.discord_server import (
     BOT_TOKEN,
     CHANNEL_ID,

@@ -15,8 +15,6 @@ from pathlib import Path
 import psutil
 import pytest
 from cli_support import PHOENIX, phoenix, user_env
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "engine"))
 from fakes.llm_servers import Action, Hang, LoopbackServer, Seen, json_reply
 
 PY = sys.executable

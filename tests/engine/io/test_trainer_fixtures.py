@@ -17,7 +17,7 @@ from phoenix_engine import events as ev
 from phoenix_engine.core.settings import resolve
 from phoenix_engine.io.telemetry import Telemetry
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "trainers"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "trainers"
 
 
 class Clock:
