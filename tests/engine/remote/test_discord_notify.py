@@ -24,6 +24,7 @@ from fakes.discord_server import (
     rate_limited,
     scripted,
 )
+from virtual_time import VirtualTime
 from waiting import until
 
 from phoenix_engine import events as ev
@@ -54,22 +55,6 @@ RESTART = ev.Restarting(
 )
 DONE = ev.RunCompleted(duration_s=3725.0, restarts=1)
 TITLES = ["Phoenix started", "Training crashed", "Patch p1 proposed by local", "Patch p1 applied"]
-
-
-class VirtualTime:
-    """An injected clock and sleep: waits advance a number, not the wall clock."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.slept: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += max(seconds, 0.0)
-        await asyncio.sleep(0)
 
 
 def notifier(
