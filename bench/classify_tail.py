@@ -19,7 +19,7 @@ from pathlib import Path
 from _common import ROOT, median, result
 
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests" / "engine"))
+sys.path.insert(0, str(ROOT / "tests" / "support"))
 
 from failure_corpus import CORPUS
 

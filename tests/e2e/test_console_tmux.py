@@ -11,13 +11,13 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
 import pytest
 from cli_support import PHOENIX, user_env
+from waiting import until_sync
 
 _SERVERS = itertools.count()
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
@@ -41,14 +41,16 @@ class Tmux:
 
     def wait_for(self, *texts: str, timeout: float = 30.0) -> str:
         """The screen once every one of ``texts`` is on it (polled every 0.1 s)."""
-        deadline = time.monotonic() + timeout
-        while True:
+        screen = ""
+
+        def shown() -> bool:
+            nonlocal screen
             screen = self.screen()
-            if all(text in screen for text in texts):
-                return screen
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{texts!r} never all appeared; the screen was:\n{screen}")
-            time.sleep(0.1)
+            return all(text in screen for text in texts)
+
+        why = lambda: f"{texts!r} all on the screen; the screen was:\n{screen}"  # noqa: E731
+        until_sync(shown, timeout, what=why, interval=0.1)
+        return screen
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ from pathlib import Path
 import psutil
 import pytest
 from cli_support import PHOENIX, phoenix, user_env
+from waiting import until_sync
 
 from phoenix_engine.io.sandbox import probe
 
@@ -256,11 +257,8 @@ def test_self_approving_daemon_cannot_approve_and_does_not_survive(tmp_path: Pat
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not (
-            log.exists() and "approval_requested" in log.read_text()
-        ):
-            time.sleep(0.1)
+        waiting = lambda: log.exists() and "approval_requested" in log.read_text()  # noqa: E731
+        until_sync(waiting, 60, what="approval_requested in the journal", interval=0.1)
         assert "approval_requested" in log.read_text()
         time.sleep(3)  # the daemon's chance, had it survived
         assert "patch_applied" not in log.read_text()
@@ -319,9 +317,7 @@ def test_sigterm_during_a_slow_sandboxed_shadow_test_leaves_nothing(tmp_path: Pa
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 60
-        while len(running()) < 2 and time.monotonic() < deadline and proc.poll() is None:
-            time.sleep(0.05)
+        until_sync(lambda: len(running()) >= 2 or proc.poll() is not None, 60, interval=0.05)
         assert len(running()) >= 2, proc.stderr.read() if proc.poll() is not None else ""
         started = time.monotonic()
         proc.send_signal(signal.SIGTERM)

@@ -6,12 +6,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from cli_support import PHOENIX, user_env
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "engine"))
 from fakes.discord_server import (
     BOT_TOKEN,
     CHANNEL_ID,
@@ -19,6 +16,7 @@ from fakes.discord_server import (
     DiscordApp,
     DiscordServer,
 )
+from waiting import until_sync
 
 OWNER = "123456789012345678"
 STRANGER = "999999999999999999"
@@ -31,13 +29,14 @@ def journal(project: Path) -> list[dict[str, object]]:
 
 
 def wait_for(project: Path, event: str, proc: subprocess.Popen[str]) -> dict[str, object]:
-    for _ in range(600):
-        found = [row for row in journal(project) if row["event"] == event]
-        if found:
-            return found[0]
-        assert proc.poll() is None, f"phoenix exited before {event}"
-        time.sleep(0.05)
-    raise AssertionError(f"no {event} in the journal")
+    found: list[dict[str, object]] = []
+
+    def seen() -> bool:
+        found[:] = [row for row in journal(project) if row["event"] == event]
+        return bool(found)
+
+    until_sync(seen, 30, what=f"{event} in the journal", give_up=lambda: proc.poll() is not None)
+    return found[0]
 
 
 def test_discord_notifies_and_an_allowed_user_accepts_the_patch(tmp_path: Path) -> None:

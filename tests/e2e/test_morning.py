@@ -12,11 +12,9 @@ from pathlib import Path
 
 import pytest
 from cli_support import phoenix, user_env
+from fakes.discord_server import DiscordApp, DiscordServer
 
 from phoenix_engine.io.lock import ProjectLock
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "engine"))
-from fakes.discord_server import DiscordApp, DiscordServer
 
 PY = sys.executable
 # Crashes once (a typo the built-in doctor fixes), then trains and completes.

@@ -15,6 +15,7 @@ from pathlib import Path
 import psutil
 import pytest
 from cli_support import PHOENIX, phoenix, user_env
+from waiting import until_sync
 
 from phoenix_engine.io.lock import ProjectLock
 
@@ -113,9 +114,7 @@ def test_an_evaluation_left_by_a_killed_phoenix_is_stopped_by_the_next(tiny: Pat
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 30
-        while not (tiny / "eval.pid").exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
+        until_sync((tiny / "eval.pid").exists, 30, what="the evaluation started", interval=0.05)
         pid = int((tiny / "eval.pid").read_text())
         status = phoenix("status", cwd=tiny, env=env())  # while it evaluates
         assert status.returncode == 0, status.stderr

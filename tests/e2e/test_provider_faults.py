@@ -18,8 +18,6 @@ from pathlib import Path
 
 import pytest
 from cli_support import phoenix, user_env
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "engine"))
 from fakes.llm_servers import (
     Action,
     Drop,

@@ -15,9 +15,8 @@ from pathlib import Path
 import psutil
 import pytest
 from cli_support import PHOENIX, phoenix, user_env
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "engine"))
 from fakes.llm_servers import Action, Hang, LoopbackServer, Seen, json_reply
+from waiting import until_sync
 
 PY = sys.executable
 GRACE_S = 1.0
@@ -64,19 +63,19 @@ def ours(tmp_path: Path) -> list[psutil.Process]:
 
 
 def wait_for(path: Path, proc: subprocess.Popen[str], timeout: float = 40) -> None:
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            _, err = proc.communicate()
-            pytest.fail(f"{path.name} never appeared (phoenix: {proc.returncode}):\n{err}")
-        time.sleep(0.05)
+    try:
+        until_sync(path.exists, timeout, give_up=lambda: proc.poll() is not None)
+    except AssertionError:
+        proc.kill()
+        _, err = proc.communicate()
+        pytest.fail(f"{path.name} never appeared (phoenix: {proc.returncode}):\n{err}")
 
 
 def sigterm_and_check(
     proc: subprocess.Popen[str], tmp_path: Path, tmpdir: Path, sig: int = signal.SIGTERM
 ) -> str:
-    time.sleep(0.3)  # let every process of the tree be in place
+    # The pidfile is written once the daemon is forked: wait until both show, not a fixed time.
+    until_sync(lambda: len(ours(tmp_path)) >= 2, 10, what="the slow process and its daemon")
     before = ours(tmp_path)
     assert len(before) >= 2, before  # the slow process and its daemon
     started = time.monotonic()
@@ -178,10 +177,8 @@ def test_sigterm_during_a_hanging_http_model_call(tmp_path: Path) -> None:
             PHOENIX_LLM_TIMEOUT_SEC="120",
         )
         proc = start(project, env)
-        deadline = time.monotonic() + 40
-        while not [s for s in server.seen if s.method == "POST"]:
-            assert proc.poll() is None and time.monotonic() < deadline, "never asked the model"
-            time.sleep(0.05)
+        asked = lambda: [s for s in server.seen if s.method == "POST"]  # noqa: E731
+        until_sync(asked, 40, what="the model was asked", give_up=lambda: proc.poll() is not None)
         started = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         try:

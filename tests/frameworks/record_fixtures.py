@@ -1,4 +1,4 @@
-"""Record real trainer output as fixtures for tests/engine/test_trainer_fixtures.py.
+"""Record real trainer output as fixtures for tests/engine/io/test_trainer_fixtures.py.
 
 Run with the frameworks venv (``make test-frameworks`` builds it):
     .venv-frameworks/bin/python tests/frameworks/record_fixtures.py [case ...]

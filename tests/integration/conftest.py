@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "engine"))  # fakes.*
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))  # cli_support
-
 from integration_support import (
     LlamaServer,
     find_or_install_gemini_cli,

@@ -20,14 +20,12 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "engine"))
 from fakes.llm_servers import Action, Drop, Reply, Seen, json_reply
 
 REPO = Path(__file__).resolve().parents[2]

@@ -8,11 +8,11 @@ import os
 import socket
 import stat
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 from engine_support import Recorder
+from waiting import until
 
 from phoenix_engine import events as ev
 from phoenix_engine.approval import ApprovalDesk
@@ -39,14 +39,6 @@ print("step 2 loss", lerning_rate)
 """
 
 
-async def until(predicate: Callable[[], bool], what: str, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"never happened: {what}")
-        await asyncio.sleep(0.02)
-
-
 def engine_with_socket(s: Settings, recorder: Recorder) -> tuple[Engine, ApprovalDesk]:
     desk = ApprovalDesk("manual")
     engine = Engine(s, env=os.environ, sinks=[recorder], approver=desk)
@@ -63,14 +55,14 @@ def test_attached_console_sees_the_run_and_its_accept_applies_the_patch(
 
     async def scenario() -> ExitCode:
         run = asyncio.create_task(engine.run())
-        await until(lambda: "approval_requested" in recorder.names(), "a patch waits")
+        await until(lambda: "approval_requested" in recorder.names(), 20, what="a patch waits")
         # a stuck console: says hello, then never reads a byte
         _stuck_r, stuck_w = await asyncio.open_unix_connection(str(socket_path(s.state_dir)))
         stuck_w.write(pack({"type": "hello", "version": 1}))
         attached = AttachedEngine(socket_path(s.state_dir))
         attached.add_sink(seen)
         follow = asyncio.create_task(attached.run())
-        await until(lambda: "approval_requested" in seen.names(), "the snapshot arrived")
+        await until(lambda: "approval_requested" in seen.names(), 20, what="the snapshot arrived")
         proposed = seen.of(ev.PatchProposed)[0]
         assert AttachedDesk(attached).accept(proposed.id)
         code = await asyncio.wait_for(run, 30)
@@ -99,9 +91,12 @@ def test_socket_is_private_and_status_answers(make_settings: Make, recorder: Rec
     async def scenario() -> str:
         run = asyncio.create_task(engine.run())
         path = socket_path(s.state_dir)
-        await until(lambda: "process_started" in recorder.names() and path.exists(), "listening")
+        listening = lambda: "process_started" in recorder.names() and path.exists()  # noqa: E731
+        await until(listening, 20, what="listening")
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
-        await asyncio.sleep(0.3)
+        # The status view is a sink of the same emit, so it has the loss once the recorder has.
+        parsed = lambda: any(m.loss == 0.5 for m in recorder.of(ev.MetricSample))  # noqa: E731
+        await until(parsed, 20, what="the loss parsed")
         text = await query_status(path)
         engine.request_stop("test over", force=True)
         await asyncio.wait_for(run, 10)
@@ -128,7 +123,7 @@ def test_garbage_and_wrong_versions_get_an_error_not_a_crash(
 
     async def scenario() -> list[bytes]:
         run = asyncio.create_task(engine.run())
-        await until(lambda: socket_path(s.state_dir).exists(), "listening")
+        await until(lambda: socket_path(s.state_dir).exists(), 20, what="listening")
         answers = [
             await talk(b"\xff\xfe not json\n"),
             await talk(pack({"type": "hello", "version": 99})),
@@ -167,7 +162,7 @@ def test_another_user_is_refused(make_settings: Make, recorder: Recorder, tmp_pa
 
     async def scenario() -> None:
         serving = asyncio.create_task(server.run())
-        await until(lambda: server.path.exists(), "listening")
+        await until(lambda: server.path.exists(), 20, what="listening")
         try:
             await AttachedEngine(server.path).run()
         except AttachError as exc:
@@ -233,7 +228,7 @@ def test_a_project_too_deep_for_a_unix_socket_still_gets_one(
 
     async def scenario() -> str:
         run = asyncio.create_task(engine.run())
-        await until(lambda: path.exists() and "process_started" in recorder.names(), "up")
+        await until(lambda: path.exists() and "process_started" in recorder.names(), 20, what="up")
         text = await query_status(path)
         engine.request_stop("test over", force=True)
         await asyncio.wait_for(run, 10)
@@ -271,7 +266,7 @@ def test_a_process_phoenix_started_cannot_approve_its_own_patch(
 
     async def scenario() -> str:
         run = asyncio.create_task(engine.run())
-        await until(lambda: "approval_requested" in recorder.names(), "a patch waits")
+        await until(lambda: "approval_requested" in recorder.names(), 20, what="a patch waits")
         (waiting,) = desk.pending
         child = await asyncio.create_subprocess_exec(
             sys.executable,

@@ -15,6 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import waiting
+
 from phoenix_engine import events as ev
 from phoenix_engine.approval import ApprovalDesk
 from phoenix_engine.core.settings import Settings, resolve
@@ -196,9 +198,5 @@ def make_app(
 
 
 async def until(pilot: Any, check: Any, timeout: float = 10.0) -> None:
-    """Let the app run until ``check()`` holds (bounded)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not check():
-        assert loop.time() < deadline, "timed out waiting for the console"
-        await pilot.pause(0.02)
+    """Let the app run until ``check()`` holds (bounded): waiting.until, paced by the pilot."""
+    await waiting.until(check, timeout, what="the console", interval=0.02, pause=pilot.pause)

@@ -1,4 +1,4 @@
-"""A fake Discord on 127.0.0.1 (port 0, own thread): a webhook and one channel's REST endpoints.
+"""A fake Discord on the loopback server (``fakes.loopback``): a webhook and one channel's REST.
 
 ``DiscordApp`` keeps the channel's messages (IDs increase like snowflakes) and answers
 ``POST /api/webhooks/{id}/{token}``, ``GET /api/v10/users/@me``,
@@ -30,15 +30,12 @@ __all__ = [
     "scripted",
 ]
 
-import email.policy
-import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from email.parser import BytesParser
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+
+from fakes.loopback import Action, Hang, LoopbackServer, Part, Reply, Seen, json_reply
 
 BOT_ID = "900000000000000001"
 BOT_TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GfakeX.fake-bot-token-0123456789abcdefghij"
@@ -47,71 +44,7 @@ WEBHOOK_ID = "700000000000000001"
 WEBHOOK_TOKEN = "fake-webhook-token-0123456789-abcdefghijklmnop"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Seen:
-    method: str
-    path: str  # without the query
-    query: dict[str, str]
-    headers: dict[str, str]
-    body: bytes
-
-    @property
-    def json(self) -> Any:
-        """The JSON body, or a multipart upload's ``payload_json`` part, as Discord reads it."""
-        if self.is_multipart:
-            part = self.files.get("payload_json")
-            return json.loads(part.data) if part is not None else None
-        return json.loads(self.body) if self.body else None
-
-    @property
-    def is_multipart(self) -> bool:
-        return self.headers.get("content-type", "").startswith("multipart/form-data")
-
-    @property
-    def files(self) -> dict[str, Part]:
-        """The parts of a multipart/form-data body by field name (``files[0]``...)."""
-        if not self.is_multipart:
-            return {}
-        head = f"Content-Type: {self.headers['content-type']}\r\n\r\n".encode()
-        message = BytesParser(policy=email.policy.HTTP).parsebytes(head + self.body)
-        parts: dict[str, Part] = {}
-        for part in message.iter_parts():
-            name = part.get_param("name", header="content-disposition")
-            data = part.get_payload(decode=True)
-            if isinstance(name, str) and isinstance(data, bytes):
-                parts[name] = Part(
-                    filename=part.get_filename() or "",
-                    content_type=part.get_content_type(),
-                    data=data,
-                )
-        return parts
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Part:
-    filename: str
-    content_type: str
-    data: bytes
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Reply:
-    status: int = 200
-    body: bytes = b""
-    headers: tuple[tuple[str, str], ...] = ()
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Hang:
-    """Read the request and never answer (until the server stops)."""
-
-
-Action = Reply | Hang
 Hook = Callable[[Seen], Action | None]
-
-
-def json_reply(data: Any, status: int = 200, headers: tuple[tuple[str, str], ...] = ()) -> Reply:
-    return Reply(status=status, body=json.dumps(data).encode(), headers=headers)
 
 
 def rate_limited(retry_after: float, *, is_global: bool = False, in_body: bool = True) -> Reply:
@@ -167,23 +100,23 @@ class DiscordApp:
         action = self.hook(seen) if self.hook is not None else None
         if action is not None:
             return action
-        if seen.path.startswith("/api/webhooks/"):
+        if seen.route.startswith("/api/webhooks/"):
             return self._webhook(seen)
         if seen.headers.get("authorization") != f"Bot {BOT_TOKEN}":
             return json_reply({"message": "401: Unauthorized", "code": 0}, 401)
         channel = f"/api/v10/channels/{CHANNEL_ID}/messages"
-        if seen.method == "GET" and seen.path == "/api/v10/users/@me":
+        if seen.method == "GET" and seen.route == "/api/v10/users/@me":
             return json_reply({"id": BOT_ID, "username": "Phoenix", "bot": True})
-        if seen.method == "GET" and seen.path == channel:
+        if seen.method == "GET" and seen.route == channel:
             return json_reply(self._read(seen.query))
-        if seen.method == "POST" and seen.path == channel:
+        if seen.method == "POST" and seen.route == channel:
             self.bot_posts.append(seen.json)
             author = {"id": BOT_ID, "username": "Phoenix", "bot": True}
             return json_reply({"id": self._add({"author": author, **seen.json})})
         return json_reply({"message": "Unknown Channel", "code": 10003}, 404)
 
     def _webhook(self, seen: Seen) -> Action:
-        if seen.path != f"/api/webhooks/{WEBHOOK_ID}/{WEBHOOK_TOKEN}":
+        if seen.route != f"/api/webhooks/{WEBHOOK_ID}/{WEBHOOK_TOKEN}":
             return json_reply({"message": "Unknown Webhook", "code": 10015}, 404)
         self.webhook_posts.append(seen.json)
         self.webhook_files.append({k: v for k, v in seen.files.items() if k != "payload_json"})
@@ -214,20 +147,12 @@ class DiscordApp:
         return f"/api/webhooks/{WEBHOOK_ID}/{WEBHOOK_TOKEN}"
 
 
-class DiscordServer:
+class DiscordServer(LoopbackServer):
     """``with DiscordServer(app) as server:``, then ``server.webhook_url``, ``server.api_base``."""
 
     def __init__(self, app: DiscordApp) -> None:
+        super().__init__(app)
         self.app = app
-        self.seen: list[Seen] = []
-        self.stop = threading.Event()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.02,), daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
 
     @property
     def webhook_url(self) -> str:
@@ -236,60 +161,3 @@ class DiscordServer:
     @property
     def api_base(self) -> str:
         return self.url + "/api/v10"
-
-    def __enter__(self) -> DiscordServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(timeout=5)
-
-
-def _make_handler(server: DiscordServer) -> type[BaseHTTPRequestHandler]:
-    class _Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, format: str, *args: Any) -> None:
-            return None
-
-        def do_GET(self) -> None:
-            self._serve()
-
-        def do_POST(self) -> None:
-            self._serve()
-
-        def _serve(self) -> None:
-            length = int(self.headers.get("content-length") or 0)
-            parts = urlsplit(self.path)
-            query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-            headers = {k.lower(): v for k, v in self.headers.items()}
-            seen = Seen(
-                method=self.command,
-                path=parts.path,
-                query=query,
-                headers=headers,
-                body=self.rfile.read(length),
-            )
-            server.seen.append(seen)
-            try:
-                self._act(server.app(seen))
-            except (BrokenPipeError, ConnectionResetError):
-                self.close_connection = True
-
-        def _act(self, action: Action) -> None:
-            if isinstance(action, Hang):
-                server.stop.wait(10)
-                self.close_connection = True
-                return
-            self.send_response(action.status)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(action.body)))
-            for name, value in action.headers:
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(action.body)
-
-    return _Handler

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from virtual_time import VirtualTime
 
 from phoenix_engine.io.atomic import inside, remove_stale_bytecode, write_atomic, write_synced
 from phoenix_engine.io.backups import (
@@ -39,13 +40,9 @@ OLD = b"import os\r\nlr = 0.1\r\n"
 NEW = b"import os\r\nlr = 0.01\r\n"
 
 
-class Clock:
-    def __init__(self, start: float = 1_795_000_000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        self.now += 1.0
-        return self.now
+def ticking() -> VirtualTime:
+    """A clock a second further at each reading: each backup gets its own second."""
+    return VirtualTime(1_795_000_000.0, tick=1.0)
 
 
 @pytest.fixture
@@ -74,7 +71,7 @@ def _backup(
         provider="builtin",
         signature="f" * 16,
         diagnosis="d",
-        clock=clock or Clock(),
+        clock=clock or ticking(),
         writer=writer,
     )
 
@@ -155,7 +152,7 @@ def test_dry_run_backs_up_and_writes_nothing(project: Path) -> None:
 
 def test_ids_are_unique_within_one_second(project: Path) -> None:
     changes = [Change(path="train.py", before=OLD, after=NEW)]
-    frozen = Clock()
+    frozen = ticking()
     ids = {_backup(project, changes, lambda: 1_795_000_000.5).id for _ in range(3)}
     assert len(ids) == 3
     other = _backup(project, changes, clock=frozen, proposal_id="not-hex-at-all")
@@ -163,7 +160,7 @@ def test_ids_are_unique_within_one_second(project: Path) -> None:
 
 
 def test_prune_keeps_newest_and_never_prepared(project: Path) -> None:
-    state, clock = project / ".phoenix_cli", Clock()
+    state, clock = project / ".phoenix_cli", ticking()
     changes = [Change(path="train.py", before=OLD, after=OLD)]
     made = []
     for i in range(5):
@@ -180,7 +177,7 @@ def test_prune_keeps_newest_and_never_prepared(project: Path) -> None:
 
 
 def test_rollback_restores_and_makes_a_safety_backup_first(project: Path) -> None:
-    state, clock = project / ".phoenix_cli", Clock()
+    state, clock = project / ".phoenix_cli", ticking()
     changes = [
         Change(path="train.py", before=OLD, after=NEW, mode=0o100644),
         Change(path="pkg/sub/new.py", before=None, after=b"y = 2\n"),

@@ -18,12 +18,12 @@ import stat
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from engine_support import Recorder
+from waiting import until_sync
 
 from phoenix_engine import events as ev
 from phoenix_engine.core.run_state import RunView
@@ -141,10 +141,7 @@ def squatter(target: Path) -> Iterator[int]:
         finally:
             os._exit(0)
     try:
-        deadline = time.monotonic() + 10
-        while not (spot / "ready").exists():
-            assert time.monotonic() < deadline, "the squatter never listened"
-            time.sleep(0.02)
+        until_sync((spot / "ready").exists, 10, what="the squatter listens")
         os.rename(spot / "s.sock", target)
         yield pid
     finally:

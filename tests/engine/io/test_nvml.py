@@ -11,6 +11,7 @@ from typing import Any
 
 import pynvml
 import pytest
+from virtual_time import VirtualTime
 
 from phoenix_engine.core.guards import GuardLimits, Guards
 from phoenix_engine.events import GpuStatus
@@ -102,14 +103,6 @@ class FakeNvml:
         return self._procs(dev.graphics)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_reads_every_field_in_display_units() -> None:
     nvml = FakeNvml(Device(), Device(name=b"Tesla T4", temps=[45]))
     status = NvmlSampler(nvml).sample()
@@ -161,7 +154,7 @@ def test_an_unnamed_gpu_is_called_by_its_index() -> None:
     ],
 )
 def test_no_driver_is_a_none_status_with_the_reason(code: int, reason: str, retried: bool) -> None:
-    nvml, clock = FakeNvml(Device(), init_error=code), Clock()
+    nvml, clock = FakeNvml(Device(), init_error=code), VirtualTime(1000.0)
     sampler = NvmlSampler(nvml, retry_s=30, clock=clock)
     first = sampler.sample()
     assert first.source == "none" and reason in first.reason and first.gpus == ()
@@ -188,7 +181,7 @@ def test_a_driver_without_devices_says_so() -> None:
     ],
 )
 def test_driver_lost_mid_run_then_back(code: int, reason: str) -> None:
-    nvml, clock = FakeNvml(Device()), Clock()
+    nvml, clock = FakeNvml(Device()), VirtualTime(1000.0)
     sampler = NvmlSampler(nvml, retry_s=30, clock=clock)
     assert sampler.sample().source == "nvml"
     nvml.broken = code

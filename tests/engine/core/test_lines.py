@@ -107,7 +107,7 @@ def test_rejects_nonpositive_cap() -> None:
 
 
 def _throughput() -> None:
-    """By hand: ``PYTHONPATH=. .venv/bin/python tests/engine/test_lines.py`` (not in the suite)."""
+    """By hand: ``PYTHONPATH=. python tests/engine/core/test_lines.py`` (not in the suite)."""
     line = b"step 12345 | loss 0.1234 | lr 3.0e-04 | grad_norm 1.2345 | tok/s 123456.7 | ok\n"
     data = line * (100_000_000 // len(line))
     for name, blob in (("lf", data), ("crlf", data.replace(b"\n", b"\r\n"))):

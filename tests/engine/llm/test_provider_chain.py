@@ -12,6 +12,7 @@ import httpx
 import pytest
 from fakes.llm_servers import Action, LoopbackServer, OpenAIApp, Seen, json_reply
 from fakes.repair_requests import make_request
+from virtual_time import VirtualTime
 
 from phoenix_engine.core.settings import Settings, resolve
 from phoenix_engine.errors import ProviderError
@@ -40,14 +41,6 @@ class Fake:
 
 def down(name: str, reason: str = "HTTP 503") -> Fake:
     return Fake(name, ProviderError(name, reason))
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def chain(*entries: tuple[Fake, str], events: list[Event], **kw: Any) -> ProviderChain:
@@ -114,7 +107,7 @@ async def test_fallback_cap_counts_each_use() -> None:
 
 async def test_breaker_opens_after_threshold_and_half_opens_after_cooldown() -> None:
     events: list[Event] = []
-    clock = Clock()
+    clock = VirtualTime(1000.0)
     flaky = down("gemini_cli")
     last = Fake("builtin", "ok")
     c = chain(

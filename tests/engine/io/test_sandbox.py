@@ -20,6 +20,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from waiting import until
 
 from phoenix_engine import events as ev
 from phoenix_engine.io.sandbox import Chooser, Layout, bwrap_argv, probe, userns_hint
@@ -271,6 +272,18 @@ def markers(marker: str) -> list[psutil.Process]:
     return found
 
 
+def live_markers(marker: str) -> list[psutil.Process]:
+    """The marked processes that still run (a zombie only waits for its parent to reap it)."""
+    found = []
+    for proc in markers(marker):
+        try:
+            if proc.status() != psutil.STATUS_ZOMBIE:
+                found.append(proc)
+        except psutil.NoSuchProcess:
+            continue
+    return found
+
+
 @needs_bwrap
 async def test_self_approving_daemon_sees_no_door_and_dies(
     project: Path, runtime_dir: Path
@@ -293,9 +306,7 @@ async def test_self_approving_daemon_sees_no_door_and_dies(
         result = await shadow(project, cmd, sandbox=PROBE, env=env)
         assert result.ok, result.output_tail
         assert "daemon" in result.output_tail and "visible" not in result.output_tail
-        deadline = time.monotonic() + 5
-        while markers(marker) and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
+        await until(lambda: not markers(marker), 5, what="no marker left", interval=0.05)
         assert markers(marker) == []  # nothing outlives the sandbox
         for server in servers:
             with pytest.raises(BlockingIOError):
@@ -335,19 +346,15 @@ async def test_cancelled_shadow_run_leaves_no_process_and_no_copy(
             sandbox=PROBE if sandboxed else None,
         )
     )
-    deadline = time.monotonic() + 60
-    while len(markers(marker)) < 2 and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
+    await until(lambda: len(markers(marker)) >= 2, 60, what="two markers", interval=0.05)
     assert len(markers(marker)) >= 2  # the test command and its child are running
     started = time.monotonic()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
     assert time.monotonic() - started < 10
-    deadline = time.monotonic() + 5
-    while markers(marker) and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
-    assert [p for p in markers(marker) if p.status() != psutil.STATUS_ZOMBIE] == []
+    await until(lambda: not live_markers(marker), 5, what="no live marker", interval=0.05)
+    assert live_markers(marker) == []
     assert list(tmp_root.iterdir()) == []
 
 
@@ -407,9 +414,7 @@ async def test_timeout_in_the_sandbox_kills_everything_it_started(project: Path)
     result = await shadow(project, f"{py(child)} {marker}", sandbox=PROBE, timeout_s=2)
     assert result.reason == "test command timed out after 2 s"
     assert time.monotonic() - started < 30
-    deadline = time.monotonic() + 5
-    while markers(marker) and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
+    await until(lambda: not markers(marker), 5, what="no marker left", interval=0.05)
     assert markers(marker) == []
 
 

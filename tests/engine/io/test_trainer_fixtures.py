@@ -12,20 +12,13 @@ import math
 from pathlib import Path
 
 import pytest
+from virtual_time import VirtualTime
 
 from phoenix_engine import events as ev
 from phoenix_engine.core.settings import resolve
 from phoenix_engine.io.telemetry import Telemetry
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "trainers"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "trainers"
 
 
 def replay(name: str, *, chunk: int = 512, **env: str) -> list[ev.Event]:
@@ -33,7 +26,7 @@ def replay(name: str, *, chunk: int = 512, **env: str) -> list[ev.Event]:
     the watch kept come last, as MetricSamples, since samples leave at most ten a second)."""
     data = (FIXTURES / f"{name}.log").read_bytes()
     emitted: list[ev.Event] = []
-    clock = Clock()
+    clock = VirtualTime()
     settings = resolve(project_dir=Path("."), env={"PHOENIX_NOTIFY_STEPS": "1", **env})
     telemetry = Telemetry(settings, emit=emitted.append, gpu=None, host=None, monotonic=clock)
     finder = telemetry.lines_for()

@@ -7,10 +7,10 @@ import asyncio
 import json
 import os
 import stat
-import time
 from collections.abc import Callable
 
 from engine_support import PY, Recorder
+from waiting import until
 
 from phoenix_engine import events as ev
 from phoenix_engine.approval import ApprovalDesk
@@ -42,14 +42,6 @@ time.sleep(60)
 """
 
 
-async def until(predicate: Callable[[], bool], what: str, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"never happened: {what}")
-        await asyncio.sleep(0.02)
-
-
 def lines_of(events: list[ev.Event]) -> list[str]:
     return [line for e in events if isinstance(e, ev.OutputLines) for line in e.lines]
 
@@ -66,13 +58,13 @@ def test_no_console_sees_a_secret_even_split_across_two_reads(
 
     async def scenario() -> list[ev.Event]:
         run = asyncio.create_task(engine.run())
-        await until(lambda: "step 1 loss 0.5" in lines_of(recorder.events), "first line")
+        await until(lambda: "step 1 loss 0.5" in lines_of(recorder.events), 20, what="first line")
         attached = AttachedEngine(socket_path(s.state_dir))
         attached.add_sink(live)
         follow = asyncio.create_task(attached.run())
-        await until(lambda: "step 1 loss 0.5" in lines_of(live.events), "attached")
+        await until(lambda: "step 1 loss 0.5" in lines_of(live.events), 20, what="attached")
         (s.project_dir / "go").touch()
-        await until(lambda: "ready" in lines_of(live.events), "the secret went by")
+        await until(lambda: "ready" in lines_of(live.events), 20, what="the secret went by")
         _, writer, snapshot = await connect(socket_path(s.state_dir))  # a late console
         writer.close()
         engine.request_stop("test over", force=True)
@@ -107,7 +99,7 @@ def test_the_state_dir_is_private_and_state_json_keeps_no_secret(
     async def scenario() -> str:
         run = asyncio.create_task(engine.run())
         state = s.state_dir / "state.json"
-        await until(lambda: "up" in engine.tail.lines(5) and state.exists(), "running")
+        await until(lambda: "up" in engine.tail.lines(5) and state.exists(), 20, what="running")
         text = state.read_text()
         engine.request_stop("test over", force=True)
         await asyncio.wait_for(run, 15)
@@ -148,7 +140,7 @@ def test_a_malformed_record_gets_an_error_and_the_journal_keeps_writing(
 
     async def scenario() -> list[bytes]:
         run = asyncio.create_task(engine.run())
-        await until(lambda: "up" in engine.tail.lines(5), "running")
+        await until(lambda: "up" in engine.tail.lines(5), 20, what="running")
         answers = [await record(event) for event in bad]
         good = {"event": "notice", "message": "recorded by a console", "ts": 2.0}
         answers.append(await record(good))

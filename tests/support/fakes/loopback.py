@@ -1,9 +1,9 @@
-"""A real HTTP server on 127.0.0.1 (port 0, own thread) that speaks both LLM wire formats.
+"""The one loopback HTTP fake of the test suite: a real server on 127.0.0.1 (port 0, own thread).
 
-A handler maps each request to an action: a reply, a connection dropped mid-body, a hang, or a
-huge body streamed until the client gives up. ``OpenAIApp`` serves ``GET /v1/models`` and
-``POST /v1/chat/completions`` (optionally refusing some ``response_format`` types the way
-llama.cpp does); ``GeminiApp`` serves ``POST /v1beta/models/{model}:generateContent``.
+A handler (an app) maps each request, as ``Seen``, to an action: a reply, a connection dropped
+mid-body, a hang until the server stops, or a huge body streamed until the client hangs up.
+Every request is kept in ``server.seen``. The LLM fakes (``llm_servers``) and the fake Discord
+(``discord_server``) are apps on this server.
 """
 
 from __future__ import annotations
@@ -11,35 +11,80 @@ from __future__ import annotations
 __all__ = [
     "Action",
     "Drop",
-    "GeminiApp",
     "Handler",
     "Hang",
     "Huge",
     "LoopbackServer",
-    "OpenAIApp",
+    "Part",
     "Reply",
     "Seen",
     "json_reply",
 ]
 
+import email.policy
 import json
 import threading
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
+from email.parser import BytesParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
+from urllib.parse import parse_qs, urlsplit
+
+Headers = tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Part:
+    filename: str
+    content_type: str
+    data: bytes
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Seen:
+    """One request: ``path`` as sent (query included), ``route`` without the query."""
+
     method: str
     path: str
     headers: dict[str, str]
     body: bytes
 
     @property
+    def route(self) -> str:
+        return urlsplit(self.path).path
+
+    @property
+    def query(self) -> dict[str, str]:
+        return {k: v[-1] for k, v in parse_qs(urlsplit(self.path).query).items()}
+
+    @property
     def json(self) -> Any:
+        """The JSON body, or a multipart upload's ``payload_json`` part (as Discord reads it)."""
+        if self.is_multipart:
+            part = self.files.get("payload_json")
+            return json.loads(part.data) if part is not None else None
         return json.loads(self.body) if self.body else None
+
+    @property
+    def is_multipart(self) -> bool:
+        return self.headers.get("content-type", "").startswith("multipart/form-data")
+
+    @property
+    def files(self) -> dict[str, Part]:
+        """The parts of a multipart/form-data body by field name (``files[0]``...)."""
+        if not self.is_multipart:
+            return {}
+        head = f"Content-Type: {self.headers['content-type']}\r\n\r\n".encode()
+        message = BytesParser(policy=email.policy.HTTP).parsebytes(head + self.body)
+        parts: dict[str, Part] = {}
+        for part in message.iter_parts():
+            name = part.get_param("name", header="content-disposition")
+            data = part.get_payload(decode=True)
+            if isinstance(name, str) and isinstance(data, bytes):
+                ctype, filename = part.get_content_type(), part.get_filename() or ""
+                parts[name] = Part(filename=filename, content_type=ctype, data=data)
+        return parts
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -47,6 +92,7 @@ class Reply:
     status: int = 200
     body: bytes = b""
     content_type: str = "application/json"
+    headers: Headers = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -74,8 +120,8 @@ Action = Reply | Drop | Hang | Huge
 Handler = Callable[[Seen], Action]
 
 
-def json_reply(data: Any, status: int = 200) -> Reply:
-    return Reply(status=status, body=json.dumps(data).encode())
+def json_reply(data: Any, status: int = 200, headers: Headers = ()) -> Reply:
+    return Reply(status=status, body=json.dumps(data).encode(), headers=headers)
 
 
 class LoopbackServer:
@@ -84,19 +130,17 @@ class LoopbackServer:
     def __init__(self, handler: Handler) -> None:
         self.handler = handler
         self.seen: list[Seen] = []
-        self.stop = threading.Event()
+        self.stop = threading.Event()  # set on exit: ends hangs and huge bodies
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._serve, daemon=True)
+        # poll_interval: shutdown() waits for one poll of the serving thread
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.02,), daemon=True)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self._httpd.server_address[1]}"
 
-    def _serve(self) -> None:
-        self._httpd.serve_forever(poll_interval=0.02)  # shutdown waits for one poll
-
-    def __enter__(self) -> LoopbackServer:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
@@ -146,16 +190,18 @@ def _make_handler(server: LoopbackServer) -> type[BaseHTTPRequestHandler]:
             elif isinstance(action, Huge):
                 self._huge(action)
             else:
-                self._head(action.status, action.content_type, len(action.body))
+                self._head(action.status, action.content_type, len(action.body), action.headers)
                 self.wfile.write(action.body)
 
-        def _head(self, status: int, content_type: str, length: int | None) -> None:
+        def _head(self, status: int, ctype: str, length: int | None, extra: Headers = ()) -> None:
             self.send_response(status)
-            self.send_header("content-type", content_type)
+            self.send_header("content-type", ctype)
             if length is not None:
                 self.send_header("content-length", str(length))
             else:
                 self.send_header("connection", "close")
+            for name, value in extra:
+                self.send_header(name, value)
             self.end_headers()
 
         def _huge(self, action: Huge) -> None:
@@ -168,41 +214,3 @@ def _make_handler(server: LoopbackServer) -> type[BaseHTTPRequestHandler]:
             self.close_connection = True
 
     return _Handler
-
-
-def _completion(text: str, finish: str = "stop") -> dict[str, Any]:
-    message = {"role": "assistant", "content": text}
-    return {"object": "chat.completion", "choices": [{"message": message, "finish_reason": finish}]}
-
-
-@dataclass(slots=True, kw_only=True)
-class OpenAIApp:
-    """An OpenAI-compatible server; ``reject`` maps a response_format type to a refusal."""
-
-    models: Sequence[str] = ("local-model",)
-    reply: str = '{"patches": []}'
-    reject: dict[str, Reply] = field(default_factory=dict)
-
-    def __call__(self, seen: Seen) -> Action:
-        if seen.method == "GET" and seen.path == "/v1/models":
-            data = [{"id": name, "object": "model"} for name in self.models]
-            return json_reply({"object": "list", "data": data})
-        if seen.method == "POST" and seen.path == "/v1/chat/completions":
-            kind = (seen.json.get("response_format") or {}).get("type", "none")
-            return self.reject.get(kind) or json_reply(_completion(self.reply))
-        return json_reply({"error": {"message": f"no route {seen.path}"}}, 404)
-
-
-@dataclass(slots=True, kw_only=True)
-class GeminiApp:
-    """Gemini's generateContent, with a thought part before the answer."""
-
-    model: str = "gemini-flash-latest"
-    reply: str = '{"patches": []}'
-
-    def __call__(self, seen: Seen) -> Action:
-        if seen.method == "POST" and seen.path == f"/v1beta/models/{self.model}:generateContent":
-            parts = [{"text": "thinking...", "thought": True}, {"text": self.reply}]
-            candidate = {"content": {"role": "model", "parts": parts}, "finishReason": "STOP"}
-            return json_reply({"candidates": [candidate]})
-        return json_reply({"error": {"code": 404, "message": "not found"}}, 404)

@@ -11,7 +11,7 @@ from phoenix_engine.core.heartbeat import Heartbeat, is_launcher_noise
 from phoenix_engine.core.run_state import RunView
 from phoenix_engine.io.pulse import CheckpointPulse
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "trainers"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "trainers"
 
 
 @pytest.mark.parametrize(

@@ -17,8 +17,8 @@ from fakes.repair_requests import make_request
 from phoenix_engine.errors import ProviderError
 from phoenix_engine.llm.gemini_cli import INSTRUCTION, GeminiCli, cli_env
 
-FAKE = Path(__file__).parent / "fakes" / "gemini_fake.py"
-PROJECT = Path(__file__).resolve().parents[2]
+FAKE = Path(__file__).resolve().parents[2] / "support" / "fakes" / "gemini_fake.py"
+PROJECT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture

@@ -24,6 +24,8 @@ from fakes.discord_server import (
     rate_limited,
     scripted,
 )
+from virtual_time import VirtualTime
+from waiting import until
 
 from phoenix_engine import events as ev
 from phoenix_engine.core.redact import Redactor
@@ -53,22 +55,6 @@ RESTART = ev.Restarting(
 )
 DONE = ev.RunCompleted(duration_s=3725.0, restarts=1)
 TITLES = ["Phoenix started", "Training crashed", "Patch p1 proposed by local", "Patch p1 applied"]
-
-
-class VirtualTime:
-    """An injected clock and sleep: waits advance a number, not the wall clock."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.slept: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += max(seconds, 0.0)
-        await asyncio.sleep(0)
 
 
 def notifier(
@@ -207,7 +193,7 @@ async def test_an_empty_bucket_pauses_before_the_next_message(recorder: Recorder
         n = notifier(server.webhook_url, recorder, vt)
         task = asyncio.create_task(n.run())
         n.emit(STARTED)
-        await until(lambda: n.sent == 1)
+        await until(lambda: n.sent == 1, 3.0)
         n.emit(CRASH)
         await n.aclose()
         await task
@@ -233,7 +219,7 @@ async def test_a_message_is_dropped_after_max_attempts_with_one_event(recorder: 
         n.emit(STARTED)
         n.emit(CRASH)
         task = asyncio.create_task(n.run())
-        await until(lambda: bool(failures(recorder)))
+        await until(lambda: bool(failures(recorder)), 3.0)
         n.emit(DONE)
         await n.aclose()
         await task
@@ -303,7 +289,7 @@ async def test_emit_of_1000_events_is_instant_while_discord_hangs(recorder: Reco
         n = notifier(server.webhook_url, recorder, max_queue=200)
         task = asyncio.create_task(n.run())
         n.emit(STARTED)
-        await until(lambda: len(webhook_requests(server)) == 1)  # the sender is stuck now
+        await until(lambda: len(webhook_requests(server)) == 1, 3.0)  # the sender is stuck now
         before = time.perf_counter()
         for i in range(1000):
             n.emit(ev.Stopped(reason=f"m{i}") if i % 20 == 0 else ev.Progress(step=i, loss="0.1"))
@@ -398,13 +384,6 @@ async def test_a_real_engine_run_is_reported(
         await task
     assert code is ExitCode.GAVE_UP
     assert titles(app) == ["Phoenix started", "Training crashed", "Phoenix gave up"]
-
-
-async def until(condition: Callable[[], bool], timeout: float = 3.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.005)
 
 
 def test_fit_closes_a_code_block_it_cuts() -> None:
