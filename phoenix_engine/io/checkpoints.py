@@ -25,6 +25,7 @@ import json
 import os
 import re
 import shlex
+import stat
 import zipfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -122,12 +123,23 @@ def _intact(path: Path) -> bool:
     names = set(os.listdir(path))
     if _TRAINER_STATE not in names and (names & set(_HF_WEIGHTS) or "optimizer.pt" in names):
         return False  # a Trainer checkpoint cut short before its state was written
-    return all(_file_intact(Path(root, name)) for root, _, files in os.walk(path) for name in files)
+    files = (Path(root, name) for root, _, names in os.walk(path) for name in names)
+    return all(_file_intact(f) for f in files if not _special(f))
+
+
+def _special(path: Path) -> bool:
+    """A named pipe, socket or device inside a checkpoint directory: not checked, not read."""
+    try:
+        return not stat.S_ISREG(path.stat().st_mode)
+    except OSError:
+        return False  # gone or unreadable: _file_intact says so
 
 
 def _file_intact(path: Path) -> bool:
     """False for a zip without its end record or a safetensors file shorter than its header."""
     try:
+        if not stat.S_ISREG(path.stat().st_mode):
+            return False  # a named pipe or a device would block the read, and is no checkpoint
         with path.open("rb") as fh:
             head = fh.read(8)
             if head[:4] == b"PK\x03\x04":

@@ -100,6 +100,18 @@ def all_bad(p: Path) -> None:
     os.remove(p / "output/checkpoint-600/.keep")
 
 
+def fifo_newest(p: Path) -> None:
+    put(p, "ckpt/model-1.pt", zip_bytes(), 600)
+    (p / "ckpt/model-2.pt").parent.mkdir(parents=True, exist_ok=True)
+    os.mkfifo(p / "ckpt/model-2.pt")  # opened for reading, a named pipe blocks until a writer
+
+
+def fifo_inside(p: Path) -> None:
+    hf_checkpoint(p, 500, age_s=600)
+    hf_checkpoint(p, 1000)
+    os.mkfifo(p / "output/checkpoint-1000/stream")
+
+
 CASES: list[tuple[str, Setup, str, str | None]] = [
     ("newest of two", two_hf, "output/checkpoint-*", "output/checkpoint-1000"),
     ("crashed mid-save", crashed_mid_save, "output/checkpoint-*", "output/checkpoint-500"),
@@ -112,6 +124,8 @@ CASES: list[tuple[str, Setup, str, str | None]] = [
     ("none complete", all_bad, "output/checkpoint-*", None),
     ("no match", two_hf, "ckpt/*.pt", None),
     ("recursive glob", lightning, "**/*.ckpt", "ckpt/epoch=1-step=100.ckpt"),
+    ("a named pipe is no checkpoint", fifo_newest, "ckpt/*.pt", "ckpt/model-1.pt"),
+    ("a named pipe inside is skipped", fifo_inside, "output/checkpoint-*", "output/checkpoint-1000"),
 ]
 
 
