@@ -125,7 +125,7 @@ CASES: list[tuple[str, Setup, str, str | None]] = [
     ("no match", two_hf, "ckpt/*.pt", None),
     ("recursive glob", lightning, "**/*.ckpt", "ckpt/epoch=1-step=100.ckpt"),
     ("a named pipe is no checkpoint", fifo_newest, "ckpt/*.pt", "ckpt/model-1.pt"),
-    ("a named pipe inside is skipped", fifo_inside, "output/checkpoint-*", "output/checkpoint-1000"),
+    ("pipe inside skipped", fifo_inside, "output/checkpoint-*", "output/checkpoint-1000"),
 ]
 
 
