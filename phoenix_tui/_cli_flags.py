@@ -100,7 +100,7 @@ def build_parser(command: str, *, explicit: bool = True) -> argparse.ArgumentPar
         if not spec.flag:
             continue
         shown = spec.help.replace("%", "%%") if listed else argparse.SUPPRESS
-        if spec.parse.__name__ == "_bool":
+        if spec.switch:
             group.add_argument(
                 spec.option, dest=spec.field, action="store_const", const="1", help=shown
             )

@@ -49,6 +49,11 @@ class Spec:
     def option(self) -> str:
         return "--" + self.field.replace("_", "-")
 
+    @property
+    def switch(self) -> bool:
+        """A yes/no setting: its flag takes no value (``--dry-run``)."""
+        return self.parse is boolean
+
 
 def _s(field_: str, env: str, parse: Parser, default: str, help_: str, **kw: Any) -> Spec:
     return Spec(field=field_, env=env, parse=parse, default=default, help=help_, **kw)
