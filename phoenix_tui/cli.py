@@ -191,6 +191,7 @@ def run_headless(
     from phoenix_engine.engine import Engine
     from phoenix_engine.events import EventSink, Notice
     from phoenix_engine.io.nvml import NvmlSampler
+    from phoenix_engine.remote.discord_link import remote_control
     from phoenix_engine.services import add_services
     from phoenix_tui.headless import HumanPrinter, JsonPrinter
 
@@ -206,7 +207,13 @@ def run_headless(
     desk = ApprovalDesk(settings.approval, default="auto")
     nvml = NvmlSampler(our_pids=lambda: engine.training_pids()) if gpu_sampler is None else None
     engine = Engine(
-        settings, env=env, sinks=[sink], tee=tee, approver=desk, gpu_sampler=gpu_sampler or nvml
+        settings,
+        env=env,
+        sinks=[sink],
+        tee=tee,
+        approver=desk,
+        gpu_sampler=gpu_sampler or nvml,
+        hold_after_end=remote_control(settings),
     )
     for what in add_services(engine, desk):
         engine.emit(Notice(message=f"{what}"))
