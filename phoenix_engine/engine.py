@@ -190,6 +190,8 @@ class Engine:
         self.triage.use(ledger)
         started, attempt, control = self._mono(), 1, self._control
         while True:
+            if self._stop.is_set():  # first: a stopping engine moves to no other state
+                return self._stopped()
             if self.telemetry.guarded and (code := await self._guarded(ledger)) is not None:
                 return code  # it tripped while nothing ran
             if self._stop.is_set():
