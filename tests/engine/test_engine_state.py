@@ -236,3 +236,30 @@ def test_the_engine_runs_through_the_process_seam(make_settings: Make, recorder:
     assert names.count("process_started") == 2 and names.count("failure") == 1
     assert names.index("restarting") < names.index("run_completed")
     assert [e.returncode for e in recorder.of(ev.ProcessExited)] == [1, 0]
+
+
+class RecordingApprover:
+    """Any approver, not only the desk, hears that Phoenix is stopping."""
+
+    def __init__(self) -> None:
+        self.cancelled: list[str] = []
+
+    async def approve(self, proposal: ev.PatchProposed) -> ev.Decision:
+        return ev.Decision(approved=False, reason="never", by="test")
+
+    def cancel_pending(self, reason: str) -> None:
+        self.cancelled.append(reason)
+
+
+def test_a_stop_before_the_run_starts_nothing_and_cancels_approvals(
+    make_settings: Make, recorder: Recorder
+) -> None:
+    s = make_settings(None, train_cmd="python train.py")
+    processes = ScriptedProcesses([([b"never\n"], 0)])
+    approver = RecordingApprover()
+    engine = Engine(s, env={}, sinks=[recorder], approver=approver, processes=processes)
+    engine.request_stop("SIGTERM")
+    assert engine.state is S.STOPPING and approver.cancelled == ["phoenix is stopping: SIGTERM"]
+    assert asyncio.run(engine.run()) == ExitCode.STOPPED
+    assert processes.spawned == [] and engine.state is S.EXITED
+    assert recorder.names()[-1] == "stopped" and recorder.of(ev.Stopped)[0].reason == "SIGTERM"
