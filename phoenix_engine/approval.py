@@ -69,7 +69,7 @@ class ApprovalDesk:
     def reject(self, patch_id: str, *, by: str = "operator", reason: str = "rejected") -> bool:
         return self._answer(patch_id, Decision(approved=False, reason=reason, by=by))
 
-    def reject_all(self, reason: str) -> None:
+    def cancel_pending(self, reason: str) -> None:
         """On stop: nothing may be applied by an answer that comes after."""
         for patch_id in list(self._waiting):
             self._answer(patch_id, Decision(approved=False, reason=reason, by="phoenix"))

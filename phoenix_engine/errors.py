@@ -9,6 +9,7 @@ from __future__ import annotations
 
 __all__ = [
     "ConfigError",
+    "ContractError",
     "DataError",
     "ExitCode",
     "LockHeldError",
@@ -49,6 +50,10 @@ class ConfigError(PhoenixError):
         self.accepts = accepts
         shown = value if len(value) <= 80 else value[:77] + "..."
         super().__init__(f"{variable}={shown!r} is not valid: expected {accepts}")
+
+
+class ContractError(PhoenixError):
+    """A broken internal contract (an illegal engine state transition): a bug in Phoenix."""
 
 
 class StateError(PhoenixError):

@@ -171,3 +171,7 @@ class Approver(Protocol):
     """The one question the engine asks: may this vetted patch be applied?"""
 
     async def approve(self, proposal: PatchProposed) -> Decision: ...
+
+    def cancel_pending(self, reason: str) -> None:
+        """Phoenix is stopping: refuse every patch still waiting (no later answer applies it)."""
+        ...

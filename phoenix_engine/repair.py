@@ -1,8 +1,9 @@
 """The repair loop: ask for a fix, vet it, prove it in a shadow copy, get approval, apply it.
 
 It only sequences pure decisions (prompt, patches, policy, proposal) and thin I/O (providers,
-shadow, backups). Every outcome is an event with a reason; nothing here raises into the
-engine except broken contracts. Providers are asked in order until one yields a patch that
+shadow, ``_patch_apply``); file reads, backups and fsyncs run in worker threads, off the loop.
+Every outcome is an event with a reason; nothing here raises into the engine except broken
+contracts. Providers are asked in order until one yields a patch that
 passes the policy and the shadow run; a reply that is unusable, refused or failing moves on
 to the next provider.
 """
@@ -16,6 +17,7 @@ import hashlib
 from collections.abc import Callable, Mapping, Sequence
 
 from phoenix_engine import events as ev
+from phoenix_engine._patch_apply import apply_patch
 from phoenix_engine.core.classify import Classified
 from phoenix_engine.core.patches import ParseFailure, parse_reply
 from phoenix_engine.core.policy import Limits
@@ -24,7 +26,6 @@ from phoenix_engine.core.proposal import Proposal, Refusal, build_proposal
 from phoenix_engine.core.redact import Redactor
 from phoenix_engine.core.settings import Settings
 from phoenix_engine.io import sandbox, shadow
-from phoenix_engine.io.backups import BackupError, apply_changes, create_backup, prune
 from phoenix_engine.io.state_store import Ledger
 from phoenix_engine.llm import RepairRequest
 from phoenix_engine.llm.chain import ProviderChain
@@ -70,7 +71,7 @@ class RepairLoop:
         if not names:
             return "no provider configured (PHOENIX_PRIMARY=none): restart without changes"
         request = RepairRequest(
-            prompt=self._prompt(failure, tail, extra),
+            prompt=await self._prompt(failure, tail, extra),
             failure=failure,
             project_dir=s.project_dir,
             reply_format=s.reply_format,
@@ -95,14 +96,8 @@ class RepairLoop:
 
     # --- steps --------------------------------------------------------------------------------
 
-    def _prompt(self, failure: Classified, tail: Sequence[str], extra: str = "") -> str:
-        files: dict[str, str] = {}
-        for rel in select_files(failure, self.settings.project_dir, self._limits):
-            try:
-                data = (self.settings.project_dir / rel).read_bytes()
-            except OSError:
-                continue
-            files[rel] = data.decode("utf-8", "replace")
+    async def _prompt(self, failure: Classified, tail: Sequence[str], extra: str = "") -> str:
+        files = await asyncio.to_thread(self._read_files, failure)  # off the loop: disk reads
         return build_prompt(
             failure=failure,
             tail=tail,
@@ -111,6 +106,17 @@ class RepairLoop:
             redactor=self._redactor,
             extra=extra,
         )
+
+    def _read_files(self, failure: Classified) -> dict[str, str]:
+        """The project files the prompt shows (in a worker thread)."""
+        files: dict[str, str] = {}
+        for rel in select_files(failure, self.settings.project_dir, self._limits):
+            try:
+                data = (self.settings.project_dir / rel).read_bytes()
+            except OSError:
+                continue
+            files[rel] = data.decode("utf-8", "replace")
+        return files
 
     async def _vet(
         self, provider: str, text: str, failure: Classified, ledger: Ledger
@@ -191,45 +197,9 @@ class RepairLoop:
             reason = f"not approved ({decision.by}): {decision.reason or 'no reason given'}"
             self._emit(ev.PatchRejected(id=proposal.id, reason=reason))
             return f"patch {proposal.id} not approved: restart without changes"
-        return self._apply(proposal, ledger, approved_by=decision.by)
-
-    def _apply(self, proposal: Proposal, ledger: Ledger, *, approved_by: str) -> str:
-        s = self.settings
-        try:
-            record = create_backup(
-                s.state_dir,
-                s.project_dir,
-                proposal.changes,
-                proposal_id=proposal.id,
-                provider=proposal.provider,
-                signature=proposal.signature,
-                diagnosis=proposal.diagnosis,
-            )
-            apply_changes(s.project_dir, proposal.changes, record, dry_run=s.dry_run)
-        except (BackupError, OSError) as exc:
-            reason = f"could not back up or write the files, nothing was changed: {exc}"
-            self._emit(ev.PatchRejected(id=proposal.id, reason=reason))
-            # Never applied, so never tried: once the disk has room the same fix may be.
-            tried = ledger.tried.get(proposal.signature, [])
-            if proposal.id in tried:
-                tried.remove(proposal.id)
-            return f"patch {proposal.id} not applied: restart without changes"
-        try:
-            prune(s.state_dir, s.max_backups)
-        except OSError as exc:
-            self._emit(ev.Notice(message=f"could not prune old backups: {exc}"))
-        self._emit(
-            ev.PatchApplied(
-                id=proposal.id,
-                backup_id=record.id,
-                paths=proposal.paths,
-                dry_run=s.dry_run,
-                approved_by=approved_by,
-            )
+        return await apply_patch(
+            self.settings, proposal, ledger, approved_by=decision.by, emit=self._emit
         )
-        if s.dry_run:
-            return f"dry run: patch {proposal.id} backed up as {record.id}, nothing written"
-        return f"patch {proposal.id} applied (backup {record.id})"
 
 
 def _proposed(proposal: Proposal) -> ev.PatchProposed:

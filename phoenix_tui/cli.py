@@ -117,12 +117,9 @@ def run_headless(
     gpu_sampler: GpuSampler | None = None,
 ) -> int:
     """Run the engine with the headless printers until it completes, gives up or is stopped."""
-    from phoenix_engine.approval import ApprovalDesk
     from phoenix_engine.core.redact import Redactor
-    from phoenix_engine.engine import Engine
-    from phoenix_engine.events import EventSink, Notice
-    from phoenix_engine.io.nvml import NvmlSampler
-    from phoenix_engine.services import add_services
+    from phoenix_engine.events import EventSink
+    from phoenix_engine.session import build_session
     from phoenix_tui.headless import HumanPrinter, JsonPrinter
 
     redactor = Redactor.from_env(env, settings.secrets())
@@ -134,18 +131,11 @@ def run_headless(
         color = sys.stderr.isatty() and not env.get("NO_COLOR")
         sink = HumanPrinter(sys.stderr, redactor=redactor, color=color)
         tee = stdout_tee()
-    desk = ApprovalDesk(settings.approval, default="auto")
-    nvml = NvmlSampler(our_pids=lambda: engine.training_pids()) if gpu_sampler is None else None
-    engine = Engine(
-        settings, env=env, sinks=[sink], tee=tee, approver=desk, gpu_sampler=gpu_sampler or nvml
+    session = build_session(
+        settings, env, console=False, sinks=[sink], tee=tee, gpu_sampler=gpu_sampler
     )
-    for what in add_services(engine, desk):
-        engine.emit(Notice(message=f"{what}"))
-    try:
-        return asyncio.run(_supervise(engine))
-    finally:
-        if nvml is not None:
-            nvml.close()
+    session.add_services()
+    return asyncio.run(_supervise(session.engine))
 
 
 async def _supervise(engine: Engine) -> int:

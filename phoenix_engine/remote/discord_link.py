@@ -1,13 +1,14 @@
 """Discord for one engine: the webhook notifier, the run view, the remote control.
 
 Built from the settings when they ask for it: a webhook URL turns on notifications, a bot
-token plus a channel ID turn on remote control (and make Phoenix wait after a remote
-``!stop`` or a give-up, so ``!resume`` has something to resume).
+token plus a channel ID turn on remote control (then whoever builds the engine passes
+``hold_after_end``: Phoenix waits after a remote ``!stop`` or a give-up, so ``!resume`` has
+something to resume; see :func:`remote_control`).
 """
 
 from __future__ import annotations
 
-__all__ = ["add_discord"]
+__all__ = ["add_discord", "remote_control"]
 
 import asyncio
 import contextlib
@@ -16,6 +17,7 @@ import httpx
 
 from phoenix_engine.approval import ApprovalDesk
 from phoenix_engine.core.run_state import RunView
+from phoenix_engine.core.settings import Settings
 from phoenix_engine.engine import Engine
 from phoenix_engine.remote.controller import EngineController
 from phoenix_engine.remote.discord_notify import DiscordNotifier
@@ -48,6 +50,11 @@ def _picture(engine: Engine) -> bytes:
     return render_last(s.state_dir, title=s.project_dir.name)
 
 
+def remote_control(settings: Settings) -> bool:
+    """Whether the settings turn on Discord remote control (a bot token and a channel)."""
+    return bool(settings.discord_bot_token and settings.discord_channel_id)
+
+
 def add_discord(
     engine: Engine,
     desk: ApprovalDesk | None,
@@ -69,7 +76,7 @@ def add_discord(
         engine.add_sink(notifier)
         engine.add_service(notifier)
         enabled.append("notifications")
-    if s.discord_bot_token and s.discord_channel_id:
+    if remote_control(s):
         controller = EngineController(
             engine=engine,
             view=view,
@@ -89,6 +96,5 @@ def add_discord(
             poll_s=s.discord_poll_sec,
         )
         engine.add_service(_RemoteService(remote))
-        engine.hold_after_end = True
         enabled.append("remote control")
     return enabled

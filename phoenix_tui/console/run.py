@@ -17,15 +17,11 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-from phoenix_engine.approval import ApprovalDesk
 from phoenix_engine.core.redact import Redactor
 from phoenix_engine.core.settings import Settings
-from phoenix_engine.engine import Engine
 from phoenix_engine.errors import ExitCode
-from phoenix_engine.events import Notice
-from phoenix_engine.io.gpu import GpuSampler, SimulatedGpu
-from phoenix_engine.io.nvml import NvmlSampler
-from phoenix_engine.services import add_services
+from phoenix_engine.io.gpu import GpuSampler
+from phoenix_engine.session import build_session
 from phoenix_tui.console._progress import ProgressTap
 from phoenix_tui.console.app import PhoenixApp
 from phoenix_tui.headless import HumanPrinter
@@ -53,36 +49,18 @@ def build_app(
     services: bool = True,
     **app_kwargs: Any,
 ) -> PhoenixApp:
-    """The console with a real engine; in the console approval is manual unless set.
-
-    Without a ``gpu_sampler`` the GPUs are read through NVML (whose status explains a machine
-    without an NVIDIA GPU). ``services`` adds what headless adds too: Discord when it is set
-    up, and the socket that ``phoenix attach`` and ``phoenix status`` talk to.
-    """
-    desk = ApprovalDesk(settings.approval, default="manual")
-    nvml = None
-    if gpu_sampler is None:
-        nvml = NvmlSampler(our_pids=lambda: engine.training_pids())
-    # hold_after_end: a stop from the console (s) or a give-up leaves Phoenix waiting, so
-    # that the console can resume (u); quitting, a signal or a closed terminal still leave.
-    engine = Engine(
-        settings,
-        env=env,
-        approver=desk,
-        want_lines=True,
-        gpu_sampler=gpu_sampler or nvml,
-        hold_after_end=True,
-    )
-    if isinstance(gpu_sampler, SimulatedGpu):  # the demo's card idles when nothing runs
-        gpu_sampler.pids = engine.training_pids
-    if nvml is not None:
-        engine.add_service(_Closing(nvml))
+    """The console with a real engine (``phoenix_engine.session``, as headless builds it);
+    in the console approval is manual unless set, and a stop (``s``) or a give-up waits for
+    a resume (``u``). ``services`` adds what headless adds too: Discord when it is set up,
+    and the socket that ``phoenix attach`` and ``phoenix status`` talk to."""
+    session = build_session(settings, env, console=True, gpu_sampler=gpu_sampler)
+    engine = session.engine
     tap = ProgressTap()
     engine.add_output_hook(tap.feed)
     engine.add_sink(tap)
     app = PhoenixApp(
         engine=engine,
-        approver=desk,
+        approver=session.desk,
         settings=settings,
         project_name=title or settings.project_dir.name,
         tap=tap,
@@ -90,22 +68,8 @@ def build_app(
         **app_kwargs,
     )
     if services:  # after the app's sink is in, so that it shows what they announce
-        for what in add_services(engine, desk):
-            engine.emit(Notice(message=what))
+        session.add_services()
     return app
-
-
-class _Closing:
-    """An engine service that only closes the NVML sampler once the run is over."""
-
-    def __init__(self, sampler: NvmlSampler) -> None:
-        self._sampler = sampler
-
-    async def run(self) -> None:
-        return None
-
-    async def aclose(self) -> None:
-        await asyncio.to_thread(self._sampler.close)
 
 
 def run_console(

@@ -29,14 +29,14 @@ async def test_manual_waits_for_an_answer_by_id_prefix() -> None:
     assert desk.pending == []
 
 
-async def test_reject_and_reject_all() -> None:
+async def test_reject_and_cancel_pending() -> None:
     desk = ApprovalDesk("manual")
     first = asyncio.create_task(desk.approve(proposal("111")))
     second = asyncio.create_task(desk.approve(proposal("222")))
     await asyncio.sleep(0)
     assert desk.reject("111", reason="looks wrong")
     assert (await first).reason == "looks wrong"
-    desk.reject_all("phoenix is stopping")
+    desk.cancel_pending("phoenix is stopping")
     decision = await second
     assert not decision.approved and decision.reason == "phoenix is stopping"
 

@@ -15,8 +15,9 @@ import pytest
 from engine_support import Recorder
 
 from phoenix_engine import events as ev
+from phoenix_engine.core.command_line import shell_argv
 from phoenix_engine.core.settings import Settings
-from phoenix_engine.engine import Engine, shell_argv
+from phoenix_engine.engine import Engine
 from phoenix_engine.errors import ExitCode, LockHeldError, StateError
 from phoenix_engine.io.state_store import ChildRecord, Ledger, StateStore
 

@@ -92,7 +92,7 @@ class ScriptedEngine:
     def request_stop(self, reason: str, *, force: bool = False, leave: bool = True) -> None:
         self.stop_requests.append((reason, force))
         self.leaves.append(leave)
-        self.desk.reject_all(f"phoenix is stopping: {reason}")
+        self.desk.cancel_pending(f"phoenix is stopping: {reason}")
         if self._stop is not None:
             self._stop.set()
         if leave and self._resume is not None:

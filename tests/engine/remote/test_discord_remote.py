@@ -353,7 +353,7 @@ def test_controller_refuses_what_is_unsafe_and_rolls_back_when_stopped(
     assert ctl.rollback(record.id, "42").startswith("refused: the training is running")
     assert ctl.resume("42") == "nothing to resume: the run is running"
     assert "stopping" in ctl.stop("42")
-    assert engine._stop.is_set() and engine._stop_reason == "!stop from Discord user 42"
+    assert engine._stop.is_set() and engine._control.reason == "!stop from Discord user 42"
     view.apply(ev.Stopped(reason="stop"))
     assert ctl.stop("42") == "nothing to stop: the run is stopped"
     reply = ctl.rollback(record.id[:10], "42")
