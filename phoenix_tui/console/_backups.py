@@ -67,7 +67,7 @@ class BackupActions(LogActions):
 
     def _reload_backups(self) -> Worker[None]:
         """List the backups again (after an apply or a rollback, and at the start)."""
-        return self.run_worker(self._list_backups(), group="backups", exclusive=True)
+        return self.run_worker(self._list_backups, group="backups", exclusive=True)
 
     async def _list_backups(self) -> None:
         try:
@@ -84,10 +84,16 @@ class BackupActions(LogActions):
         if self._detail_from == "backups":
             self._show_detail()
 
-    def _show_backup(self, record: BackupRecord, known: Mapping[str, str]) -> None:
+    def _show_backup(self, record: BackupRecord, known: Mapping[str, str]) -> Worker[None]:
         """Show a backup's diff in the detail pane once a thread has read the files."""
-        work = self._diff_backup(record, dict(known))
-        self.run_worker(work, group="diff", exclusive=True)
+        # The coroutine is made when the worker starts: one replaced before it started (an
+        # exclusive group) is then never a coroutine left unawaited.
+        shown = dict(known)
+
+        async def work() -> None:
+            await self._diff_backup(record, shown)
+
+        return self.run_worker(work, group="diff", exclusive=True)
 
     async def _diff_backup(self, record: BackupRecord, known: dict[str, str]) -> None:
         project = self.settings.project_dir

@@ -15,6 +15,7 @@ from rich.text import Text
 from textual.app import App
 from textual.containers import Vertical
 from textual.widgets import HelpPanel, Input
+from textual.worker import Worker
 
 from phoenix_engine.core.settings import Settings
 from phoenix_tui.console._logsearch import search_file
@@ -46,7 +47,8 @@ class LogActions(App[int]):
             query = message.value
             if query and query == self._offer_file_search:
                 self._offer_file_search = ""
-                self.run_worker(self._search_train_log(query), exclusive=True, group="grep")
+
+                self._grep_train_log(query)
                 return
             self._search(query, older=True)
 
@@ -74,6 +76,12 @@ class LogActions(App[int]):
 
     def _train_log(self) -> Path:
         return self.settings.state_dir / "train.log"
+
+    def _grep_train_log(self, query: str) -> Worker[None]:
+        async def grep() -> None:  # made when it starts: never left unawaited if replaced
+            await self._search_train_log(query)
+
+        return self.run_worker(grep, exclusive=True, group="grep")
 
     async def _search_train_log(self, query: str) -> None:
         path = self._train_log()
