@@ -22,11 +22,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from phoenix_engine.core.lines import strip_control
 from phoenix_engine.core.redact import SECRET_NAME
 from phoenix_engine.io.run_once import run_to_completion
 from phoenix_engine.io.supervisor import SpawnError
 
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 _SUMMARY = re.compile(r"^[=\s]*((?:\d+ \w+(?:, )?)+) in \d[\d.]*s", re.MULTILINE)
 _PYTEST = re.compile(r"(?:^|[\s/;&|(])(?:py\.test|pytest)(?:$|[\s;&|)])")
 _KEEP_BYTES = 256 * 1024  # of output, for the verdict and the tail
@@ -71,7 +71,8 @@ async def run(argv: Sequence[str], cwd: Path, env: Mapping[str, str], timeout_s:
         )
     except SpawnError as exc:
         return Run(rc=None, output="", error=f"could not start the test command: {exc.reason}")
-    return Run(rc=done.returncode, output=_ANSI.sub("", done.stdout.decode("utf-8", "replace")))
+    text = done.stdout.decode("utf-8", "replace")
+    return Run(rc=done.returncode, output=strip_control(text, keep_controls=True))
 
 
 def verdict(run: Run, timeout_s: float, cmd: str) -> str:
