@@ -2,7 +2,8 @@
 
 Layout: ``<state_dir>/backups/<id>/manifest.json`` plus ``files/<relpath>``, the originals; a
 directory whose name starts with a dot (``.tmp-<id>``) is one being written. Every reading of a
-manifest goes through :func:`read_manifest` and :func:`list_backups` here, every change of its
+manifest goes through :func:`read_manifest` and :func:`list_backups` here (the console's diff
+included), every original's place through :func:`original_copy`, every change of its
 state through :func:`set_state` (an atomic rewrite). What a backup is for, creating, applying
 and rolling back, is :mod:`phoenix_engine.io.backups`, which re-exports the public names.
 """
@@ -21,6 +22,7 @@ __all__ = [
     "list_backups",
     "new_id",
     "new_manifest",
+    "original_copy",
     "pick",
     "prune",
     "read_manifest",
@@ -127,6 +129,11 @@ def to_record(path: Path, data: dict[str, Any]) -> BackupRecord:
     return BackupRecord(
         path=path, created=created, state=state, paths=paths, **{k: str(data[k]) for k in _TEXT}
     )
+
+
+def original_copy(backup_dir: Path, relpath: str) -> Path:
+    """Where a backup keeps the original of project file ``relpath`` (ValueError: unsafe)."""
+    return inside(backup_dir / "files", relpath)
 
 
 def read_manifest(path: Path) -> dict[str, Any]:
