@@ -17,6 +17,7 @@ __all__ = [
     "BackupRecord",
     "BackupState",
     "Entry",
+    "RollbackResult",
     "digest",
     "find_interrupted",
     "list_backups",
@@ -47,6 +48,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
+from phoenix_engine import events as ev
 from phoenix_engine.errors import PhoenixError
 from phoenix_engine.io.atomic import inside, write_atomic
 
@@ -92,6 +94,19 @@ class BackupRecord:
     proposal_id: str = ""
     kind: str = "patch"  # "patch", or "rollback" for the safety copy a rollback makes
     reason: str = ""  # why an UNREADABLE backup could not be read
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RollbackResult:
+    backup_id: str
+    safety_backup_id: str
+    paths: tuple[str, ...]
+
+    def event(self) -> ev.RolledBack:
+        """What the journal records of it (whoever rolled back emits it: Discord, console, CLI)."""
+        return ev.RolledBack(
+            backup_id=self.backup_id, paths=self.paths, safety_backup_id=self.safety_backup_id
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

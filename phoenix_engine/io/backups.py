@@ -39,7 +39,6 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +48,7 @@ from phoenix_engine.io._backup_store import (
     BackupRecord,
     BackupState,
     Entry,
+    RollbackResult,
     find_interrupted,
     list_backups,
     new_id,
@@ -212,13 +212,6 @@ def undo_interrupted(project_dir: Path, record: BackupRecord) -> tuple[str, ...]
     _restore(project_dir, record, set(redo))
     set_state(record, BackupState.ABORTED)
     return tuple(redo)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RollbackResult:
-    backup_id: str
-    safety_backup_id: str
-    paths: tuple[str, ...]
 
 
 @serialised

@@ -95,13 +95,7 @@ class EngineController(RunController):
             result = rollback(s.state_dir, s.project_dir, backup_id, clock=self._clock)
         except BackupError as exc:
             return refused(f"rollback refused: {exc}")
-        self._engine.emit(
-            ev.RolledBack(
-                backup_id=result.backup_id,
-                paths=result.paths,
-                safety_backup_id=result.safety_backup_id,
-            )
-        )
+        self._engine.emit(result.event())
         return Reply(
             text=f"rolled back {result.backup_id} for {by}: restored {', '.join(result.paths)}; "
             f"undo with !rollback {result.safety_backup_id}"
