@@ -13,6 +13,7 @@ __all__ = ["SUBCOMMANDS", "Subcommand", "stdout_tee"]
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import sys
 import time
@@ -107,7 +108,6 @@ def _cmd_history(args: argparse.Namespace, train: Sequence[str], env: dict[str, 
 
 
 def _cmd_rollback(args: argparse.Namespace, train: Sequence[str], env: dict[str, str]) -> int:
-    from phoenix_engine import events as ev
     from phoenix_engine.core.redact import Redactor
     from phoenix_engine.io.backups import rollback
     from phoenix_engine.io.journal import JournalSink
@@ -123,14 +123,7 @@ def _cmd_rollback(args: argparse.Namespace, train: Sequence[str], env: dict[str,
             redactor=Redactor.from_env(env, settings.secrets()),
             max_bytes=settings.log_max_bytes,
         )
-        journal.emit(
-            ev.RolledBack(
-                ts=time.time(),
-                backup_id=result.backup_id,
-                paths=tuple(result.paths),
-                safety_backup_id=result.safety_backup_id,
-            )
-        )
+        journal.emit(dataclasses.replace(result.event(), ts=time.time()))
         journal.close()
     finally:
         lock.release()

@@ -7,12 +7,13 @@ quoted names; ``shape`` is the form of a log line without its values (a progress
 
 from __future__ import annotations
 
-__all__ = ["ANSI", "clip", "normalise", "shape", "signature_of"]
+__all__ = ["clip", "normalise", "shape", "signature_of"]
 
 import hashlib
 import re
 
-ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+from phoenix_engine.core.lines import strip_control
+
 _QUOTED = re.compile(r"""(['"])([^'"\n]*)\1""")
 _PATHISH = re.compile(r"""[^\s'"()\[\]{}<>,;=]*[/\\][^\s'"()\[\]{}<>,;=]*""")
 _PATH_START = re.compile(r"(?:~|\.{1,2})?[/\\]|[A-Za-z]:[/\\]")
@@ -29,7 +30,7 @@ _SPACE = re.compile(r"\s+")
 
 def normalise(text: str) -> str:
     """Replace what varies between runs of the same failure; keep identifiers and quoted names."""
-    text = ANSI.sub("", text)
+    text = strip_control(text, keep_controls=True)  # whitespace still splits words
     text = _QUOTED.sub(_quoted_path, text)
     text = _PATHISH.sub(lambda m: "PATH" if _looks_like_path(m.group(0)) else m.group(0), text)
     text = _UUID.sub("HASH", text)
@@ -60,7 +61,7 @@ def _looks_like_path(token: str) -> bool:
 
 def shape(line: str) -> str:
     """The form of a log line without its values: step 120/1000 and step 340/1000 look alike."""
-    text = _BAR.sub("|BAR|", ANSI.sub("", line))
+    text = _BAR.sub("|BAR|", strip_control(line, keep_controls=True))
     text = _ADDR.sub("X", _UUID.sub("X", text))
     text = _SHAPE_NUMBER.sub("N", _HEX_HASH.sub("X", text))
     return _SPACE.sub(" ", text).strip()

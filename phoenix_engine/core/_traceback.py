@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from phoenix_engine.core._normalise import ANSI
+from phoenix_engine.core.lines import strip_control
 
 Ranked = tuple[str | None, str]  # (rank or None, the line without its prefix)
 
@@ -60,7 +60,7 @@ class Traceback:
 
 
 def strip_prefix(line: str) -> Ranked:
-    text = (ANSI.sub("", line) if "\x1b" in line else line).rstrip("\r\n")
+    text = strip_control(line, keep_controls=True).rstrip("\r\n")
     match = _RANK.match(text) if text[:1] == "[" else None
     if match is None:
         return None, text

@@ -6,13 +6,36 @@ line the way a terminal shows a tqdm progress bar. Decoding is UTF-8 with replac
 once per chunk by an incremental decoder so that characters split across chunks survive.
 An over-long line keeps its head and only counts the rest, so a child that writes 100 MB
 without a newline costs ``max_line_chars`` of memory, not 100 MB. ANSI codes pass through.
+
+:func:`strip_control` is the one remover of terminal control sequences (colours, cursor
+moves, window titles) and, unless asked to keep them, control characters: for what reads a
+line's words (signatures, metrics, prompts, the test verdict, log search) rather than draws it.
 """
 
 from __future__ import annotations
 
-__all__ = ["LineSplitter"]
+__all__ = ["LineSplitter", "strip_control"]
 
 import codecs
+import re
+
+_SEQUENCE = (
+    r"\x1b\[[0-?]*[ -/]*[@-~]"  # CSI: colours, cursor moves, erase
+    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)"  # OSC: window titles, links
+    r"|\x1b[()][0-9A-Za-z]"  # character set designation
+    r"|\x1b[@-Z\\-_=>78c]"  # two-byte escapes: index, save and restore the cursor, reset
+)
+_ESCAPES = re.compile(_SEQUENCE)
+# Control characters but tab and newline (a lone ESC among them), after whole sequences.
+_ESCAPES_AND_CONTROLS = re.compile(_SEQUENCE + r"|[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def strip_control(text: str, *, keep_controls: bool = False) -> str:
+    """``text`` without terminal escape sequences, and without control characters (tab and
+    newline are kept) unless ``keep_controls``: a ``\\r`` or a bell a caller still needs."""
+    if keep_controls:
+        return _ESCAPES.sub("", text) if "\x1b" in text else text
+    return _ESCAPES_AND_CONTROLS.sub("", text)
 
 
 def _cut_marker(cut: int) -> str:

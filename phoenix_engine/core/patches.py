@@ -21,7 +21,9 @@ __all__ = [
     "UnifiedDiffPatch",
     "apply_patch",
     "changed_lines",
+    "parse_diff",
     "parse_reply",
+    "split_files",
 ]
 
 from dataclasses import dataclass

@@ -18,8 +18,8 @@ from pathlib import Path
 from phoenix_engine.core import _prompt_text as words
 from phoenix_engine.core._prompt_source import render_files
 from phoenix_engine.core.classify import Classified
+from phoenix_engine.core.lines import strip_control
 from phoenix_engine.core.policy import Limits, ProjectResolver, check_path
-from phoenix_engine.core.readings import strip_control
 from phoenix_engine.core.redact import Redactor
 from phoenix_engine.core.settings import Settings
 

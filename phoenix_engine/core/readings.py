@@ -15,27 +15,23 @@ rate, grad norm) and adds what trainers print around them:
 - divergence that is not a NaN loss: Lightning's "Monitored metric ... is not finite",
   DeepSpeed/apex fp16 overflows once the loss scale is at its minimum.
 
-Terminal control sequences (colours, cursor moves of nested bars) are removed first.
+Terminal control sequences (colours, cursor moves of nested bars) are removed first
+(:func:`~phoenix_engine.core.lines.strip_control`).
 """
 
 from __future__ import annotations
 
-__all__ = ["BarKind", "Reading", "read_line", "strip_control"]
+__all__ = ["BarKind", "Reading", "read_line"]
 
 import dataclasses
 import enum
 import re
 from dataclasses import dataclass
 
+from phoenix_engine.core.lines import strip_control
 from phoenix_engine.core.metrics import grad_norm, parse_line_raw
 from phoenix_engine.events import MetricSample
 
-_CONTROL = re.compile(
-    r"\x1b\[[0-9;?<=>]*[ -/]*[@-~]"  # CSI: colours, cursor moves, erase
-    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)"  # OSC: window titles, links
-    r"|\x1b[()][0-9A-Za-z]|\x1b[=>78DEHMc]"
-    r"|[\x00-\x08\x0b-\x1f\x7f]"
-)
 _TQDM = re.compile(r"\|\s*(\d+)/(\d+|\?)\s*\[", re.ASCII)
 _RICH = re.compile(r"\bEpoch (\d+)/(\d+)\s+[\u2501\u2578\u257a\u2500 ]+?\s*(\d+)/(\d+)\b")
 _SCALE = re.compile(
@@ -58,15 +54,6 @@ class Reading:
     raw_loss: str | None = None  # the loss as printed
     bar: BarKind | None = None  # the line is a progress bar frame of this kind
     alarm: str = ""  # a divergence the trainer reported itself, in words
-
-
-def strip_control(text: str) -> str:
-    """``text`` without ANSI escape sequences and control characters (tabs and newlines kept)."""
-    return _CONTROL.sub("", text) if ("\x1b" in text or _has_control(text)) else text
-
-
-def _has_control(text: str) -> bool:
-    return any(ord(c) < 32 and c not in "\t\n" for c in text)
 
 
 def read_line(

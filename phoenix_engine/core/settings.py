@@ -19,7 +19,6 @@ __all__ = [
     "shown_value",
 ]
 
-import shlex
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -115,10 +114,6 @@ class Settings:
     @property
     def state_dir(self) -> Path:
         return self.project_dir / ".phoenix_cli"
-
-    @property
-    def argv(self) -> list[str]:
-        return shlex.split(self.train_cmd)
 
     def secrets(self) -> tuple[str, ...]:
         """Values that must never be shown: keys, tokens, webhook URLs."""

@@ -2,7 +2,8 @@
 
 Layout: ``<state_dir>/backups/<id>/manifest.json`` plus ``files/<relpath>``, the originals; a
 directory whose name starts with a dot (``.tmp-<id>``) is one being written. Every reading of a
-manifest goes through :func:`read_manifest` and :func:`list_backups` here, every change of its
+manifest goes through :func:`read_manifest` and :func:`list_backups` here (the console's diff
+included), every original's place through :func:`original_copy`, every change of its
 state through :func:`set_state` (an atomic rewrite). What a backup is for, creating, applying
 and rolling back, is :mod:`phoenix_engine.io.backups`, which re-exports the public names.
 """
@@ -16,11 +17,13 @@ __all__ = [
     "BackupRecord",
     "BackupState",
     "Entry",
+    "RollbackResult",
     "digest",
     "find_interrupted",
     "list_backups",
     "new_id",
     "new_manifest",
+    "original_copy",
     "pick",
     "prune",
     "read_manifest",
@@ -45,6 +48,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
+from phoenix_engine import events as ev
 from phoenix_engine.errors import PhoenixError
 from phoenix_engine.io.atomic import inside, write_atomic
 
@@ -93,6 +97,19 @@ class BackupRecord:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class RollbackResult:
+    backup_id: str
+    safety_backup_id: str
+    paths: tuple[str, ...]
+
+    def event(self) -> ev.RolledBack:
+        """What the journal records of it (whoever rolled back emits it: Discord, console, CLI)."""
+        return ev.RolledBack(
+            backup_id=self.backup_id, paths=self.paths, safety_backup_id=self.safety_backup_id
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Entry:
     path: str
     before: bytes | None  # None: the file does not exist
@@ -127,6 +144,11 @@ def to_record(path: Path, data: dict[str, Any]) -> BackupRecord:
     return BackupRecord(
         path=path, created=created, state=state, paths=paths, **{k: str(data[k]) for k in _TEXT}
     )
+
+
+def original_copy(backup_dir: Path, relpath: str) -> Path:
+    """Where a backup keeps the original of project file ``relpath`` (ValueError: unsafe)."""
+    return inside(backup_dir / "files", relpath)
 
 
 def read_manifest(path: Path) -> dict[str, Any]:

@@ -26,8 +26,11 @@ __all__ = [
     "create_backup",
     "find_interrupted",
     "list_backups",
+    "original_copy",
     "prune",
+    "read_manifest",
     "rollback",
+    "sha",
     "undo_interrupted",
 ]
 
@@ -36,7 +39,6 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,10 +48,12 @@ from phoenix_engine.io._backup_store import (
     BackupRecord,
     BackupState,
     Entry,
+    RollbackResult,
     find_interrupted,
     list_backups,
     new_id,
     new_manifest,
+    original_copy,
     pick,
     prune,
     read_manifest,
@@ -97,7 +101,7 @@ def _prepare(
         tmp.mkdir()
         for e in entries:
             if e.before is not None:
-                copy = inside(tmp / "files", e.path)
+                copy = original_copy(tmp, e.path)
                 copy.parent.mkdir(parents=True, exist_ok=True)
                 writer(copy, e.before)
                 fsync_dir(copy.parent)
@@ -137,7 +141,7 @@ def create_backup(
 
 def _original(record: BackupRecord, entry: dict[str, Any]) -> bytes | None:
     """The backed-up bytes of one manifest entry (None: it did not exist), hash-checked."""
-    data = (record.path / "files" / entry["path"]).read_bytes() if entry["existed"] else None
+    data = original_copy(record.path, entry["path"]).read_bytes() if entry["existed"] else None
     if sha(data) != entry["sha256_before"]:
         raise BackupError(f"backup {record.id}: the copy of {entry['path']} is damaged")
     return data
@@ -208,13 +212,6 @@ def undo_interrupted(project_dir: Path, record: BackupRecord) -> tuple[str, ...]
     _restore(project_dir, record, set(redo))
     set_state(record, BackupState.ABORTED)
     return tuple(redo)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RollbackResult:
-    backup_id: str
-    safety_backup_id: str
-    paths: tuple[str, ...]
 
 
 @serialised

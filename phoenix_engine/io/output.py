@@ -12,8 +12,7 @@ __all__ = ["OutputTail", "TrainLog"]
 from collections import deque
 from collections.abc import Callable
 
-from phoenix_engine.core.lines import LineSplitter
-from phoenix_engine.core.readings import strip_control
+from phoenix_engine.core.lines import LineSplitter, strip_control
 from phoenix_engine.core.redact import Redactor
 from phoenix_engine.io.journal import OnceIn, RotatingFile
 

@@ -1,10 +1,9 @@
 """Running the test command in the shadow copy, and the gate that reads its verdict.
 
-The command runs in its own session (inside bwrap when the sandbox is used), with a timeout;
-on timeout, and on cancellation (Phoenix is stopping), the whole tree is killed at once: the
-session's group, every descendant seen on the way (setsid grandchildren), every process that
-carries the run's ``PHOENIX_TREE_ID`` mark (double-forked daemons), and under bwrap the PID
-namespace dies with it. The environment is the user's without ``PHOENIX_*`` settings (only
+The command runs by :func:`~phoenix_engine.io.run_once.run_to_completion` (its own session,
+inside bwrap when the sandbox is used), with a timeout; on timeout, and on cancellation
+(Phoenix is stopping), its whole tree is killed at once (under bwrap the PID namespace dies
+with it). The environment is the user's without ``PHOENIX_*`` settings (only
 the mark is added) and without secrets (variables named like KEY/TOKEN/SECRET/PASSWORD): the
 code under test cannot tell it is being judged, and holds no key to leak.
 
@@ -16,8 +15,6 @@ from __future__ import annotations
 
 __all__ = ["Run", "run", "tail", "test_env", "verdict"]
 
-import asyncio
-import contextlib
 import os
 import re
 import signal
@@ -25,12 +22,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import psutil
-
+from phoenix_engine.core.lines import strip_control
 from phoenix_engine.core.redact import SECRET_NAME
-from phoenix_engine.io import proctree
+from phoenix_engine.io.run_once import run_to_completion
+from phoenix_engine.io.supervisor import SpawnError
 
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 _SUMMARY = re.compile(r"^[=\s]*((?:\d+ \w+(?:, )?)+) in \d[\d.]*s", re.MULTILINE)
 _PYTEST = re.compile(r"(?:^|[\s/;&|(])(?:py\.test|pytest)(?:$|[\s;&|)])")
 _KEEP_BYTES = 256 * 1024  # of output, for the verdict and the tail
@@ -61,81 +57,22 @@ def test_env(env: Mapping[str, str], shadow: Path, *, sandboxed: bool) -> dict[s
     return result
 
 
-def _kill_tree(pid: int, also: Sequence[psutil.Process] = ()) -> None:
-    """SIGKILL the session's group, then descendants that left it (setsid grandchildren)."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)
-    for proc in also:
-        with contextlib.suppress(psutil.Error):
-            proc.kill()
-
-
-def _descendants(pid: int) -> list[psutil.Process]:
-    try:
-        return psutil.Process(pid).children(recursive=True)
-    except psutil.Error:
-        return []
-
-
-async def _pump(stream: asyncio.StreamReader, buf: bytearray) -> None:
-    while chunk := await stream.read(65536):
-        buf += chunk
-        if len(buf) > 2 * _KEEP_BYTES:
-            del buf[:-_KEEP_BYTES]
-
-
-async def _wait_exit(
-    proc: asyncio.subprocess.Process, timeout_s: float, seen: dict[int, psutil.Process]
-) -> int | None:
-    """The exit code, or None on timeout; notes descendants on the way so setsid ones die too.
-
-    Polls ``returncode``: on 3.11 ``Process.wait()`` also waits for the pipes to close, which a
-    background grandchild holding stdout would delay until the timeout.
-    """
-    loop = asyncio.get_running_loop()
-    deadline, next_scan = loop.time() + timeout_s, 0.0
-    while proc.returncode is None:
-        now = loop.time()
-        if now >= next_scan:
-            seen.update((p.pid, p) for p in _descendants(proc.pid))
-            next_scan = now + 0.5
-        if now >= deadline:
-            return None
-        await asyncio.sleep(min(0.05, deadline - now))
-    return proc.returncode
-
-
 async def run(argv: Sequence[str], cwd: Path, env: Mapping[str, str], timeout_s: float) -> Run:
-    mark = proctree.new_mark()  # finds what the test leaves, even double-forked
+    """The test command's exit and its last output (stdout and stderr as one, ANSI stripped)."""
     try:
-        proc = await asyncio.create_subprocess_exec(
-            *argv,
+        done = await run_to_completion(
+            argv,
             cwd=cwd,
-            env={**env, proctree.MARK_ENV: mark},
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            start_new_session=True,
+            env=env,
+            timeout_s=timeout_s,
+            max_stdout=_KEEP_BYTES,
+            keep_tail=True,
+            merge_stderr=True,
         )
-    except OSError as exc:
-        return Run(rc=None, output="", error=f"could not start the test command: {exc}")
-    assert proc.stdout is not None
-    proctree.spawned(proc.pid)
-    buf, seen = bytearray(), dict[int, psutil.Process]()
-    reader = asyncio.create_task(_pump(proc.stdout, buf))
-    rc: int | None = None
-    try:
-        rc = await _wait_exit(proc, timeout_s, seen)
-    finally:  # also on cancellation: nothing the test started may outlive it
-        _kill_tree(proc.pid, [*seen.values(), *_descendants(proc.pid)])
-        proctree.kill_all(proctree.marked(mark))
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(proc.wait(), 5.0)
-        proctree.waited(proc.pid)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(reader, 2.0)
-    text = _ANSI.sub("", bytes(buf[-_KEEP_BYTES:]).decode("utf-8", "replace"))
-    return Run(rc=rc, output=text)
+    except SpawnError as exc:
+        return Run(rc=None, output="", error=f"could not start the test command: {exc.reason}")
+    text = done.stdout.decode("utf-8", "replace")
+    return Run(rc=done.returncode, output=strip_control(text, keep_controls=True))
 
 
 def verdict(run: Run, timeout_s: float, cmd: str) -> str:

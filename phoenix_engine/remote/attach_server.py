@@ -8,8 +8,10 @@ approve its own patch. An answer from a console is recorded as ``attach:<uid>``.
 A console that connects says hello with the wire version, receives a snapshot (recent events,
 log lines, metrics and the last GPU sample, replayable as events: ``_attach_snapshot``) and then
 the live stream; every line and event it receives is redacted, whole lines at a time. It may
-send commands: accept, reject, stop, status, record (an event the console caused, e.g. a
-rollback it performed, validated field by field before it reaches any sink). A slow or stuck
+send commands: accept, reject, stop and status, answered by the same command set and
+controller as Discord's (:mod:`~phoenix_engine.remote.commands`), and record (an event the
+console caused, e.g. a rollback it performed, validated field by field before it reaches any
+sink), the one command only a console sends. A slow or stuck
 console never slows the engine: each has a bounded queue and a bounded buffer of raw output
 (split into lines only when sent), old output is dropped for it with a visible "N lines skipped"
 marker, and GPU and metric samples keep only the newest.
@@ -35,6 +37,8 @@ from phoenix_engine.core.redact import Redactor
 from phoenix_engine.core.run_state import RunView
 from phoenix_engine.remote._attach_console import Console as _Console
 from phoenix_engine.remote._attach_snapshot import RunMemory
+from phoenix_engine.remote._run_controller import ATTACH, RunController
+from phoenix_engine.remote.commands import Command, Reply, dispatch
 from phoenix_engine.remote.engine_socket import (
     peer_credentials,
     serving_problem,
@@ -75,8 +79,8 @@ class AttachServer:
         peer: Peer = peer_credentials,
     ) -> None:
         self.path = socket_path(state_dir)
-        self._emit, self._stop = emit, request_stop
-        self._desk, self._view = desk, view
+        self._emit = emit
+        self._controller = RunController(view=view, stop=request_stop, desk=desk, origin=ATTACH)
         self._memory = RunMemory(recent_lines)
         self._raw_bytes = raw_bytes
         self._queue_size = queue_size
@@ -201,33 +205,27 @@ class AttachServer:
     ) -> None:
         while line := await reader.readline():
             message = check_command(parse(line))
-            ok, text = self._command(message, who)
-            await _send(writer, {"type": "reply", "id": message.get("id"), "ok": ok, "text": text})
+            reply = self._command(message, who)
+            answer = {"type": "reply", "id": message.get("id"), "ok": reply.ok, "text": reply.text}
+            await _send(writer, answer)
 
-    def _command(self, message: dict[str, Any], who: str) -> tuple[bool, str]:
-        """``who`` is what SO_PEERCRED said (``attach:<uid>``), never what the console says."""
-        name = str(message.get("command"))
-        if name == "status":
-            return True, self._view.summary()
-        if name == "stop":
-            self._stop(str(message.get("reason") or f"stopped from an attached console ({who})"))
-            return True, "stopping the training"
-        if name in ("accept", "reject"):
-            if self._desk is None:
-                return False, "this engine asks nobody for approval"
-            patch = str(message["patch_id"])
-            if name == "accept":
-                done = self._desk.accept(patch, by=who)
-            else:
-                done = self._desk.reject(patch, by=who, reason=str(message.get("reason", "")))
-            return done, f"{name}ed {patch}" if done else f"no patch {patch!r} is waiting"
-        if name == "record":
+    def _command(self, message: dict[str, Any], who: str) -> Reply:
+        """``who`` is what SO_PEERCRED said (``attach:<uid>``), never what the console says.
+
+        ``record`` is the socket's own (only a console reports what it did); every other
+        command is the remote command set's, answered as Discord's is."""
+        if message["command"] == "record":
             event = decode_event(message["event"])  # every field checked against its type
             if not isinstance(event, ev.RolledBack | ev.Notice):
                 raise WireError(f"a console may not record {event.name}")
             self._emit(dataclasses.replace(event, ts=0.0))  # the engine's clock stamps it
-            return True, "recorded"
-        raise WireError(f"unknown command {name!r}")
+            return Reply(text="recorded")
+        command = Command(
+            name=str(message["command"]),
+            arg=str(message.get("patch_id", "")),
+            reason=str(message.get("reason", "")),
+        )
+        return dispatch(self._controller, command, by=who)
 
 
 async def _send(writer: asyncio.StreamWriter, message: dict[str, Any]) -> None:

@@ -189,7 +189,7 @@ class RemoteControl:
 
     def _run(self, command: Command, user: str) -> str:
         try:
-            return dispatch(self._controller, command, user)
+            return dispatch(self._controller, command, user).text
         except Exception as exc:  # a broken command must not end the remote control
             return f"!{command.name} failed: {type(exc).__name__}: {exc}"
 

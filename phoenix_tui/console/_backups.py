@@ -157,18 +157,10 @@ class BackupActions(LogActions):
             return
         finally:
             self._rolling_back = ""
-        self._emit(_rolled_back(result))
+        self._emit(result.event())
         self.notify(f"rolled back {result.backup_id}: restored {', '.join(result.paths)}")
         self.flush()
 
     def _journal_late(self, job: asyncio.Future[RollbackResult]) -> None:
         if not job.cancelled() and job.exception() is None:
-            self._emit(_rolled_back(job.result()))
-
-
-def _rolled_back(result: RollbackResult) -> ev.RolledBack:
-    return ev.RolledBack(
-        backup_id=result.backup_id,
-        paths=result.paths,
-        safety_backup_id=result.safety_backup_id,
-    )
+            self._emit(job.result().event())

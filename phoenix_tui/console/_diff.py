@@ -1,6 +1,7 @@
 """Diffs for the console: pygments-highlighted unified diffs, and the diff behind a backup.
 
-A backup keeps the originals and a manifest with the SHA-256 of each file before and after
+A backup keeps the originals and a manifest (read, like every manifest, through
+:mod:`phoenix_engine.io.backups`) with the SHA-256 of each file before and after
 the patch, not the patched bytes. The diff shown for a backup is therefore the patch's own
 diff when this session proposed it, otherwise original versus the file on disk, labelled by
 what the hashes say the file on disk is (as applied, restored, or changed since).
@@ -11,8 +12,6 @@ from __future__ import annotations
 __all__ = ["backup_diff", "highlight_diff"]
 
 import difflib
-import hashlib
-import json
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from pygments.lexers.diff import DiffLexer
 from pygments.token import Generic, _TokenType
 from rich.text import Text
 
-from phoenix_engine.io.backups import BackupRecord
+from phoenix_engine.io.backups import BackupRecord, original_copy, read_manifest, sha
 
 _STYLES: dict[_TokenType, str] = {
     Generic.Inserted: "green",
@@ -54,10 +53,6 @@ def highlight_diff(diff: str) -> Text:
     return text
 
 
-def _sha(data: bytes | None) -> str | None:
-    return None if data is None else hashlib.sha256(data).hexdigest()
-
-
 def _read(path: Path) -> bytes | None:
     try:
         return path.read_bytes()
@@ -76,20 +71,20 @@ def backup_diff(
     if record.proposal_id in known and record.kind == "patch":
         return "the patch as it was applied", known[record.proposal_id]
     try:
-        manifest = json.loads((record.path / "manifest.json").read_text(encoding="utf-8"))
-        files = list(manifest["files"])
+        files = read_manifest(record.path)["files"]
+        copies = [original_copy(record.path, str(f["path"])) for f in files]  # safe paths only
     except (OSError, ValueError, KeyError, TypeError) as exc:
         return f"the manifest cannot be read: {exc}", ""
     notes: list[str] = []
     chunks: list[str] = []
-    for f in files:
+    for f, copy in zip(files, copies, strict=True):
         rel = str(f["path"])
-        original = _read(record.path / "files" / rel) if f.get("existed") else None
+        original = _read(copy) if f.get("existed") else None
         current = _read(project_dir / rel)
-        sha = _sha(current)
-        if sha == f.get("sha256_after"):
+        now = sha(current)
+        if now == f.get("sha256_after"):
             notes.append(f"{rel}: as applied")
-        elif sha == f.get("sha256_before"):
+        elif now == f.get("sha256_before"):
             notes.append(f"{rel}: back to the original")
         else:
             notes.append(f"{rel}: changed since")

@@ -14,7 +14,8 @@ import keyword
 import re
 from dataclasses import dataclass
 
-_HUNK = re.compile(r"^@@ -(\d+)(?:,\d+)? \+(\d+)(?:,\d+)? @@")
+from phoenix_engine.core.patches import parse_diff, split_files
+
 _TOKEN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|\d+(?:\.\d+)?(?:[eE][-+]?\d+)?|\S")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _WIDTH = 48
@@ -43,32 +44,31 @@ class _Change:
 
 
 def _changes(diff: str) -> list[_Change]:
-    """Each run of removed/added lines, with its file and its line in the old file."""
+    """Each run of removed/added lines, with its file and its line in the old file (the diff
+    read by the engine's own parser, one file section at a time)."""
+    sections = split_files(diff)
+    if isinstance(sections, str):
+        return []
     out: list[_Change] = []
-    path, old_line, current = "", 0, None
-    for raw in diff.splitlines():
-        if raw.startswith("+++ "):
-            name = raw[4:].split("\t")[0].strip()
-            path = name[2:] if name.startswith(("a/", "b/")) else name
-            current = None
-        elif raw.startswith("--- "):
-            current = None
-        elif match := _HUNK.match(raw):
-            old_line, current = int(match.group(1)), None
-        elif raw.startswith("-"):
-            if current is None or current.added:
-                current = _Change(path, old_line, [], [])
-                out.append(current)
-            current.removed.append(raw[1:])
-            old_line += 1
-        elif raw.startswith("+"):
-            if current is None:
-                current = _Change(path, max(old_line, 1), [], [])
-                out.append(current)
-            current.added.append(raw[1:])
-        else:
-            current = None
-            old_line += 1
+    for text in [section.text for section in sections] or [diff]:  # no header: one file
+        parsed = parse_diff(text)
+        if isinstance(parsed, str):
+            continue
+        path = parsed.new or ""
+        for hunk in parsed.hunks:
+            old_line, current = hunk.old_start or 1, None  # a new file's hunk starts at 0
+            for op, line in hunk.ops:
+                if op == " ":
+                    current, old_line = None, old_line + 1
+                    continue
+                if current is None or (op == "-" and current.added):
+                    current = _Change(path, old_line, [], [])
+                    out.append(current)
+                if op == "-":
+                    current.removed.append(line)
+                    old_line += 1
+                else:
+                    current.added.append(line)
     return out
 
 

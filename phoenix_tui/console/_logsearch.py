@@ -10,12 +10,11 @@ from __future__ import annotations
 
 __all__ = ["FileMatches", "search_file"]
 
-import re
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
-_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
+from phoenix_engine.core.lines import strip_control
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -33,6 +32,6 @@ def search_file(path: Path, query: str, *, keep: int = 200, width: int = 400) ->
         for number, raw in enumerate(fh, 1):
             if needle in raw.casefold():
                 count += 1
-                line = _ANSI.sub("", raw.rstrip("\r\n"))
+                line = strip_control(raw.rstrip("\r\n"), keep_controls=True)
                 last.append((number, line[:width]))
     return FileMatches(count=count, lines=tuple(last))

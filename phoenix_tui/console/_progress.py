@@ -13,19 +13,18 @@ from __future__ import annotations
 __all__ = ["ProgressTap", "clean_partial"]
 
 import codecs
-import re
 
 from phoenix_engine import events as ev
+from phoenix_engine.core.lines import strip_control
 
 _KEEP = 4096  # bytes of an unfinished line kept; a bar is far shorter
-_CONTROL = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|[\x00-\x08\x0b-\x1f\x7f]")
 
 
 def clean_partial(data: bytes) -> str:
     """What a terminal shows of an unfinished line: the last non-empty ``\\r`` segment."""
     text = codecs.decode(data, "utf-8", "replace")
     shown = [seg for seg in text.split("\r") if seg.strip()]
-    return _CONTROL.sub("", shown[-1]).rstrip() if shown else ""
+    return strip_control(shown[-1]).rstrip() if shown else ""
 
 
 class ProgressTap:

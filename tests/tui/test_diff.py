@@ -61,3 +61,18 @@ def test_backup_diff_labels_what_the_file_on_disk_is(tmp_path: Path) -> None:
     record = next(r for r in list_backups(state) if r.id == record.id)
     note, diff = backup_diff(record, project, {})
     assert "t.py: back to the original" in note and diff == ""
+
+
+def test_backup_diff_reads_no_original_outside_the_backup(tmp_path: Path) -> None:
+    import json
+
+    from phoenix_engine.io.backups import BackupRecord, BackupState
+
+    backup = tmp_path / "backups" / "b1"
+    (backup / "files").mkdir(parents=True)
+    (tmp_path / "secret").write_text("not the backup's\n")
+    files = [{"path": "../../secret", "existed": True, "sha256_before": None}]
+    (backup / "manifest.json").write_text(json.dumps({"files": files}))
+    record = BackupRecord(id="b1", path=backup, created=0.0, state=BackupState.APPLIED)
+    note, diff = backup_diff(record, tmp_path, {})
+    assert note.startswith("the manifest cannot be read: not a safe relative path") and diff == ""

@@ -69,6 +69,20 @@ CASES = [
         "train.py:26",
         None,
     ),
+    (
+        "new file",
+        "--- /dev/null\n+++ b/new.py\n@@ -0,0 +1,2 @@\n+a = 1\n+b = 2\n",
+        "new.py:1",
+        "adds a = 1 (+1 lines)",
+    ),
+    (
+        "two files",
+        udiff("-batch_size = 16\n+batch_size = 8\n", "cfg.py", 3)
+        + udiff(" x\n-print(x)\n", "train.py", 9),
+        "cfg.py:3",
+        "batch_size 16 → 8 (+1 more)",
+    ),
+    ("hunk only", "@@ -4,1 +4,1 @@\n-lr = 1\n+lr = 2\n", "", "lr 1 → 2"),
     ("empty", "", "", ""),
 ]
 

@@ -67,7 +67,7 @@ def test_discord_status_says_guard_tripped() -> None:
     controller = EngineController(engine=engine, view=_view(), clock=lambda: 160.0)
     command = parse_command("!status")
     assert command is not None
-    reply = dispatch(controller, command, by="42")
+    reply = dispatch(controller, command, by="42").text
     assert reply.splitlines()[0] == "phase: guard tripped"
     assert reply.splitlines()[-1] == "up 1m00s"
 

@@ -9,18 +9,17 @@ from __future__ import annotations
 
 __all__ = ["cells", "line_text", "widths"]
 
-import re
 from collections.abc import Sequence
 
 from rich.cells import cell_len
 from rich.style import Style
 from rich.text import Text
 
+from phoenix_engine.core.lines import strip_control
 from phoenix_tui.console._sink import Milestone
 
 # C0 controls but tab and ESC, and DEL: never drawn (ESC goes to the ANSI decoder).
 _CONTROLS = dict.fromkeys([*range(0, 9), *range(10, 27), *range(28, 32), 127])
-_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|[@-Z\\-_])")
 
 
 def line_text(line: str, base: Style) -> Text:
@@ -42,8 +41,7 @@ def line_text(line: str, base: Style) -> Text:
 
 def cells(line: str) -> int:
     """About how many columns ``line`` takes once drawn (colour codes and controls take none)."""
-    if "\x1b" in line:
-        line = _ANSI.sub("", line)
+    line = strip_control(line, keep_controls=True)
     if "\t" in line:
         line = line.expandtabs(8)
     return len(line) if line.isascii() else cell_len(line)

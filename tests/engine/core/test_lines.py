@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from phoenix_engine.core.lines import LineSplitter
+from phoenix_engine.core.lines import LineSplitter, strip_control
 
 # (name, chunks, lines from feed, partial before flush, lines from flush)
 CASES: list[tuple[str, list[bytes], list[str], str, list[str]]] = [
@@ -104,6 +104,34 @@ def test_byte_at_a_time() -> None:
 def test_rejects_nonpositive_cap() -> None:
     with pytest.raises(ValueError, match="max_line_chars"):
         LineSplitter(max_line_chars=0)
+
+
+# (name, text, without escapes and controls, without escapes only: keep_controls=True)
+STRIP: list[tuple[str, str, str, str]] = [
+    ("plain", "loss 0.5", "loss 0.5", "loss 0.5"),
+    ("colour", "\x1b[31mred\x1b[0m ok", "red ok", "red ok"),
+    ("bold colour, colon params", "\x1b[1;38:5:208mo\x1b[m", "o", "o"),
+    ("cursor up, erase line", "\x1b[A\x1b[2Kbar", "bar", "bar"),
+    ("private mode", "\x1b[?25lhidden\x1b[?25h", "hidden", "hidden"),
+    ("window title, BEL", "\x1b]0;title\x07x", "x", "x"),
+    ("link, ST", "\x1b]8;;http://a\x1b\\link\x1b]8;;\x1b\\", "link", "link"),
+    ("charset", "\x1b(Bx", "x", "x"),
+    ("save and restore cursor", "\x1b7a\x1b8b", "ab", "ab"),
+    ("index, reset", "\x1bDa\x1bcb", "ab", "ab"),
+    ("bell and backspace", "ok\x07\x08!", "ok!", "ok\x07\x08!"),
+    ("carriage return", "10%\r20%", "10%20%", "10%\r20%"),
+    ("tab and newline kept", "a\tb\n", "a\tb\n", "a\tb\n"),
+    ("lone escape", "a\x1b", "a", "a\x1b"),
+    ("nul, DEL", "a\x00b\x7f", "ab", "a\x00b\x7f"),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "stripped", "escapes_only"), [c[1:] for c in STRIP], ids=[c[0] for c in STRIP]
+)
+def test_strip_control(text: str, stripped: str, escapes_only: str) -> None:
+    assert strip_control(text) == stripped
+    assert strip_control(text, keep_controls=True) == escapes_only
 
 
 def _throughput() -> None:

@@ -8,7 +8,8 @@ import re
 import pytest
 
 from phoenix_engine.core.anomaly import Watch
-from phoenix_engine.core.readings import BarKind, read_line, strip_control
+from phoenix_engine.core.lines import strip_control
+from phoenix_engine.core.readings import BarKind, read_line
 from phoenix_engine.core.trainbar import BarPicker
 from phoenix_engine.events import Anomaly, MetricSample
 

@@ -312,3 +312,76 @@ def test_output_dropped_for_a_slow_console_never_leaves_half_a_secret() -> None:
     assert "y" * 30 in lines and "err: key=[REDACTED]" in lines
     assert secret[9:] not in shown and secret[6:] not in shown.replace("[REDACTED]", "")
     assert "lines skipped for this console" in lines[0]
+
+
+def test_socket_commands_are_the_remote_command_set() -> None:
+    """status, stop, accept and reject answer as Discord's do (one controller); the reply's
+    ``ok`` says whether it did what was asked; approvals name ``attach:<uid>``."""
+    import json
+    import tempfile
+
+    from phoenix_engine.core.run_state import RunView
+    from phoenix_engine.remote.attach_server import AttachServer
+
+    view, stops = RunView(), []
+    view.apply(ev.ProcessStarted(pid=2, command="t", attempt=1))
+    running = view.summary()
+    desk = ApprovalDesk("manual")
+    proposal = ev.PatchProposed(
+        id="abc123def", provider="local", signature="s", paths=("train.py",), diff="-a\n+b"
+    )
+    commands = [
+        {"command": "status"},
+        {"command": "accept", "patch_id": "nope"},
+        {"command": "reject", "patch_id": "abc123"},
+        {"command": "stop"},
+        {"command": "stop", "reason": "the operator pressed s"},
+    ]
+
+    async def scenario(state: Path) -> tuple[list[dict[str, object]], object]:
+        waiting = asyncio.create_task(desk.approve(proposal))
+        server = AttachServer(
+            state_dir=state,
+            emit=lambda e: None,
+            request_stop=stops.append,
+            desk=desk,
+            view=view,
+            peer=lambda sock: (1, os.getuid()),
+        )
+        serving = asyncio.create_task(server.run())
+        await until(lambda: server.path.exists() and bool(desk.pending), 20, what="listening")
+        reader, writer = await asyncio.open_unix_connection(str(server.path))
+        await reader.readline()  # hello
+        writer.write(pack({"type": "hello", "version": 1}))
+        await reader.readline()  # snapshot
+        replies = []
+        for n, command in enumerate(commands, 1):
+            if n == len(commands):
+                view.apply(ev.Stopped(reason="stop"))
+            writer.write(pack({"type": "command", "id": n, "who": "forged", **command}))
+            await writer.drain()
+            replies.append(json.loads(await asyncio.wait_for(reader.readline(), 5)))
+        writer.close()
+        await server.aclose()
+        serving.cancel()
+        return replies, await waiting
+
+    with tempfile.TemporaryDirectory(prefix="phx") as state:  # short: an AF_UNIX path
+        replies, decision = asyncio.run(scenario(Path(state)))
+    who = f"attach:{os.getuid()}"
+    assert [(r["type"], r["id"], r["ok"]) for r in replies] == [
+        ("reply", 1, True),
+        ("reply", 2, False),
+        ("reply", 3, True),
+        ("reply", 4, True),
+        ("reply", 5, False),
+    ]
+    assert replies[0]["text"] == running and running.startswith("phase: running")
+    assert replies[1]["text"] == "no patch 'nope' waits for approval (waiting: abc123def)"
+    assert replies[2]["text"] == "rejected patch abc123"
+    assert decision == ev.Decision(
+        approved=False, reason=f"rejected from an attached console ({who})", by=who
+    )
+    assert replies[3]["text"] == "stopping the training"
+    assert stops == [f"stopped from an attached console ({who})"]  # once: the run then ended
+    assert replies[4]["text"] == "nothing to stop: the run is stopped"

@@ -13,7 +13,7 @@ from phoenix_engine.remote.wire import decode_event
 
 
 class _View:
-    def summary(self) -> str:
+    def summary(self, now: float | None = None) -> str:
         return ""
 
 

@@ -33,6 +33,7 @@ from phoenix_engine.core.run_state import RunView
 from phoenix_engine.core.settings import Settings
 from phoenix_engine.engine import Engine
 from phoenix_engine.io.backups import apply_changes, create_backup
+from phoenix_engine.remote.commands import Reply as Answer
 from phoenix_engine.remote.controller import EngineController, doctor_lines
 from phoenix_engine.remote.discord_poll import CONTENT_INTENT_HINT, RemoteControl, parse_command
 
@@ -50,10 +51,10 @@ class FakeController:
     def __init__(self) -> None:
         self.calls: list[tuple[str, tuple[Any, ...]]] = []
 
-    def __getattr__(self, name: str) -> Callable[..., str]:
-        def method(*args: Any) -> str:
+    def __getattr__(self, name: str) -> Callable[..., Answer]:
+        def method(*args: Any) -> Answer:
             self.calls.append((name, args))
-            return f"{name} done"
+            return Answer(text=f"{name} done")
 
         return method
 
@@ -350,29 +351,30 @@ def test_controller_refuses_what_is_unsafe_and_rolls_back_when_stopped(
     view, resumed, stops = RunView(), [], []
     ctl = EngineController(engine=engine, view=view, resume=lambda by: resumed.append(by) or True)
     view.apply(ev.ProcessStarted(pid=1, command="c", attempt=1))
-    assert ctl.rollback(record.id, "42").startswith("refused: the training is running")
-    assert ctl.resume("42") == "nothing to resume: the run is running"
-    assert "stopping" in ctl.stop("42")
+    assert ctl.rollback(record.id, "42").text.startswith("refused: the training is running")
+    assert ctl.resume("42").text == "nothing to resume: the run is running"
+    assert "stopping" in ctl.stop("42").text
     assert engine._stop.is_set() and engine._control.reason == "!stop from Discord user 42"
     view.apply(ev.Stopped(reason="stop"))
-    assert ctl.stop("42") == "nothing to stop: the run is stopped"
+    refusal = ctl.stop("42")
+    assert refusal.text == "nothing to stop: the run is stopped" and not refusal.ok
     reply = ctl.rollback(record.id[:10], "42")
-    assert reply.startswith(f"rolled back {record.id} for 42: restored train.py")
+    assert reply.ok and reply.text.startswith(f"rolled back {record.id} for 42: restored train.py")
     assert (tmp_path / "train.py").read_bytes() == b"x = 1\n"
     assert [e.backup_id for e in recorder.of(ev.RolledBack)] == [record.id]
-    assert "rollback refused: no backup 'nope'" in ctl.rollback("nope", "42")
-    assert ctl.resume("42").startswith("resuming") and resumed == ["42"]
-    assert ctl.resume("42") == "already resuming: the training is about to start"
-    assert ctl.rollback(record.id, "42").startswith("refused: the training is stopped")
+    assert "rollback refused: no backup 'nope'" in ctl.rollback("nope", "42").text
+    assert ctl.resume("42").text.startswith("resuming") and resumed == ["42"]
+    assert ctl.resume("42").text == "already resuming: the training is about to start"
+    assert ctl.rollback(record.id, "42").text.startswith("refused: the training is stopped")
     view.apply(START)
     view.apply(ev.GaveUp(reason="budget"))
-    assert ctl.rollback(record.id, "42").startswith("rollback refused: backup")  # done already
-    assert ctl.accept("p1", "42") == "no patch 'p1' waits for approval"
+    assert ctl.rollback(record.id, "42").text.startswith("rollback refused: backup")  # done
+    assert ctl.accept("p1", "42").text == "no patch 'p1' waits for approval"
     held = EngineController(engine=engine, view=RunView(), stop=stops.append)
     held.stop("7")
     assert stops == ["!stop from Discord user 7"]
     leaving = EngineController(engine=engine, view=view, resume=lambda by: False)
-    assert leaving.resume("42").startswith("could not resume")
+    assert leaving.resume("42").text.startswith("could not resume")
 
 
 def test_doctor_lines(make_settings: Callable[..., Settings]) -> None:

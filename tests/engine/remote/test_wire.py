@@ -72,3 +72,9 @@ def test_well_formed_commands_pass_as_they_are() -> None:
         {"type": "command", "command": "record", "event": {"event": "notice", "message": "x"}},
     ):
         assert check_command(message) is message
+
+
+def test_the_socket_commands_are_the_remote_command_set_plus_record() -> None:
+    from phoenix_engine.remote import commands, wire
+
+    assert set(wire.COMMANDS) - {"record"} <= set(commands.COMMANDS)
