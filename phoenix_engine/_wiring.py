@@ -7,12 +7,12 @@ is kept. The engine (``engine.py``) sequences them; nothing here runs or decides
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 __all__ = ["Parts", "wire"]
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-
-import httpx
 
 from phoenix_engine import events as ev
 from phoenix_engine._attempt import Attempts
@@ -29,6 +29,9 @@ from phoenix_engine.io.state_store import Ledger, StateStore
 from phoenix_engine.io.telemetry import Telemetry
 from phoenix_engine.io.terminal import terminal_env
 from phoenix_engine.triage_actions import FailureHandler
+
+if TYPE_CHECKING:
+    import httpx
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

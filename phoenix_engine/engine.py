@@ -15,8 +15,7 @@ import asyncio
 import dataclasses
 import time
 from collections.abc import Callable, Mapping, Sequence
-
-import httpx
+from typing import TYPE_CHECKING
 
 from phoenix_engine import events as ev
 from phoenix_engine._processes import Processes
@@ -29,6 +28,9 @@ from phoenix_engine.errors import ExitCode
 from phoenix_engine.io.gpu import GpuSampler
 from phoenix_engine.io.host import HostSampler
 from phoenix_engine.io.state_store import Ledger, StateStore
+
+if TYPE_CHECKING:
+    import httpx
 
 _S = EngineState
 

@@ -6,9 +6,10 @@ Front ends call :func:`add_services` once after building the engine.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 __all__ = ["add_services"]
 
-import httpx
 
 from phoenix_engine.approval import ApprovalDesk
 from phoenix_engine.core.run_state import RunView
@@ -17,6 +18,9 @@ from phoenix_engine.events import Notice
 from phoenix_engine.io.metrics_log import MetricsLog
 from phoenix_engine.remote.attach_server import AttachServer
 from phoenix_engine.remote.discord_link import add_discord
+
+if TYPE_CHECKING:
+    import httpx
 
 
 def add_services(

@@ -18,8 +18,7 @@ __all__ = ["Session", "build_session"]
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-
-import httpx
+from typing import TYPE_CHECKING
 
 from phoenix_engine.approval import ApprovalDesk
 from phoenix_engine.core.settings import Settings
@@ -29,6 +28,9 @@ from phoenix_engine.io.gpu import GpuSampler, SimulatedGpu
 from phoenix_engine.io.nvml import NvmlSampler
 from phoenix_engine.remote.discord_link import remote_control
 from phoenix_engine.services import add_services
+
+if TYPE_CHECKING:
+    import httpx
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

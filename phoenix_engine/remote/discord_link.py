@@ -12,16 +12,17 @@ __all__ = ["add_discord", "remote_control"]
 
 import asyncio
 import contextlib
-
-import httpx
+from typing import TYPE_CHECKING
 
 from phoenix_engine.approval import ApprovalDesk
 from phoenix_engine.core.run_state import RunView
 from phoenix_engine.core.settings import Settings
 from phoenix_engine.engine import Engine
-from phoenix_engine.remote.controller import EngineController
-from phoenix_engine.remote.discord_notify import DiscordNotifier
-from phoenix_engine.remote.discord_poll import RemoteControl
+
+if TYPE_CHECKING:
+    import httpx
+
+    from phoenix_engine.remote.discord_poll import RemoteControl
 
 
 class _RemoteService:
@@ -65,7 +66,9 @@ def add_discord(
     """Attach what the settings enable; return what was enabled, for the front end to say."""
     s = engine.settings
     enabled: list[str] = []
-    if s.discord_webhook_url:
+    if s.discord_webhook_url:  # imported here: most nights have no Discord
+        from phoenix_engine.remote.discord_notify import DiscordNotifier
+
         notifier = DiscordNotifier(
             s.discord_webhook_url,
             redactor=engine.redactor,
@@ -77,6 +80,9 @@ def add_discord(
         engine.add_service(notifier)
         enabled.append("notifications")
     if remote_control(s):
+        from phoenix_engine.remote.controller import EngineController
+        from phoenix_engine.remote.discord_poll import RemoteControl
+
         controller = EngineController(
             engine=engine,
             view=view,
