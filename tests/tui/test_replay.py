@@ -133,8 +133,8 @@ async def test_review_shows_the_night_and_changes_nothing_but_a_rollback(demo_ni
         (card,) = app.gpu.status.gpus  # as sampled, power limit included (the gauge needs it)
         assert card.power_limit_w == 450 and card.temp_c is not None
         assert app.loss.last is not None and app.loss.last.step == 120
-        shown = str(app.query_one("#metrics", Static).render())  # the pane, not only the model
-        assert "step 120" in shown, shown
+        metrics = app.query_one("#metrics", Static)  # the pane, not only the model: it is
+        await until(pilot, lambda: "step 120" in str(metrics.render()))  # drawn at the next frame
         await pilot.press("s")  # nothing runs: nothing to stop, no question
         assert train.read_text() == before
         await until(pilot, lambda: app._backup_list.selected_id is not None)
