@@ -8,23 +8,22 @@ Every wait ends the moment a stop is requested.
 
 from __future__ import annotations
 
-__all__ = ["Repairer", "Restarts", "default_repairer"]
+__all__ = ["Repairer", "Restarts"]
 
 import asyncio
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from phoenix_engine import events as ev
 from phoenix_engine._attempt import Attempts
 from phoenix_engine.core.classify import Classified, FailureKind
-from phoenix_engine.core.redact import Redactor
 from phoenix_engine.core.settings import Settings
 from phoenix_engine.errors import ExitCode
 from phoenix_engine.io.checkpoints import newest_complete, resume_command
 from phoenix_engine.io.state_store import Ledger
 
 if TYPE_CHECKING:
-    import httpx
+    pass
 
 
 class Repairer(Protocol):
@@ -36,48 +35,6 @@ class Repairer(Protocol):
         """Try to repair (``extra``: more context, e.g. the loss history); return a short
         account for the ``restarting`` event."""
         ...
-
-
-def default_repairer(
-    settings: Settings,
-    *,
-    approver: ev.Approver,
-    env: Mapping[str, str],
-    child_env: Mapping[str, str],
-    transport: httpx.AsyncBaseTransport | None,
-    emit: Callable[[ev.Event], None],
-    redactor: Redactor,
-) -> Repairer:
-    """The LLM repair loop over the configured providers, built at its first repair."""
-
-    def build() -> Repairer:
-        from phoenix_engine.llm.chain import build_chain
-        from phoenix_engine.repair import RepairLoop
-
-        chain = build_chain(settings, env=env, emit=emit, transport=transport)
-        return RepairLoop(
-            settings, chain=chain, approver=approver, emit=emit, redactor=redactor, env=child_env
-        )
-
-    return _OnFirstRepair(build)
-
-
-class _OnFirstRepair:
-    """A repairer made when it is first needed: the providers, httpx, the prompt, the shadow
-    run and the sandbox are imported by the first repair, never by a night that needs none
-    (they are most of Phoenix's start-up time). Building it reads no file and raises no
-    settings error: ``resolve`` checked every setting before the engine was made."""
-
-    def __init__(self, build: Callable[[], Repairer]) -> None:
-        self._build = build
-        self._made: Repairer | None = None
-
-    async def repair(
-        self, failure: Classified, tail: Sequence[str], ledger: Ledger, *, extra: str = ""
-    ) -> str:
-        if self._made is None:
-            self._made = self._build()
-        return await self._made.repair(failure, tail, ledger, extra=extra)
 
 
 class Restarts:

@@ -19,7 +19,8 @@ from phoenix_engine._attempt import Attempts
 from phoenix_engine._control import RunControl
 from phoenix_engine._output import OutputPipeline
 from phoenix_engine._processes import LocalProcesses, Processes
-from phoenix_engine._restarts import Repairer, Restarts, default_repairer
+from phoenix_engine._repairer import default_repairer
+from phoenix_engine._restarts import Repairer, Restarts
 from phoenix_engine._run_setup import LedgerSaver, Services, prepare_run
 from phoenix_engine.core.redact import Redactor
 from phoenix_engine.core.settings import Settings

@@ -43,6 +43,7 @@ class RepairLoop:
         emit: Callable[[ev.Event], None],
         redactor: Redactor,
         env: Mapping[str, str],
+        sandbox_chooser: sandbox.Chooser | None = None,
     ) -> None:
         self.settings = settings
         self.chain = chain
@@ -51,7 +52,8 @@ class RepairLoop:
         self._redactor = redactor
         self._env = env
         self._limits = Limits.from_settings(settings)
-        self._sandbox = sandbox.Chooser(settings.sandbox, env, emit)  # probes once per run
+        # probes once per run (the engine's lazy repairer may have probed at the start)
+        self._sandbox = sandbox_chooser or sandbox.Chooser(settings.sandbox, env, emit)
 
     async def prepare(self) -> None:
         """At the run's start: find out once whether the sandbox works, and say so if not."""
