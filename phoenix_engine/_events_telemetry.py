@@ -15,12 +15,13 @@ __all__ = [
     "GpuStatus",
     "GuardCleared",
     "GuardTripped",
+    "HostReading",
     "HostStatus",
     "MetricSample",
     "Progress",
 ]
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 from phoenix_engine._event_base import Event
@@ -77,6 +78,28 @@ class MetricSample(Event):
     grad_norm: float | None = None
     eta_s: float | None = None  # from the step rate over wall time and the total
     segment: int = 0  # counts restarts of the step count (a new loss history)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HostReading:
+    """One host sample; ``disk_free_gb`` maps each watched path (as given) to free GiB or None.
+
+    A value, not an event (:class:`HostStatus` is what is told): read by ``io.host``, judged
+    by ``core.guards``, shown by the console."""
+
+    cpu_pct: float | None = None
+    ram_used_gb: float | None = None
+    ram_total_gb: float | None = None
+    disk_free_gb: dict[str, float | None] = field(default_factory=dict)
+
+    @property
+    def lowest_disk(self) -> tuple[str, float] | None:
+        """The watched path with the least free space, ignoring n/a; None when none is known."""
+        known = [(gb, path) for path, gb in self.disk_free_gb.items() if gb is not None]
+        if not known:
+            return None
+        gb, path = min(known)
+        return path, gb
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

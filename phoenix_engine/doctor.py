@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from phoenix_engine.core.command_line import parse
 from phoenix_engine.core.policy import allowlisted
 from phoenix_engine.core.settings import SPECS, Settings
+from phoenix_engine.errors import StateError
 from phoenix_engine.io.lock import ProjectLock
 
 _SPEC = {spec.field: spec for spec in SPECS}
@@ -195,8 +196,13 @@ def _sandbox_check(settings: Settings, env: Mapping[str, str]) -> Check:
 
 def _triage_checks(settings: Settings) -> list[Check]:
     from phoenix_engine.core.triage_doctor import doctor_lines
+    from phoenix_engine.io.state_store import StateStore
 
-    rows = doctor_lines(settings)
+    try:
+        fix = StateStore(settings.state_dir).load()[0].command
+    except StateError:
+        fix = {}
+    rows = doctor_lines(settings, fix)
     return [Check(name=n, ok=ok, detail=d, warning=w) for n, ok, d, w in rows]
 
 

@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 from phoenix_engine import events as ev
-from phoenix_engine.core.evaluation import evaluate
 from phoenix_engine.core.settings import Settings
 from phoenix_engine.errors import ExitCode, PhoenixError
 from phoenix_engine.io import _promote_store as store
@@ -37,7 +36,7 @@ from phoenix_engine.io.checkpoints import newest_complete
 from phoenix_engine.io.serving import current as _current
 from phoenix_engine.io.serving import describe_in_service, in_service
 from phoenix_engine.io.serving import link as _link
-from phoenix_engine.io.usercmd import OutputRelay, Tracker, run_command
+from phoenix_engine.io.usercmd import OutputRelay, Tracker, evaluate, run_command
 
 Emit = Callable[[ev.Event], None]
 _ROLLBACK_DEPTH = 2  # previous models whose copies are kept for `phoenix promote --rollback`

@@ -26,6 +26,7 @@ from phoenix_engine.core.proposal import Proposal, Refusal, build_proposal
 from phoenix_engine.core.redact import Redactor
 from phoenix_engine.core.settings import Settings
 from phoenix_engine.io import sandbox, shadow
+from phoenix_engine.io.project_files import ProjectResolver
 from phoenix_engine.io.state_store import Ledger
 from phoenix_engine.llm import RepairRequest
 from phoenix_engine.llm.chain import ProviderChain
@@ -112,9 +113,10 @@ class RepairLoop:
     def _read_files(self, failure: Classified) -> dict[str, str]:
         """The project files the prompt shows (in a worker thread)."""
         files: dict[str, str] = {}
-        for rel in select_files(failure, self.settings.project_dir, self._limits):
+        project = ProjectResolver(self.settings.project_dir)
+        for rel in select_files(failure, project, self._limits):
             try:
-                data = (self.settings.project_dir / rel).read_bytes()
+                data = project.read_bytes(rel)
             except OSError:
                 continue
             files[rel] = data.decode("utf-8", "replace")
@@ -134,7 +136,7 @@ class RepairLoop:
             self._emit(ev.Diagnosis(provider=provider, text=reply.diagnosis))
         built = await asyncio.to_thread(  # reads files, applies, counts lines: off the loop
             build_proposal,
-            self.settings.project_dir,
+            ProjectResolver(self.settings.project_dir),  # resolves the root: a disk read too
             reply,
             self._limits,
             provider=provider,

@@ -1,8 +1,9 @@
 """The morning after, on the command line: ``phoenix status`` (no engine), ``runs``,
 ``review`` and ``report``, and the lines a front end prints about the last run.
 
-Everything here reads the journal and metrics.jsonl through :mod:`phoenix_engine.core.history`;
-nothing changes a file except ``review``'s rollback (under the project lock, journaled).
+Everything here reads the journal and metrics.jsonl through :mod:`phoenix_engine.io.recorded`
+(folded by :mod:`phoenix_engine.core.history`); nothing changes a file except ``review``'s
+rollback (under the project lock, journaled).
 """
 
 from __future__ import annotations
@@ -28,10 +29,11 @@ from typing import IO
 
 import psutil
 
-from phoenix_engine.core.history import PastRun, as_dict, load_runs, one_line, summary_lines
+from phoenix_engine.core.history import PastRun, as_dict, one_line, summary_lines
 from phoenix_engine.core.run_state import duration
 from phoenix_engine.core.settings import Settings
 from phoenix_engine.errors import ConfigError, ExitCode
+from phoenix_engine.io.recorded import load_runs
 
 
 def _runs(settings: Settings, *, engine_running: bool | None = None) -> list[PastRun]:

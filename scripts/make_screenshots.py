@@ -27,11 +27,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from phoenix_engine.approval import ApprovalDesk  # noqa: E402
-from phoenix_engine.core.history import load_runs  # noqa: E402
 from phoenix_engine.core.redact import Redactor  # noqa: E402
 from phoenix_engine.core.settings import Settings, resolve  # noqa: E402
 from phoenix_engine.engine import Engine  # noqa: E402
 from phoenix_engine.io.gpu import SimulatedGpu  # noqa: E402
+from phoenix_engine.io.recorded import load_runs  # noqa: E402
 from phoenix_engine.io.report import render_last  # noqa: E402
 from phoenix_engine.services import add_services  # noqa: E402
 from phoenix_tui.console.app import PhoenixApp  # noqa: E402

@@ -1,27 +1,29 @@
-"""Evaluating the night's model: run PHOENIX_EVAL_CMD on it and decide whether it passes.
+"""Whether the night's model passes its evaluation: the verdict, pure.
 
-:func:`decide` is the pass decision, a pure function of the command's end, its score and the
-score of the model in service (PHOENIX_EVAL_GOAL, PHOENIX_EVAL_TOLERANCE). :func:`evaluate`
-runs the command (:mod:`phoenix_engine.io.usercmd`) and turns both into events.
+:class:`CommandRun` is how a user's command ended (what :mod:`phoenix_engine.io.usercmd` reports
+after running it); :func:`decide` is the pass decision, a pure function of that end, its score
+and the score of the model in service (PHOENIX_EVAL_GOAL, PHOENIX_EVAL_TOLERANCE). Running
+PHOENIX_EVAL_CMD is ``io.usercmd.evaluate``'s.
 """
 
 from __future__ import annotations
 
-__all__ = ["Verdict", "decide", "evaluate"]
+__all__ = ["CommandRun", "Verdict", "decide"]
 
-import asyncio
 import math
-import re
-import shlex
-import time
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
-from phoenix_engine import events as ev
-from phoenix_engine.core.settings import Settings
-from phoenix_engine.io.atomic import shown_path
-from phoenix_engine.io.usercmd import CommandRun, OutputRelay, Tracker, run_command
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CommandRun:
+    """How a command ended; ``error`` when it could not start."""
+
+    returncode: int | None = None
+    signal: int | None = None
+    timed_out: bool = False
+    stopped: bool = False
+    error: str = ""
+    score_text: str | None = None  # the last match of the metric regex, as printed
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -89,55 +91,3 @@ def _compare(score: float, previous: float | None, goal: str, tolerance: float) 
         tol = f"tolerance {tolerance:.1%}" if tolerance else "no tolerance"
         return Verdict(passed=False, reason=f"{text} ({goal_text}, {tol})", score=score)
     return Verdict(passed=True, reason=f"{text} ({goal_text})", score=score)
-
-
-async def evaluate(
-    settings: Settings,
-    candidate: Path,
-    *,
-    previous: float | None,
-    env: Mapping[str, str],
-    emit: Callable[[ev.Event], None],
-    output: OutputRelay,
-    stop: asyncio.Event,
-    track: Tracker | None = None,
-    clock: Callable[[], float] = time.monotonic,
-) -> Verdict:
-    """Run PHOENIX_EVAL_CMD on ``candidate`` (``{checkpoint}``, ``PHOENIX_CANDIDATE``)."""
-    s = settings
-    shown = shown_path(candidate, s.project_dir)
-    command = s.eval_cmd.replace("{checkpoint}", shlex.quote(shown))
-    emit(ev.EvaluationStarted(candidate=shown, command=command))
-    started = clock()
-    regex = re.compile(s.eval_metric_regex) if s.eval_metric_regex else None
-    run = await run_command(
-        command,
-        cwd=s.project_dir,
-        env={**env, "PHOENIX_CANDIDATE": str(candidate)},
-        timeout_s=s.eval_timeout_sec,
-        grace_s=s.kill_grace_sec,
-        output=output,
-        stop=stop,
-        metric=regex,
-        track=track,
-    )
-    output.flush()
-    verdict = decide(
-        run,
-        previous=previous,
-        wants_score=regex is not None,
-        goal=s.eval_goal,
-        tolerance=s.eval_tolerance,
-        timeout_s=s.eval_timeout_sec,
-    )
-    emit(
-        ev.EvaluationFinished(
-            candidate=shown,
-            passed=verdict.passed,
-            score=verdict.score,
-            previous_score=previous,
-            reason=verdict.reason,
-            duration_s=round(clock() - started, 3),
-        )
-    )
-    return verdict

@@ -18,8 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from phoenix_engine.events import GpuStatus, GuardCleared, GuardTripped
-from phoenix_engine.io.host import HostReading
+from phoenix_engine.events import GpuStatus, GuardCleared, GuardTripped, HostReading
 
 
 class GuardState(enum.StrEnum):

@@ -6,8 +6,8 @@ event (``run_completed``, ``gave_up``, ``stopped``, which carry its ``run_id``):
 a give-up stays one run, and what is journaled after it (a ``phoenix rollback``) stays with
 it. A run with no end and no engine holding the project saw Phoenix itself crash. Each run's
 events are folded with :class:`~phoenix_engine.core.run_state.RunView`, the one reducer; the last
-training metrics come from metrics.jsonl (they are not journaled). Pure
-except :func:`load_runs`, which reads the two files.
+training metrics come from metrics.jsonl (they are not journaled). Pure: reading the two
+files is :func:`phoenix_engine.io.recorded.load_runs`'s.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ __all__ = [
     "PastRun",
     "advice",
     "as_dict",
-    "load_runs",
     "one_line",
     "outcome_of",
     "repair_rows",
@@ -32,8 +31,7 @@ from typing import Any
 
 from phoenix_engine import events as ev
 from phoenix_engine.core.run_state import Phase, RunView, duration
-from phoenix_engine.io.journal import iso_utc
-from phoenix_engine.io.recorded import read_journal, read_metrics
+from phoenix_engine.core.run_summary import iso_utc
 
 LOG_FILES = ("run.log", "train.log", "metrics.jsonl")
 
@@ -87,22 +85,6 @@ def outcome_of(view: RunView, *, running: bool = False) -> str:
     if view.final:
         return str(view.phase)
     return "running" if running else "crashed"
-
-
-def load_runs(state_dir: Path, *, engine_running: bool = False) -> list[PastRun]:
-    """Every run the journal still holds, the last one's metrics folded in too."""
-    runs = split_runs(read_journal(state_dir), engine_running=engine_running)
-    for run in runs:
-        run.state_dir = state_dir
-    if runs:
-        last = runs[-1]
-        recorded = read_metrics(state_dir, last.started_at, last.ended_at)
-        for point in recorded.train[-1:]:
-            sample = ev.MetricSample(
-                ts=point.ts, step=point.step, total_steps=point.total, loss=point.loss, lr=point.lr
-            )
-            last.view.apply(sample)
-    return runs
 
 
 def advice(run: PastRun) -> str:

@@ -13,14 +13,14 @@ are compared ignoring case, because on macOS ``Tests/`` is ``tests/``.
 
 Pure: the filesystem facts a verdict needs (symlinks, which directories are environments,
 where an absolute data directory lies) come from the :class:`Resolver` the caller passes;
-:class:`ProjectResolver` asks the disk, the table tests pass a fake.
+:class:`phoenix_engine.io.project_files.ProjectResolver` asks the disk, the table tests pass a
+fake.
 """
 
 from __future__ import annotations
 
 __all__ = [
     "Limits",
-    "ProjectResolver",
     "Resolver",
     "Verdict",
     "allowlisted",
@@ -35,7 +35,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
-from phoenix_engine.core.refused import ProjectResolver, Resolver, refused_why
+from phoenix_engine.core.refused import Resolver, refused_why
 from phoenix_engine.core.settings import Settings
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
@@ -195,7 +195,7 @@ def _data_dirs(fs: Resolver, data_dir: str) -> frozenset[str]:
 
 def check_path(fs: Resolver, path: str, limits: Limits, *, exists: bool) -> Verdict:
     """May a patch write ``path`` (relative to the project ``fs`` resolves in, on disk
-    :class:`ProjectResolver`)? ``exists``: it is already there.
+    :class:`~phoenix_engine.io.project_files.ProjectResolver`)? ``exists``: it is already there.
 
     Checked twice, before and after resolving symlinks, so a link inside the project cannot
     lead to a protected file either. ``relpath`` is the resolved one: the file really written.

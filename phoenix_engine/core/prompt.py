@@ -4,7 +4,8 @@ Everything is redacted and the whole stays within PHOENIX_MAX_PROMPT_CHARS. Over
 log tail shrinks first (oldest lines out, the final traceback kept), then the extra context,
 then the file windows; the rules and the reply format are never cut. The program's output is
 fenced by marker lines carrying a digest of that output, which the program cannot predict, so
-it cannot fake the end marker. :func:`build_prompt` is pure; :func:`select_files` resolves paths.
+it cannot fake the end marker. Pure: :func:`select_files` asks about files through the
+:class:`~phoenix_engine.core.proposal.ProjectFiles` it is given.
 """
 
 from __future__ import annotations
@@ -13,13 +14,13 @@ __all__ = ["build_prompt", "frame_lines", "select_files"]
 
 import hashlib
 from collections.abc import Iterator, Mapping, Sequence
-from pathlib import Path
 
 from phoenix_engine.core import _prompt_text as words
 from phoenix_engine.core._prompt_source import render_files
 from phoenix_engine.core.classify import Classified
 from phoenix_engine.core.lines import strip_control
-from phoenix_engine.core.policy import Limits, ProjectResolver, check_path
+from phoenix_engine.core.policy import Limits, check_path
+from phoenix_engine.core.proposal import ProjectFiles
 from phoenix_engine.core.redact import Redactor
 from phoenix_engine.core.settings import Settings
 
@@ -30,14 +31,14 @@ _TRACEBACK = "Traceback (most recent call last):"
 _CHAINED = ("During handling of the above exception", "The above exception was the direct")
 
 
-def select_files(failure: Classified, project_dir: Path, limits: Limits) -> list[str]:
+def select_files(failure: Classified, project: ProjectFiles, limits: Limits) -> list[str]:
     """Project files in the traceback that a patch may edit: innermost first, no repeats."""
     chosen: dict[str, None] = {}
     for frame in reversed(failure.frames):
         if frame.relpath is None:
             continue
-        verdict = check_path(ProjectResolver(project_dir), frame.relpath, limits, exists=True)
-        if verdict.ok and (project_dir / verdict.relpath).is_file():
+        verdict = check_path(project, frame.relpath, limits, exists=True)
+        if verdict.ok and project.is_file(verdict.relpath):
             chosen.setdefault(verdict.relpath)
     return list(chosen)
 

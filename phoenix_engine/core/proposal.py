@@ -1,13 +1,22 @@
 """A parsed reply made into a vetted proposal: paths checked, files read, patches applied in memory.
 
-The only I/O is reading the files a reply names (and resolving their paths); nothing is ever
-written here. Any patch that fails to apply, any path or size the policy refuses, refuses the
+Pure: the files a reply names are resolved and read through the :class:`ProjectFiles` the
+caller passes (:class:`phoenix_engine.io.project_files.ProjectResolver` on disk); nothing is
+ever written. Any patch that fails to apply, any path or size the policy refuses, refuses the
 whole proposal: there is no partial repair.
 """
 
 from __future__ import annotations
 
-__all__ = ["MAX_FILE_BYTES", "FileChange", "Proposal", "Refusal", "build_proposal", "proposal_id"]
+__all__ = [
+    "MAX_FILE_BYTES",
+    "FileChange",
+    "ProjectFiles",
+    "Proposal",
+    "Refusal",
+    "build_proposal",
+    "proposal_id",
+]
 
 import dataclasses
 import difflib
@@ -16,13 +25,27 @@ import os
 import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Protocol
 
 from phoenix_engine.core.patches import FilePatch, Refused, Reply, apply_patch, changed_lines
-from phoenix_engine.core.policy import Limits, ProjectResolver, check_path, check_size
+from phoenix_engine.core.policy import Limits, check_path, check_size
+from phoenix_engine.core.refused import Resolver
 
 MAX_FILE_BYTES = 4_000_000  # larger "source" is generated or data; a model should not edit it
 _BOM = "\ufeff"
+
+
+class ProjectFiles(Resolver, Protocol):
+    """The project's files as a proposal needs them: the policy's facts, and what is there.
+    Each looks at ``project_dir / relpath`` and raises what the OS raises."""
+
+    def lexists(self, relpath: str) -> bool: ...
+
+    def is_file(self, relpath: str) -> bool: ...
+
+    def stat(self, relpath: str) -> os.stat_result: ...
+
+    def read_bytes(self, relpath: str) -> bytes: ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -64,18 +87,18 @@ class _File:
 
 
 def build_proposal(
-    project_dir: Path, reply: Reply, limits: Limits, *, provider: str, signature: str
+    project: ProjectFiles, reply: Reply, limits: Limits, *, provider: str, signature: str
 ) -> Proposal | Refusal:
     """Vet every path, apply every patch in order (same file: in sequence), vet the size."""
     if not reply.patches:
         return Refusal(reason="the reply gives a diagnosis but proposes no change")
-    targets = _vet_paths(project_dir, reply.patches, limits)
+    targets = _vet_paths(project, reply.patches, limits)
     if isinstance(targets, Refusal):
         return targets
     files: dict[str, _File] = {}
     for relpath, patch in zip(targets, reply.patches, strict=True):
         if relpath not in files:
-            loaded = _load(project_dir, relpath)
+            loaded = _load(project, relpath)
             if isinstance(loaded, str):
                 return Refusal(reason=loaded)
             files[relpath] = loaded
@@ -87,13 +110,11 @@ def build_proposal(
 
 
 def _vet_paths(
-    project_dir: Path, patches: Sequence[FilePatch], limits: Limits
+    project: ProjectFiles, patches: Sequence[FilePatch], limits: Limits
 ) -> list[str] | Refusal:
     targets: list[str] = []
     for patch in patches:
-        verdict = check_path(
-            ProjectResolver(project_dir), patch.path, limits, exists=_exists(project_dir, patch)
-        )
+        verdict = check_path(project, patch.path, limits, exists=_exists(project, patch))
         if not verdict.ok:
             return Refusal(reason=verdict.reason)
         targets.append(verdict.relpath)
@@ -104,23 +125,22 @@ def _vet_paths(
     return targets
 
 
-def _exists(project_dir: Path, patch: FilePatch) -> bool:
+def _exists(project: ProjectFiles, patch: FilePatch) -> bool:
     try:
-        return os.path.lexists(project_dir / patch.path)
+        return project.lexists(patch.path)
     except (OSError, ValueError):
         return False
 
 
-def _load(project_dir: Path, relpath: str) -> _File | str:
+def _load(project: ProjectFiles, relpath: str) -> _File | str:
     """The file as it is now, or why it cannot be patched."""
-    target = project_dir / relpath
     try:
-        info = target.stat()
+        info = project.stat(relpath)
         if not stat.S_ISREG(info.st_mode):
             return f"{relpath} is not a regular file"
         if info.st_size > MAX_FILE_BYTES:
             return f"{relpath} is {info.st_size:,} bytes, too large to patch"
-        data = target.read_bytes()
+        data = project.read_bytes(relpath)
     except FileNotFoundError:
         return _File(before=None, original=None, text=None)
     except OSError as exc:

@@ -27,15 +27,12 @@ __all__ = [
     "ENV_MARKERS",
     "REFUSED_DIRS",
     "REFUSED_FILES",
-    "ProjectResolver",
     "Resolver",
     "refused_why",
 ]
 
-import os
 from collections.abc import Callable
 from fnmatch import fnmatchcase
-from pathlib import Path
 from typing import Protocol
 
 _HIDDEN = "a hidden directory (Phoenix's state, git, virtualenvs, tool caches live there)"
@@ -132,30 +129,3 @@ class Resolver(Protocol):
     def relative(self, path: str) -> str | None:
         """An absolute ``path`` (symlinks resolved) relative to the project; None: outside."""
         ...
-
-
-class ProjectResolver:
-    """The real project on disk; Phoenix's own packages count as an environment."""
-
-    def __init__(self, project_dir: Path) -> None:
-        self.root = project_dir.resolve()
-        here = Path(__file__).resolve().parents[1]  # phoenix_engine/
-        self._ours = (here, here.parent / "phoenix_tui")
-
-    def real(self, relpath: str) -> str | None:
-        return self.relative(str(self.root / relpath))
-
-    def relative(self, path: str) -> str | None:
-        target = Path(path).resolve()  # OSError/RuntimeError: a loop, the caller's to handle
-        if not target.is_relative_to(self.root) or target == self.root:
-            return None
-        return target.relative_to(self.root).as_posix()
-
-    def is_env_dir(self, relpath: str) -> bool:
-        path = self.root / relpath
-        if any(os.path.lexists(path / marker) for marker in ENV_MARKERS):
-            return True
-        try:  # an editable install of Phoenix inside the project
-            return path.resolve() in self._ours
-        except (OSError, RuntimeError):
-            return False

@@ -1,12 +1,14 @@
 """The status text of a run's state (:class:`~phoenix_engine.core.run_state.RunView`): the
 lines ``!status``, ``phoenix status`` and an attached console's ``status`` print, the training
-line, the GPU line and short human durations. Pure: text from state, nothing else.
+line, the GPU line, short human durations and the journal's UTC timestamps. Pure: text from
+state, nothing else.
 """
 
 from __future__ import annotations
 
-__all__ = ["duration", "gpu_text", "summary_text", "training_line"]
+__all__ = ["duration", "gpu_text", "iso_utc", "summary_text", "training_line"]
 
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from phoenix_engine import events as ev
@@ -89,3 +91,9 @@ def duration(seconds: float) -> str:
         return f"{minutes}m{sec:02d}s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h{minutes:02d}m"
+
+
+def iso_utc(ts: float) -> str:
+    """``2026-11-22T03:15:02.123Z``: the journal's timestamps and ``phoenix status --json``'s."""
+    stamp = datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")
+    return stamp.replace("+00:00", "Z")

@@ -1,14 +1,15 @@
 """What ``phoenix doctor`` says about failure triage: every class with its action, and a
-training command that Phoenix changed (an OOM fix on the command line, kept in state.json)."""
+training command that Phoenix changed (an OOM fix on the command line, kept in state.json,
+which the caller reads and passes in)."""
 
 from __future__ import annotations
 
 __all__ = ["KINDS", "describe_classes", "doctor_lines"]
 
+from collections.abc import Mapping
+
 from phoenix_engine.core.settings import Settings
 from phoenix_engine.core.triage import RULES, FailureKind
-from phoenix_engine.errors import StateError
-from phoenix_engine.io.state_store import StateStore
 
 # kind -> (what it is, what Phoenix does), in the order a person reads them
 KINDS: dict[FailureKind, tuple[str, str]] = {
@@ -52,14 +53,10 @@ def describe_classes() -> list[tuple[str, str, str]]:
     return rows
 
 
-def doctor_lines(settings: Settings) -> list[tuple[str, bool, str, bool]]:
-    """(name, ok, detail, warning) rows for doctor."""
+def doctor_lines(settings: Settings, fix: Mapping[str, str]) -> list[tuple[str, bool, str, bool]]:
+    """(name, ok, detail, warning) rows for doctor; ``fix`` is state.json's command record
+    (original, command, why), empty when there is none or it cannot be read."""
     lines = [(f"class {kind}", True, detail, False) for kind, _, detail in describe_classes()]
-    try:
-        ledger, _ = StateStore(settings.state_dir).load()
-    except StateError:
-        return lines
-    fix = ledger.command
     if fix.get("original") == settings.train_cmd and fix.get("command"):
         detail = (
             f"{fix.get('why', 'changed by phoenix')}; restarts run `{fix['command']}` "

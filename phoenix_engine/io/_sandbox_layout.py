@@ -21,7 +21,7 @@ from pathlib import Path
 import platformdirs
 
 from phoenix_engine.core.command_line import parse
-from phoenix_engine.remote import engine_socket
+from phoenix_engine.io import engine_socket
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

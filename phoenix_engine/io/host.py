@@ -11,32 +11,14 @@ __all__ = ["HostReading", "HostSampler"]
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import psutil
 
+from phoenix_engine.events import HostReading  # the value lives with the events: core reads it
+
 _GIB = 1024**3
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class HostReading:
-    """One host sample; ``disk_free_gb`` maps each watched path (as given) to free GiB or None."""
-
-    cpu_pct: float | None = None
-    ram_used_gb: float | None = None
-    ram_total_gb: float | None = None
-    disk_free_gb: dict[str, float | None] = field(default_factory=dict)
-
-    @property
-    def lowest_disk(self) -> tuple[str, float] | None:
-        """The watched path with the least free space, ignoring n/a; None when none is known."""
-        known = [(gb, path) for path, gb in self.disk_free_gb.items() if gb is not None]
-        if not known:
-            return None
-        gb, path = min(known)
-        return path, gb
 
 
 class HostSampler:

@@ -14,11 +14,11 @@ import json
 import os
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from phoenix_engine.core.redact import Redactor
+from phoenix_engine.core.run_summary import iso_utc
 from phoenix_engine.events import Event, event_fields
 
 
@@ -35,12 +35,6 @@ class OnceIn:
             return False
         self._last = now
         return True
-
-
-def iso_utc(ts: float) -> str:
-    """``2026-11-22T03:15:02.123Z``."""
-    stamp = datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")
-    return stamp.replace("+00:00", "Z")
 
 
 def event_record(event: Event, redactor: Redactor) -> dict[str, Any]:

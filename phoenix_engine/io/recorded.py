@@ -3,6 +3,7 @@
 Both files rotate (``run.log.1``, ``run.log.2``...): they are read oldest first as one stream.
 A line that is not JSON, or a record of an event this version does not know, is skipped: a
 journal written by an older or newer Phoenix still reads. Pure apart from reading the files.
+:func:`load_runs` hands both to the fold in :mod:`phoenix_engine.core.history`.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ __all__ = [
     "Recorded",
     "TrainPoint",
     "event_from_record",
+    "load_runs",
     "read_journal",
     "read_metrics",
     "rotated",
@@ -26,6 +28,7 @@ from typing import Any
 
 from phoenix_engine import events as ev
 from phoenix_engine._event_rebuild import BadEventRecord, rebuild_event
+from phoenix_engine.core.history import PastRun, split_runs
 from phoenix_engine.io.metrics_log import FILE_NAME as METRICS_FILE
 
 _GPU_FIELDS = ("temp_c", "util_pct", "power_w", "power_limit_w", "mem_used_mb", "mem_total_mb")
@@ -153,3 +156,19 @@ def _add(out: Recorded, row: dict[str, Any], ts: float) -> None:
         out.host.append(row)
     elif kind == "mark" and isinstance(row.get("log"), int):
         out.marks.append((ts, row["log"]))
+
+
+def load_runs(state_dir: Path, *, engine_running: bool = False) -> list[PastRun]:
+    """Every run the journal still holds, the last one's metrics folded in too."""
+    runs = split_runs(read_journal(state_dir), engine_running=engine_running)
+    for run in runs:
+        run.state_dir = state_dir
+    if runs:
+        last = runs[-1]
+        recorded = read_metrics(state_dir, last.started_at, last.ended_at)
+        for point in recorded.train[-1:]:
+            sample = ev.MetricSample(
+                ts=point.ts, step=point.step, total_steps=point.total, loss=point.loss, lr=point.lr
+            )
+            last.view.apply(sample)
+    return runs

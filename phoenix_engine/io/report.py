@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from phoenix_engine import events as ev
-from phoenix_engine.core.history import PastRun, load_runs
+from phoenix_engine.core.history import PastRun
 from phoenix_engine.core.run_state import duration
 from phoenix_engine.errors import ReportError
-from phoenix_engine.io.recorded import Recorded, read_metrics
+from phoenix_engine.io.recorded import Recorded, load_runs, read_metrics
 
 INSTALL_HINT = "pip install 'phoenix-supervisor[report]' (or: pip install matplotlib)"
 

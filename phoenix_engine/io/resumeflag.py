@@ -21,9 +21,11 @@ import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from phoenix_engine.llm._proc import ProcFailure, run_command
+from phoenix_engine.io.run_once import run_to_completion
+from phoenix_engine.io.supervisor import SpawnError
 
 _HELP_TIMEOUT_S = 45.0  # importing torch and transformers alone can take 15 s
+_HELP_MAX = 1 << 20  # a help text is a few KB: past this it is not one
 _QUICK_S = 60.0  # a usage error comes before any training
 _USAGE = (
     "unrecognized arguments",  # argparse
@@ -89,19 +91,26 @@ def help_check(
             return None  # reads its arguments in a way --help may not show
         return False, f"{script.name} parses no arguments: restarts would ignore {flag}"
     probe = [interpreter, str(script), "--help"]
-    try:
+    try:  # the whole tree is killed at the timeout, past the cap, and after the exit
         result = asyncio.run(
-            run_command(
+            run_to_completion(
                 probe,
                 stdin=b"",
                 cwd=project_dir,
                 env=env,
                 timeout_s=_HELP_TIMEOUT_S,
-                max_stdout=1 << 20,
+                max_stdout=_HELP_MAX,
             )
         )
-    except ProcFailure as exc:
-        return False, f"`{shlex.join(probe)}` did not answer: {exc.reason}"
+    except SpawnError as exc:  # not found, not executable, bad cwd
+        return False, f"`{shlex.join(probe)}` did not answer: {exc}"
+    if result.returncode is None or result.overflowed:
+        why = (
+            f"no reply within {_HELP_TIMEOUT_S:g}s"
+            if result.returncode is None
+            else f"output larger than {_HELP_MAX / 1024 / 1024:g} MB"
+        )
+        return False, f"`{shlex.join(probe)}` did not answer: {why} (killed)"
     text = (result.stdout + result.stderr).decode("utf-8", "replace")
     if result.returncode != 0:
         return False, f"`{shlex.join(probe)}` exited {result.returncode}; cannot check {flag}"

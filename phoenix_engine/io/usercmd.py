@@ -3,24 +3,29 @@
 They run with the user's rights, not in the sandbox (they are not model-written), in the
 project directory and a new session, bounded by a timeout and a stop request.
 :class:`OutputRelay` sends their output where the training's goes; :func:`run_command` also
-picks the score out of it (the last match of a regex).
+picks the score out of it (the last match of a regex); :func:`evaluate` runs PHOENIX_EVAL_CMD
+and tells the verdict that ``core.evaluation.decide`` gives.
 """
 
 from __future__ import annotations
 
-__all__ = ["CommandRun", "OutputRelay", "Tracker", "run_command"]
+__all__ = ["CommandRun", "OutputRelay", "Tracker", "evaluate", "run_command"]
 
 import asyncio
 import re
+import shlex
+import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from phoenix_engine import events as ev
 from phoenix_engine.core.command_line import parse
+from phoenix_engine.core.evaluation import CommandRun, Verdict, decide
 from phoenix_engine.core.lines import LineSplitter
 from phoenix_engine.core.redact import Redactor
+from phoenix_engine.core.settings import Settings
 from phoenix_engine.io import proctree
+from phoenix_engine.io.atomic import shown_path
 from phoenix_engine.io.output import TrainLog
 from phoenix_engine.io.state_store import ChildRecord
 from phoenix_engine.io.supervisor import SpawnError, spawn
@@ -68,18 +73,6 @@ class OutputRelay:
     def _lines(self, stream: str, lines: list[str]) -> None:
         if lines and self._emit is not None:
             self._emit(ev.OutputLines(stream=stream, lines=tuple(lines)))
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CommandRun:
-    """How a command ended; ``error`` when it could not start."""
-
-    returncode: int | None = None
-    signal: int | None = None
-    timed_out: bool = False
-    stopped: bool = False
-    error: str = ""
-    score_text: str | None = None  # the last match of the metric regex, as printed
 
 
 async def run_command(
@@ -155,3 +148,55 @@ async def run_command(
         stopped=not ended and stop.is_set(),
         score_text=found[-1] if found else None,
     )
+
+
+async def evaluate(
+    settings: Settings,
+    candidate: Path,
+    *,
+    previous: float | None,
+    env: Mapping[str, str],
+    emit: Callable[[ev.Event], None],
+    output: OutputRelay,
+    stop: asyncio.Event,
+    track: Tracker | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> Verdict:
+    """Run PHOENIX_EVAL_CMD on ``candidate`` (``{checkpoint}``, ``PHOENIX_CANDIDATE``)."""
+    s = settings
+    shown = shown_path(candidate, s.project_dir)
+    command = s.eval_cmd.replace("{checkpoint}", shlex.quote(shown))
+    emit(ev.EvaluationStarted(candidate=shown, command=command))
+    started = clock()
+    regex = re.compile(s.eval_metric_regex) if s.eval_metric_regex else None
+    run = await run_command(
+        command,
+        cwd=s.project_dir,
+        env={**env, "PHOENIX_CANDIDATE": str(candidate)},
+        timeout_s=s.eval_timeout_sec,
+        grace_s=s.kill_grace_sec,
+        output=output,
+        stop=stop,
+        metric=regex,
+        track=track,
+    )
+    output.flush()
+    verdict = decide(
+        run,
+        previous=previous,
+        wants_score=regex is not None,
+        goal=s.eval_goal,
+        tolerance=s.eval_tolerance,
+        timeout_s=s.eval_timeout_sec,
+    )
+    emit(
+        ev.EvaluationFinished(
+            candidate=shown,
+            passed=verdict.passed,
+            score=verdict.score,
+            previous_score=previous,
+            reason=verdict.reason,
+            duration_s=round(clock() - started, 3),
+        )
+    )
+    return verdict

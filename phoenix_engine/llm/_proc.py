@@ -1,6 +1,6 @@
 """Run one provider command: new session, prompt on stdin, capped stdout, hard timeout.
 
-Shared by the subprocess providers (``gemini_cli``, ``cmd``) and doctor's resume-flag probe.
+Shared by the subprocess providers (``gemini_cli``, ``cmd``).
 The running and the killing are :func:`~phoenix_engine.io.run_once.run_to_completion`'s (a
 command that hangs or floods stdout dies with its whole tree, and so does what it leaves at
 its end or at a cancellation); this module turns its outcome into a provider's words: a

@@ -21,7 +21,7 @@ from typing import Any
 from phoenix_engine import events as ev
 from phoenix_engine.approval import ApprovalDesk
 from phoenix_engine.errors import ExitCode, PhoenixError
-from phoenix_engine.remote.engine_socket import peer_credentials, trust_problem
+from phoenix_engine.io.engine_socket import peer_credentials, trust_problem
 from phoenix_engine.remote.wire import (
     MAX_LINE,
     VERSION,

@@ -1,6 +1,6 @@
 """The engine's door for consoles: ``engine.sock`` (mode 0600, same user only).
 
-Where the socket lives and who may trust it is :mod:`phoenix_engine.remote.engine_socket`. Only a
+Where the socket lives and who may trust it is :mod:`phoenix_engine.io.engine_socket`. Only a
 process of the engine's own user that this engine did not start may attach (SO_PEERCRED): the
 training, a shadow test and whatever they leave running may not, so code Phoenix runs cannot
 approve its own patch. An answer from a console is recorded as ``attach:<uid>``.
@@ -35,16 +35,16 @@ from phoenix_engine import events as ev
 from phoenix_engine.approval import ApprovalDesk
 from phoenix_engine.core.redact import Redactor
 from phoenix_engine.core.run_state import RunView
-from phoenix_engine.remote._attach_console import Console as _Console
-from phoenix_engine.remote._attach_snapshot import RunMemory
-from phoenix_engine.remote._run_controller import ATTACH, RunController
-from phoenix_engine.remote.commands import Command, Reply, dispatch
-from phoenix_engine.remote.engine_socket import (
+from phoenix_engine.io.engine_socket import (
     peer_credentials,
     serving_problem,
     socket_path,
     started_by,
 )
+from phoenix_engine.remote._attach_console import Console as _Console
+from phoenix_engine.remote._attach_snapshot import RunMemory
+from phoenix_engine.remote._run_controller import ATTACH, RunController
+from phoenix_engine.remote.commands import Command, Reply, dispatch
 from phoenix_engine.remote.wire import (
     MAX_LINE,
     VERSION,

@@ -14,14 +14,14 @@ from tui_support import until
 
 from phoenix_engine import events as ev
 from phoenix_engine.approval import ApprovalDesk
-from phoenix_engine.core.history import PastRun, load_runs, split_runs
+from phoenix_engine.core.history import PastRun, split_runs
 from phoenix_engine.core.redact import Redactor
 from phoenix_engine.core.settings import resolve
 from phoenix_engine.engine import Engine
 from phoenix_engine.io.gpu import SimulatedGpu
 from phoenix_engine.io.journal import JournalSink
 from phoenix_engine.io.metrics_log import MetricsLog
-from phoenix_engine.io.recorded import Recorded, TrainPoint, read_metrics
+from phoenix_engine.io.recorded import Recorded, TrainPoint, load_runs, read_metrics
 from phoenix_engine.services import add_services
 from phoenix_tui.console.app import PhoenixApp
 from phoenix_tui.console.panes.log import LogView

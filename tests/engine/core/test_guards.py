@@ -8,8 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 from phoenix_engine.core.guards import GuardLimits, Guards, GuardState
-from phoenix_engine.events import GpuReading, GpuStatus, GuardCleared, GuardTripped
-from phoenix_engine.io.host import HostReading
+from phoenix_engine.events import GpuReading, GpuStatus, GuardCleared, GuardTripped, HostReading
 
 NA = None  # a sample whose reading is n/a
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from phoenix_engine import events as ev
-from phoenix_engine.core.history import as_dict, load_runs, one_line, split_runs, summary_lines
+from phoenix_engine.core.history import as_dict, one_line, split_runs, summary_lines
 from phoenix_engine.core.redact import Redactor
 from phoenix_engine.errors import ReportError
 from phoenix_engine.io.journal import event_record
@@ -20,6 +20,7 @@ from phoenix_engine.io.recorded import (
     Recorded,
     TrainPoint,
     event_from_record,
+    load_runs,
     read_journal,
 )
 from phoenix_engine.io.report import markers, render

@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 
 from phoenix_engine.core.patches import ParseFailure, Reply, parse_reply
-from phoenix_engine.core.policy import Limits, ProjectResolver, check_path
+from phoenix_engine.core.policy import Limits, check_path
 from phoenix_engine.core.proposal import Proposal, Refusal, build_proposal
+from phoenix_engine.io.project_files import ProjectResolver
 
 LIMITS = Limits(allowlist=("*.py",), data_dir="data", max_patch_lines=50, max_patch_files=3)
 TRAIN = (
@@ -286,7 +287,9 @@ def _run(project: Path, text: str) -> Proposal | Refusal | ParseFailure:
     reply = parse_reply(text.replace("@OUTSIDE@", str(project.parent / "outside")))
     if isinstance(reply, ParseFailure):
         return reply
-    return build_proposal(project, reply, LIMITS, provider="corpus", signature="f" * 16)
+    return build_proposal(
+        ProjectResolver(project), reply, LIMITS, provider="corpus", signature="f" * 16
+    )
 
 
 def test_the_corpus_is_big_enough() -> None:

@@ -455,13 +455,18 @@ def test_changed_lines_counts_python_lines(before: str, after: str, expected: in
 def test_lone_cr_statements_do_not_pass_a_one_line_limit(tmp_path: Path) -> None:
     from phoenix_engine.core.policy import Limits
     from phoenix_engine.core.proposal import Refusal, build_proposal
+    from phoenix_engine.io.project_files import ProjectResolver
 
     (tmp_path / "train.py").write_text("x = 1\n")
     body = "".join(f"s{i} = {i}\r" for i in range(200))
     patch = ReplaceRangePatch(path="train.py", start_line=1, end_line=1, replacement=body)
     limits = Limits(allowlist=("*.py",), max_patch_lines=1)
     built = build_proposal(
-        tmp_path, Reply(diagnosis="", patches=(patch,)), limits, provider="p", signature="s"
+        ProjectResolver(tmp_path),
+        Reply(diagnosis="", patches=(patch,)),
+        limits,
+        provider="p",
+        signature="s",
     )
     assert isinstance(built, Refusal) and "at most 1" in built.reason
 

@@ -9,13 +9,13 @@ import pytest
 
 from phoenix_engine.core.policy import (
     Limits,
-    ProjectResolver,
     Verdict,
     check_path,
     check_size,
     command_files,
 )
 from phoenix_engine.core.settings import resolve
+from phoenix_engine.io.project_files import ProjectResolver
 
 LIMITS = Limits(allowlist=("*.py", "configs/*.yaml"), protected=("secret_*.py", "vendor/"))
 

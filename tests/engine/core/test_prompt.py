@@ -13,6 +13,7 @@ from phoenix_engine.core.policy import Limits
 from phoenix_engine.core.prompt import build_prompt, frame_lines, select_files
 from phoenix_engine.core.redact import MASK, Redactor
 from phoenix_engine.core.settings import Settings, resolve
+from phoenix_engine.io.project_files import ProjectResolver
 
 SECRET = "s3cr3t-value-123456"
 TRAIN = "".join(f"x{i} = {i}\n" for i in range(1, 300)) + "def main():\n    print(lr)\n"
@@ -248,7 +249,7 @@ def test_select_files(tmp_path: Path) -> None:
     )
     failure = Classified(kind=FailureKind.EXCEPTION, signature="0" * 16, summary="x", frames=frames)
     limits = Limits(allowlist=("*.py",))
-    assert select_files(failure, tmp_path, limits) == ["pkg/model.py", "train.py"]
+    assert select_files(failure, ProjectResolver(tmp_path), limits) == ["pkg/model.py", "train.py"]
 
 
 def test_terminal_control_sequences_never_reach_the_prompt() -> None:

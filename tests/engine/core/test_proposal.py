@@ -17,6 +17,7 @@ from phoenix_engine.core.proposal import (
     Refusal,
     build_proposal,
 )
+from phoenix_engine.io.project_files import ProjectResolver
 
 LIMITS = Limits(allowlist=("*.py",))
 TRAIN = "import os\n\ndef main():\n    lr = 0.1\n    return lr\n"
@@ -60,7 +61,9 @@ def _snapshot(root: Path) -> dict[str, tuple[int, bytes]]:
 
 def _build(project: Path, *patches: FilePatch, limits: Limits = LIMITS) -> Proposal | Refusal:
     reply = Reply(diagnosis="lr too high", patches=patches)
-    return build_proposal(project, reply, limits, provider="fake", signature="abcd" * 4)
+    return build_proposal(
+        ProjectResolver(project), reply, limits, provider="fake", signature="abcd" * 4
+    )
 
 
 def test_a_proposal_carries_everything_the_engine_needs(project: Path) -> None:

@@ -176,7 +176,7 @@ def test_another_user_is_refused(make_settings: Make, recorder: Recorder, tmp_pa
 
 
 def test_the_real_peer_credentials_are_read() -> None:
-    from phoenix_engine.remote.engine_socket import peer_credentials
+    from phoenix_engine.io.engine_socket import peer_credentials
 
     left, right = socket.socketpair(socket.AF_UNIX)
     try:  # the attach server's default ``peer``

@@ -27,9 +27,9 @@ from waiting import until_sync
 
 from phoenix_engine import events as ev
 from phoenix_engine.core.run_state import RunView
+from phoenix_engine.io.engine_socket import serving_problem, socket_path, trust_problem
 from phoenix_engine.remote.attach_client import AttachError, query_status
 from phoenix_engine.remote.attach_server import AttachServer
-from phoenix_engine.remote.engine_socket import serving_problem, socket_path, trust_problem
 
 NOBODY = 65534
 as_root = pytest.mark.skipif(
@@ -189,7 +189,7 @@ if first == 0:  # the classic daemon: fork, setsid, fork again, the middle one e
 os.waitpid(first, 0)
 daemon = int(os.read(r, 20))
 time.sleep(0.2)
-from phoenix_engine.remote.engine_socket import started_by
+from phoenix_engine.io.engine_socket import started_by
 print(started_by(daemon, os.getpid()), flush=True)
 os.kill(daemon, 9)
 """
