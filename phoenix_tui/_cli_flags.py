@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from phoenix_engine import __version__
-from phoenix_engine.core.settings import SPECS, Settings, load_toml, resolve
+from phoenix_engine.core.settings import SPECS, Settings, resolve
 from phoenix_engine.errors import ConfigError
+from phoenix_engine.io.settings_file import load_toml
 
 # name -> (its arguments, one line of help), in the order ``phoenix --help`` lists them
 COMMANDS: dict[str, tuple[str, str]] = {

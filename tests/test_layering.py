@@ -195,3 +195,60 @@ def test_a_violation_names_the_module_and_the_import(
 )
 def test_what_a_layer_may_import_passes(tmp_path: Path, layer: str, source: str) -> None:
     assert _probe(tmp_path, layer, source) == []
+
+
+# What core/ may not call even through a module it may import: the builtin open, and the file
+# system functions of os and shutil. (Files reach core through the ProjectFiles it is handed.)
+_FS_MODULES = {"os": {"stat", "lstat", "listdir", "scandir", "walk", "remove", "unlink", "rename",
+                      "replace", "mkdir", "makedirs", "rmdir", "open", "chmod", "utime"},
+               "shutil": None}  # fmt: skip
+# Path's own file methods, on any object (ProjectFiles' is_file, stat and read_bytes excepted).
+_PATH_METHODS = {"open", "read_text", "write_text", "write_bytes", "iterdir", "mkdir", "unlink",
+                 "touch", "glob", "rglob", "exists", "is_dir", "rmdir", "chmod"}  # fmt: skip
+
+
+def file_calls(path: Path) -> list[str]:
+    gc.disable()  # see imported_roots
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+    finally:
+        gc.enable()
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        fn = node.func
+        if isinstance(fn, ast.Name) and fn.id == "open":
+            found.append(f"{node.lineno}: open(...)")
+        elif isinstance(fn, ast.Attribute) and isinstance(fn.value, ast.Name):
+            names = _FS_MODULES.get(fn.value.id, set())
+            if names is None or fn.attr in names or fn.attr in _PATH_METHODS:
+                found.append(f"{node.lineno}: {fn.value.id}.{fn.attr}(...)")
+        elif isinstance(fn, ast.Attribute) and fn.attr in _PATH_METHODS:
+            found.append(f"{node.lineno}: .{fn.attr}(...)")
+    return found
+
+
+@pytest.mark.parametrize(
+    "path",
+    [pytest.param(f, id=f.name) for f in sorted((ENGINE / "core").rglob("*.py"))],
+)
+def test_core_opens_no_file(path: Path) -> None:
+    assert file_calls(path) == []
+
+
+@pytest.mark.parametrize(
+    ("source", "found"),
+    [
+        ("open('x')\n", ["1: open(...)"]),
+        ("import os\nos.listdir('.')\n", ["2: os.listdir(...)"]),
+        ("import shutil\nshutil.copy('a', 'b')\n", ["2: shutil.copy(...)"]),
+        ("import os\nos.path.join('a', 'b')\n'x'.replace('a', 'b')\n", []),
+        ("with path.open('rb') as fh:\n    pass\n", ["1: path.open(...)"]),
+        ("(root / 'x').read_text()\n", ["1: .read_text(...)"]),
+    ],
+)
+def test_the_file_call_check_itself(tmp_path: Path, source: str, found: list[str]) -> None:
+    probe = tmp_path / "probe.py"
+    probe.write_text(source, encoding="utf-8")
+    assert file_calls(probe) == found

@@ -14,12 +14,10 @@ __all__ = [
     "SPECS",
     "Settings",
     "Spec",
-    "load_toml",
     "resolve",
     "shown_value",
 ]
 
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -119,24 +117,6 @@ class Settings:
         """Values that must never be shown: keys, tokens, webhook URLs."""
         values = [self.gemini_api_key, self.discord_webhook_url, self.discord_bot_token]
         return tuple(v for v in values if v)
-
-
-def load_toml(path: Path) -> dict[str, Any]:
-    """Read ``phoenix.toml``; a missing file is empty, a broken one a ConfigError."""
-    try:
-        with path.open("rb") as fh:
-            data = tomllib.load(fh)
-    except FileNotFoundError:
-        return {}
-    except UnicodeDecodeError as exc:  # tomllib decodes the whole file first
-        where = f"byte 0x{exc.object[exc.start]:02x} at offset {exc.start}"
-        raise ConfigError(str(path), "<file>", f"UTF-8 text (not UTF-8: {where})") from exc
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(str(path), "<file>", f"a readable TOML file ({exc})") from exc
-    table = data.get("phoenix", data)
-    if not isinstance(table, dict):
-        raise ConfigError(f"{path}: [phoenix]", str(table), "a table of settings")
-    return table
 
 
 def _toml_text(value: Any) -> str:

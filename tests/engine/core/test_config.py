@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from phoenix_engine.core.settings import SPECS, load_toml, resolve, shown_value
+from phoenix_engine.core.settings import SPECS, resolve, shown_value
 from phoenix_engine.errors import ConfigError
+from phoenix_engine.io.settings_file import load_toml
 
 ROOT = Path("/project")
 
