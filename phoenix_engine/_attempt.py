@@ -163,13 +163,7 @@ class Attempts:
         except SpawnError as exc:
             return str(exc)
         self.child = child
-        ledger.child = ChildRecord(
-            pid=child.pid,
-            pgid=child.pgid,
-            create_time=child.create_time,
-            command=command,
-            mark=mark,
-        )
+        ledger.child = ChildRecord.of(child, command=command, mark=mark)
         self._save(ledger)
         started()
         self._emit(ev.ProcessStarted(pid=child.pid, command=command, attempt=attempt))

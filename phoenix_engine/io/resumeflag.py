@@ -21,7 +21,7 @@ import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from phoenix_engine.io.run_once import run_to_completion
+from phoenix_engine.io.run_once import run_to_completion, why_killed
 from phoenix_engine.io.supervisor import SpawnError
 
 _HELP_TIMEOUT_S = 45.0  # importing torch and transformers alone can take 15 s
@@ -104,13 +104,9 @@ def help_check(
         )
     except SpawnError as exc:  # not found, not executable, bad cwd
         return False, f"`{shlex.join(probe)}` did not answer: {exc}"
-    if result.returncode is None or result.overflowed:
-        why = (
-            f"no reply within {_HELP_TIMEOUT_S:g}s"
-            if result.returncode is None
-            else f"output larger than {_HELP_MAX / 1024 / 1024:g} MB"
-        )
-        return False, f"`{shlex.join(probe)}` did not answer: {why} (killed)"
+    killed = why_killed(result, timeout_s=_HELP_TIMEOUT_S, max_stdout=_HELP_MAX)
+    if killed is not None:
+        return False, f"`{shlex.join(probe)}` did not answer: {killed}"
     text = (result.stdout + result.stderr).decode("utf-8", "replace")
     if result.returncode != 0:
         return False, f"`{shlex.join(probe)}` exited {result.returncode}; cannot check {flag}"

@@ -11,7 +11,11 @@ closing of its pipes: a daemon holding stdout does not keep the caller waiting.
 
 from __future__ import annotations
 
-__all__ = ["Completion", "run_to_completion"]
+__all__ = [
+    "Completion",
+    "run_to_completion",
+    "why_killed",
+]
 
 import asyncio
 import contextlib
@@ -35,6 +39,15 @@ class Completion:
     stdout: bytes  # all of it, or its last ``max_stdout`` bytes with ``keep_tail``
     stderr: bytes = b""  # the last few KB (empty with ``merge_stderr``)
     overflowed: bool = False  # stdout passed ``max_stdout`` and the command was killed
+
+
+def why_killed(done: Completion, *, timeout_s: float, max_stdout: int | None) -> str | None:
+    """Why Phoenix killed the command (its timeout, its output cap), or None: it ended."""
+    if done.returncode is None:
+        return f"no reply within {timeout_s:g}s (killed)"
+    if done.overflowed and max_stdout is not None:
+        return f"output larger than {max_stdout / 1024 / 1024:g} MB (killed)"
+    return None
 
 
 async def run_to_completion(

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from phoenix_engine.errors import StateError
 
@@ -35,6 +35,23 @@ class ChildRecord:
     create_time: float
     command: str
     mark: str = ""  # PHOENIX_TREE_ID given to the training's environment
+
+    @classmethod
+    def of(cls, child: _Started, *, command: str, mark: str) -> ChildRecord:
+        """The record of a process Phoenix just started (to find and stop it after a crash)."""
+        return cls(
+            pid=child.pid,
+            pgid=child.pgid,
+            create_time=child.create_time,
+            command=command,
+            mark=mark,
+        )
+
+
+class _Started(Protocol):
+    pid: int
+    pgid: int
+    create_time: float
 
 
 @dataclass(slots=True, kw_only=True)

@@ -114,15 +114,7 @@ async def run_command(
     except SpawnError as exc:
         return CommandRun(error=str(exc))
     if track is not None:
-        track(
-            ChildRecord(
-                pid=child.pid,
-                pgid=child.pgid,
-                create_time=child.create_time,
-                command=command,
-                mark=mark,
-            )
-        )
+        track(ChildRecord.of(child, command=command, mark=mark))
     waiter = asyncio.ensure_future(child.wait())
     stopper = asyncio.ensure_future(stop.wait())
     try:

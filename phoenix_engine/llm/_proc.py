@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from phoenix_engine.io.run_once import run_to_completion
+from phoenix_engine.io.run_once import run_to_completion, why_killed
 from phoenix_engine.io.supervisor import SpawnError
 
 _LINE_CHARS = 160
@@ -56,10 +56,10 @@ async def run_command(
         )
     except SpawnError as exc:  # not found, not executable, bad cwd
         raise ProcFailure(str(exc)) from exc
-    if done.returncode is None:
-        raise ProcFailure(f"no reply within {timeout_s:g}s (killed)")
-    if done.overflowed:
-        raise ProcFailure(f"output larger than {max_stdout / 1024 / 1024:g} MB (killed)")
+    killed = why_killed(done, timeout_s=timeout_s, max_stdout=max_stdout)
+    if killed is not None:
+        raise ProcFailure(killed)
+    assert done.returncode is not None  # only a timeout leaves it unset
     return ProcResult(returncode=done.returncode, stdout=done.stdout, stderr=done.stderr)
 
 

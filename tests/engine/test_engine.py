@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable
 
 import psutil
@@ -152,9 +153,10 @@ def test_startup_silence_allows_longer_than_the_heartbeat(
 
 
 def test_stop_request_stops_the_tree_and_exits_4(make_settings: Make, recorder: Recorder) -> None:
-    script = """
+    token = f"stubborn-{uuid.uuid4().hex}"  # this test's grandchild, not another run's
+    script = f"""
 import subprocess, sys, time
-code = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(60)"
+code = "import signal, time; signal.signal(15, signal.SIG_IGN); time.sleep(60) # {token}"
 subprocess.Popen([sys.executable, "-c", code])
 print("running", flush=True)
 time.sleep(60)
@@ -175,7 +177,7 @@ time.sleep(60)
     leftovers = [
         p
         for p in psutil.process_iter(["cmdline"])
-        if "SIG_IGN" in " ".join(p.info["cmdline"] or []) and p.status() != psutil.STATUS_ZOMBIE
+        if token in " ".join(p.info["cmdline"] or []) and p.status() != psutil.STATUS_ZOMBIE
     ]
     assert leftovers == [], f"survivors of {pid}: {leftovers}"
 
