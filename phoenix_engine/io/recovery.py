@@ -6,7 +6,8 @@ backup is undone (newest first), so the training always sees the tree wholly as 
 patch or, for a completed apply, wholly after it. A file edited since (neither as before nor as
 after) is never overwritten: the notice then names ``phoenix rollback``. Phoenix's own leftovers
 go too: ``.<name>.<hex>.phoenix-tmp`` beside the files a backup names and in the backups,
-``backups/.tmp-*`` folders (a kill while writing a backup), ``state.json.tmp``.
+``backups/.tmp-*`` folders (a kill while writing a backup), ``state.json.tmp``, and the
+scratch folders in the temp directory whose Phoenix is gone (:mod:`~phoenix_engine.io.scratch`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import shutil
 from pathlib import Path
 
 from phoenix_engine import events as ev
+from phoenix_engine.io import scratch
 from phoenix_engine.io.atomic import inside
 from phoenix_engine.io.backups import (
     BackupError,
@@ -75,6 +77,7 @@ def remove_leftovers(state_dir: Path, project_dir: Path) -> int:
     if stale.is_file():
         stale.unlink(missing_ok=True)
         removed += 1
+    removed += scratch.remove_stale()  # shadow copies and model folders in the temp dir
     dirs = {state_dir}
     for record in list_backups(state_dir):
         dirs.add(record.path)

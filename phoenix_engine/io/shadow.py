@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from phoenix_engine.core.command_line import parse
-from phoenix_engine.io import containment
+from phoenix_engine.io import containment, scratch
 from phoenix_engine.io import shadow_run as runner
 from phoenix_engine.io.atomic import ChangeLike, inside
 from phoenix_engine.io.sandbox import Layout, Probe, bwrap_argv, hidden_dirs, tool_binds
@@ -185,7 +185,7 @@ async def validate(
 
     ``sandbox``: a usable bwrap probe to run the test command in; None runs it unconfined.
     """
-    base = Path(tempfile.mkdtemp(prefix="phoenix-shadow-", dir=tmp_root))
+    base = Path(tempfile.mkdtemp(prefix=scratch.prefix("shadow"), dir=tmp_root))
     shadow = base / (project_dir.resolve().name or "project")
     job = _Job(
         project_dir=project_dir,

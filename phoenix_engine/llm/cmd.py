@@ -19,6 +19,7 @@ from pathlib import Path
 
 from phoenix_engine.core.command_line import parse
 from phoenix_engine.errors import ProviderError
+from phoenix_engine.io import scratch
 from phoenix_engine.llm._base import RepairRequest
 from phoenix_engine.llm._http import MAX_REPLY_BYTES, one_line
 from phoenix_engine.llm._proc import ProcFailure, exit_text, last_line, run_command
@@ -62,7 +63,7 @@ class CmdProvider:
         argv = parse(command).argv  # an unbalanced quote: /bin/sh says what is wrong
         if not argv:
             raise ProcFailure("empty command")
-        with tempfile.TemporaryDirectory(prefix="phoenix-cmd-") as empty:
+        with tempfile.TemporaryDirectory(prefix=scratch.prefix("cmd")) as empty:
             result = await run_command(
                 argv,
                 stdin=prompt.encode(),

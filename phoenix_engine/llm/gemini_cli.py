@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from phoenix_engine.errors import ProviderError
+from phoenix_engine.io import scratch
 from phoenix_engine.llm._base import RepairRequest
 from phoenix_engine.llm._http import MAX_REPLY_BYTES, server_message
 from phoenix_engine.llm._proc import (
@@ -79,7 +80,7 @@ class GeminiCli:
         return f"GeminiCli(argv={self.argv!r})"
 
     async def complete(self, request: RepairRequest) -> str:
-        with tempfile.TemporaryDirectory(prefix="phoenix-gemini-") as empty:
+        with tempfile.TemporaryDirectory(prefix=scratch.prefix("gemini")) as empty:
             try:
                 result = await run_command(
                     self.argv,
