@@ -12,9 +12,13 @@ from __future__ import annotations
 __all__ = ["RunControl"]
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from phoenix_engine.core.engine_state import STOP_REQUESTED, EngineState, transition
+
+_T = TypeVar("_T")
 
 _S = EngineState
 
@@ -87,3 +91,15 @@ class RunControl:
         self.reason, self.force = "", False
         notice(f"resumed by {self.resumed_by}: budgets cleared, restarting the training")
         return True
+
+    async def unless_stopped(self, work: Awaitable[_T]) -> _T | None:
+        """``work``'s result, or None once a stop is requested (``work`` is then cancelled)."""
+        task, stop = asyncio.ensure_future(work), asyncio.ensure_future(self.stop.wait())
+        await asyncio.wait((task, stop), return_when=asyncio.FIRST_COMPLETED)
+        stop.cancel()
+        if task.done():
+            return task.result()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        return None

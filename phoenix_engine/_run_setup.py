@@ -13,6 +13,7 @@ __all__ = ["LedgerSaver", "Service", "Services", "open_state_dir", "prepare_run"
 import asyncio
 import contextlib
 import os
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
 
@@ -167,10 +168,16 @@ async def _verify_data(
             loop.call_soon_threadsafe(notice, text)
 
     manifest = s.state_dir / "data_manifest.json"
+    stopping = threading.Event()
     try:
         # warn: report once, then the current tree is the reference; strict: keep refusing
         accept = s.data_verify == "warn"
-        report = await asyncio.to_thread(verify, data, manifest, progress=progress, accept=accept)
+        report = await asyncio.to_thread(
+            verify, data, manifest, progress=progress, accept=accept, cancelled=stopping.is_set
+        )
+    except asyncio.CancelledError:
+        stopping.set()  # the hashing thread stops at its next chunk, so Phoenix can exit
+        raise
     except OSError as exc:
         notice(f"could not verify {s.data_dir}/: {exc}")
         return

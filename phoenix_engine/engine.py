@@ -169,7 +169,9 @@ class Engine:
     # --- the sequence -------------------------------------------------------------------------
 
     async def _supervise(self) -> ExitCode:
-        ledger = await self._prepare(self.run_id)
+        ledger = await self._control.unless_stopped(self._prepare(self.run_id))
+        if ledger is None:  # stopped while preparing (a long data hash): nothing started
+            return self._stopped()
         while True:
             code = await self._attempts_until_end(ledger)
             done = code in (ExitCode.COMPLETED, ExitCode.NOT_PROMOTED)

@@ -10,7 +10,7 @@ sha256}}}`` with posix paths relative to the data directory.
 
 from __future__ import annotations
 
-__all__ = ["DataReport", "verify"]
+__all__ = ["DataReport", "VerifyCancelled", "verify"]
 
 import hashlib
 import json
@@ -69,6 +69,7 @@ def verify(
     *,
     progress: Callable[[int, int], None] | None = None,
     accept: bool = False,
+    cancelled: Callable[[], bool] = lambda: False,
 ) -> DataReport:
     """Compare ``data_dir`` with the manifest and record the tree.
 
@@ -76,7 +77,9 @@ def verify(
     nothing is wrong (new files and refreshed mtimes), or when ``accept`` takes the current
     tree as the new reference. With problems and no ``accept`` it is left as it was, so the
     next start reports them again instead of forgetting them.
-    ``progress(hashed_bytes, bytes_to_hash)`` is called while hashing.
+    ``progress(hashed_bytes, bytes_to_hash)`` is called while hashing; ``cancelled()`` is
+    asked between chunks, and when it says yes :class:`VerifyCancelled` is raised at once and
+    the manifest is left as it was (a stop during the hash of a large data set).
     """
     old, error = _load(manifest_path)
     first_run = old is None
@@ -89,7 +92,7 @@ def verify(
         or (recorded[rel].get("size"), recorded[rel].get("mtime_ns"))
         != (st.st_size, st.st_mtime_ns)
     }
-    hasher = _Hasher(sum(st.st_size for st in stale.values()), progress)
+    hasher = _Hasher(sum(st.st_size for st in stale.values()), progress, cancelled)
     new: dict[str, Entry] = {}
     changed, truncated, unreadable = [], [], []
     for rel, st in current.items():
@@ -125,16 +128,27 @@ def verify(
     return report
 
 
+class VerifyCancelled(Exception):
+    """The verification was cancelled (Phoenix is stopping); nothing was recorded."""
+
+
 class _Hasher:
-    def __init__(self, total: int, progress: Callable[[int, int], None] | None) -> None:
+    def __init__(
+        self,
+        total: int,
+        progress: Callable[[int, int], None] | None,
+        cancelled: Callable[[], bool],
+    ) -> None:
         self.total, self.progress, self.done = total, progress, 0
-        self._reported = 0
+        self._reported, self._cancelled = 0, cancelled
 
     def hash(self, path: Path) -> str | None:
         digest = hashlib.sha256()
         try:
             with path.open("rb") as fh:
                 while chunk := fh.read(_CHUNK):
+                    if self._cancelled():
+                        raise VerifyCancelled(str(path))
                     digest.update(chunk)
                     self.done += len(chunk)
                     if self.progress and self.done - self._reported >= _PROGRESS_EVERY:

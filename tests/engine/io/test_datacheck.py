@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from phoenix_engine.events import DataChanged
-from phoenix_engine.io.datacheck import DataReport, verify
+from phoenix_engine.io.datacheck import DataReport, VerifyCancelled, verify
 
 FILES = {"train.csv": b"a,b\n1,2\n" * 100, "sub/val.csv": b"x\n" * 50, "labels.txt": b"cat\ndog\n"}
 
@@ -209,3 +209,17 @@ def test_an_unreadable_file_is_a_problem(tree: tuple[Path, Path]) -> None:
     finally:
         (data / "labels.txt").chmod(0o644)
     assert report.unreadable == ("labels.txt",) and report.problems
+
+
+def test_a_cancelled_verification_stops_and_records_nothing(tree: tuple[Path, Path]) -> None:
+    data, manifest = tree
+    asked: list[int] = []
+
+    def cancelled() -> bool:
+        asked.append(1)
+        return True
+
+    with pytest.raises(VerifyCancelled):
+        verify(data, manifest, cancelled=cancelled)
+    assert asked == [1]  # at the first chunk of the first file
+    assert not manifest.exists()
