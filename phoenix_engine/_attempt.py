@@ -71,10 +71,7 @@ class Attempts:
         child = self.child
         if child is None or child.exited:
             return set()
-        try:
-            return {child.pid, *(p.pid for p in psutil.Process(child.pid).children(recursive=True))}
-        except psutil.Error:
-            return {child.pid}
+        return tree_pids(child.pid)
 
     def kill_now(self) -> None:
         """A second stop request: the running training's tree is killed at once."""
@@ -231,3 +228,11 @@ def _diverged_failure(anomaly: ev.Anomaly) -> Classified:
         signature=hashlib.sha256(b"diverged|nan").hexdigest()[:16],
         summary=anomaly.detail,
     )
+
+
+def tree_pids(pid: int) -> set[int]:
+    """``pid`` and its descendants, as they are now."""
+    try:
+        return {pid, *(p.pid for p in psutil.Process(pid).children(recursive=True))}
+    except psutil.Error:
+        return {pid}

@@ -15,12 +15,12 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from phoenix_engine import events as ev
-from phoenix_engine._attempt import Attempts
+from phoenix_engine._attempt import Attempts, tree_pids
 from phoenix_engine.core.classify import Classified, FailureKind
 from phoenix_engine.core.settings import Settings
 from phoenix_engine.errors import ExitCode
 from phoenix_engine.io.checkpoints import newest_complete, resume_command
-from phoenix_engine.io.state_store import Ledger
+from phoenix_engine.io.state_store import ChildRecord, Ledger
 
 if TYPE_CHECKING:
     pass
@@ -52,6 +52,7 @@ class Restarts:
     ) -> None:
         self.settings, self.attempts, self.repairer = settings, attempts, repairer
         self._stop, self._emit, self._save = stop, emit, save
+        self.evaluating: ChildRecord | None = None  # the evaluation or promotion command
 
     async def resume_point(self) -> str | None:
         """With PHOENIX_CHECKPOINT_GLOB and PHOENIX_RESUME_ARGS, the next command resumes from
@@ -153,8 +154,19 @@ class Restarts:
             emit=self._emit,
             output=self.attempts.output.relay(),
             stop=self._stop,
-            track=lambda child: self._save(Ledger(child=child)),  # reaped if we are killed
+            track=self._track,
         )
+
+    def _track(self, child: ChildRecord | None) -> None:
+        """An evaluation or promotion command started (or ended): recorded so that it is
+        reaped if Phoenix is killed, and its GPU memory counted as this run's, not another's."""
+        self.evaluating = child
+        self._save(Ledger(child=child))
+
+    def user_pids(self) -> set[int]:
+        """The running evaluation or promotion command's processes."""
+        child = self.evaluating
+        return tree_pids(child.pid) if child is not None else set()
 
     def _counted(self, ledger: Ledger, reason: str, checkpoint: str | None) -> None:
         """A restart that is no failure's attempt: it counts against PHOENIX_MAX_RESTARTS."""

@@ -103,8 +103,8 @@ class Engine:
         self._services.services.append(service)
 
     def training_pids(self) -> set[int]:
-        """The training process and its descendants (to tell our GPU memory from others')."""
-        return self._attempts.training_pids()
+        """The training's processes, or its evaluation's (to tell our GPU memory from others')."""
+        return self._attempts.training_pids() | self._restarts.user_pids()
 
     def emit(self, event: ev.Event) -> None:
         """Deliver an event (``ts`` stamped here) to every sink; a failing sink is skipped."""

@@ -83,7 +83,7 @@ _fmt(ev.HangDetected, _YELLOW)(
 )
 _fmt(ev.Failure, _RED)(_failure)
 _fmt(ev.OrphanReaped, _YELLOW)(
-    lambda e: f"stopped training PID {e.pid} left by an earlier phoenix ({e.command})"
+    lambda e: f"stopped PID {e.pid} left running by an earlier phoenix ({e.command})"
 )
 _fmt(ev.Restarting, _YELLOW)(_restarting)
 _fmt(ev.GaveUp, _RED)(

@@ -128,7 +128,7 @@ def test_an_evaluation_left_by_a_killed_phoenix_is_stopped_by_the_next(tiny: Pat
     (tiny / "eval_hangs").unlink()
     out = night(tiny, "0.5")
     assert out.returncode == 0, out.stderr
-    assert f"PID {pid} left by an earlier phoenix" in out.stderr
+    assert f"stopped PID {pid} left running by an earlier phoenix" in out.stderr
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
 
 
