@@ -11,6 +11,7 @@ from pathlib import Path
 
 import psutil
 from cli_support import PHOENIX, phoenix, user_env
+from waiting import until_sync
 
 PY = sys.executable
 
@@ -202,11 +203,14 @@ def test_status_reports_a_running_engine_and_exits_1_without_one(project: Path) 
     assert none.returncode == 1 and "no engine runs" in none.stderr
     proc = start_long_run(project)
     try:
-        for _ in range(100):  # the socket appears right after the lock
-            out = phoenix("status", cwd=project)
-            if out.returncode == 0:
-                break
-            time.sleep(0.05)
+        answers: list[subprocess.CompletedProcess[str]] = []
+
+        def answered() -> bool:  # the socket appears right after the lock
+            answers.append(phoenix("status", cwd=project))
+            return answers[-1].returncode == 0
+
+        until_sync(answered, 30, what=lambda: f"phoenix status to answer: {answers[-1].stderr}")
+        out = answers[-1]
         assert out.returncode == 0, out.stderr
         assert out.stdout.startswith("phase: running")
         assert "restarts: 0/20" in out.stdout

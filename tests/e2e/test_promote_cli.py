@@ -202,11 +202,17 @@ def _spawn_promote(project: Path) -> subprocess.Popen[bytes]:
 
 def _copy_begins(proc: subprocess.Popen[bytes], versions: Path, before: set[Path]) -> bool:
     """Wait until this promotion starts its copy (True), or the process ends first."""
-    while proc.poll() is None:
-        if set(versions.glob("*.partial")) - before:
-            return True
-        time.sleep(0.002)
-    return False
+    try:  # looked for every 2 ms: the kills that follow aim inside the promotion
+        until_sync(
+            lambda: set(versions.glob("*.partial")) - before,
+            30,
+            what="the promotion's copy to begin",
+            interval=0.002,
+            give_up=lambda: proc.poll() is not None,
+        )
+    except AssertionError:
+        return False
+    return True
 
 
 @pytest.mark.slow

@@ -14,6 +14,7 @@ from collections.abc import Callable
 import psutil
 import pytest
 from engine_support import Recorder
+from waiting import until
 
 from phoenix_engine import events as ev
 from phoenix_engine.core.command_line import shell_argv
@@ -47,11 +48,11 @@ def run(engine: Engine) -> ExitCode:
 
 async def wait_for_output(settings: Settings, text: str) -> None:
     log = settings.state_dir / "train.log"
-    for _ in range(200):
-        if log.exists() and text in log.read_text(errors="replace"):
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{text!r} never appeared in train.log")
+    await until(
+        lambda: log.exists() and text in log.read_text(errors="replace"),
+        10,
+        what=f"{text!r} in train.log",
+    )
 
 
 def test_clean_run_completes_and_keeps_the_log(make_settings: Make, recorder: Recorder) -> None:
@@ -245,7 +246,7 @@ def test_second_engine_on_the_same_project_is_refused(make_settings: Make) -> No
 
     async def scenario() -> None:
         task = asyncio.create_task(first.run())
-        await asyncio.sleep(0.5)
+        await wait_for_output(s, "x")  # the training runs: the first engine holds the lock
         with pytest.raises(LockHeldError):
             await Engine(s, env=os.environ).run()
         first.request_stop("test over", force=True)
@@ -311,7 +312,7 @@ def test_shell_argv(command: str, argv: list[str] | None, via_shell: bool) -> No
 def test_a_second_stop_request_forces_the_kill(make_settings: Make) -> None:
     script = (
         "import signal, time\n"
-        "signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+        "signal.signal(signal.SIGINT, lambda *_: open('got-sigint', 'w').close())\n"
         "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
         "print('x', flush=True)\ntime.sleep(60)\n"
     )
@@ -322,7 +323,8 @@ def test_a_second_stop_request_forces_the_kill(make_settings: Make) -> None:
         task = asyncio.create_task(engine.run())
         await wait_for_output(s, "x")
         engine.request_stop("first signal")
-        await asyncio.sleep(0.2)
+        got_sigint = s.project_dir / "got-sigint"  # the graceful stop is under way
+        await until(got_sigint.exists, 5, what="the first stop's SIGINT")
         engine.request_stop("second signal")
         return await asyncio.wait_for(task, 10)
 
@@ -411,14 +413,6 @@ def test_cancelling_the_engine_never_leaves_the_training_running(make_settings: 
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
 
 
-async def wait_until(predicate: Callable[[], bool]) -> None:
-    for _ in range(400):
-        if predicate():
-            return
-        await asyncio.sleep(0.025)
-    raise AssertionError("condition never became true")
-
-
 def test_a_remote_stop_holds_and_resume_restarts(make_settings: Make, recorder: Recorder) -> None:
     script = """
 import time
@@ -439,7 +433,7 @@ else:
         await wait_for_output(s, "first run")
         assert not engine.resume()  # nothing to resume while training runs
         engine.request_stop("!stop from discord:42", leave=False)
-        await wait_until(lambda: engine.holding)
+        await until(lambda: engine.holding, 10, what="holding")
         assert engine.resume(by="discord:42")
         return await asyncio.wait_for(task, 20)
 
@@ -458,9 +452,13 @@ def test_holding_after_give_up_ends_on_a_leaving_stop(
 
     async def scenario() -> ExitCode:
         task = asyncio.create_task(engine.run())
-        await wait_until(lambda: engine.holding)
+        await until(lambda: engine.holding, 10, what="holding")
         assert engine.resume(by="discord:42")  # budgets cleared: it tries once more
-        await wait_until(lambda: engine.holding and recorder.names().count("gave_up") == 2)
+        await until(
+            lambda: engine.holding and recorder.names().count("gave_up") == 2,
+            10,
+            what="holding after the second give-up",
+        )
         engine.request_stop("SIGTERM")  # a signal always leaves
         return await asyncio.wait_for(task, 10)
 

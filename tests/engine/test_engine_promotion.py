@@ -10,6 +10,7 @@ from pathlib import Path
 
 from engine_support import Recorder
 from fakes.discord_server import DiscordApp, DiscordServer
+from waiting import until
 
 from phoenix_engine import events as ev
 from phoenix_engine.core.redact import Redactor
@@ -30,6 +31,7 @@ EVAL = """
 import sys, pathlib, time
 print("evaluating", sys.argv[1])
 if pathlib.Path("slow").exists():
+    pathlib.Path("evaluating").touch()
     time.sleep(60)
 print("eval_loss:", pathlib.Path(sys.argv[1], "model.txt").read_text())
 """
@@ -94,9 +96,12 @@ def test_a_stop_during_the_evaluation_stops_it(make_settings: Make, tmp_path: Pa
 
     async def scenario() -> ExitCode:
         task = asyncio.ensure_future(engine.run())
-        while not recorder.of(ev.EvaluationStarted):
-            await asyncio.sleep(0.05)
-        await asyncio.sleep(0.3)
+        evaluating = tmp_path / "evaluating"  # the evaluator has reached its long sleep
+        await until(
+            lambda: recorder.of(ev.EvaluationStarted) and evaluating.exists(),
+            10,
+            what="the evaluation to be under way",
+        )
         engine.request_stop("test")
         return await asyncio.wait_for(task, 20)
 

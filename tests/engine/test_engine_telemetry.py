@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from engine_support import Recorder
+from waiting import until
 
 from phoenix_engine import events as ev
 from phoenix_engine.core.settings import Settings
@@ -41,14 +42,6 @@ class DialGpu:
         return GpuStatus(source="nvml", gpus=(GpuReading(index=0, name="fake", temp_c=self.temp),))
 
 
-async def until(predicate: Callable[[], bool], what: str) -> None:
-    for _ in range(600):
-        if predicate():
-            return
-        await asyncio.sleep(0.025)
-    raise AssertionError(f"never happened: {what}")
-
-
 def test_hot_gpu_stops_the_run_and_a_cool_one_restarts_it(
     make_settings: Make, recorder: Recorder
 ) -> None:
@@ -65,10 +58,11 @@ def test_hot_gpu_stops_the_run_and_a_cool_one_restarts_it(
 
     async def scenario() -> ExitCode:
         task = asyncio.create_task(engine.run())
-        await until(lambda: "process_started" in recorder.names(), "start")
+        await until(lambda: "process_started" in recorder.names(), 15, what="start")
         gpu.temp = 95
-        await until(lambda: "process_exited" in recorder.names(), "guard stop")
+        await until(lambda: "process_exited" in recorder.names(), 15, what="guard stop")
         gpu.temp = 87  # still within the resume margin: no restart yet
+        # A real delay: four GPU samples' worth of time in which no restart may happen.
         await asyncio.sleep(1.0)
         assert "guard_cleared" not in recorder.names()
         gpu.temp = 70

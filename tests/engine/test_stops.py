@@ -13,6 +13,7 @@ import psutil
 import pytest
 from engine_support import PY, Recorder
 from fakes.processes import alive
+from waiting import until
 
 from phoenix_engine.core.classify import Classified
 from phoenix_engine.core.proposal import FileChange
@@ -89,8 +90,7 @@ def test_a_cancelled_shadow_run_kills_the_test_and_removes_its_copy(tmp_path: Pa
                 tmp_root=tmp_root,
             )
         )
-        while not marker.exists():
-            await asyncio.sleep(0.02)
+        await until(marker.exists, 10, what="the shadow test to start")
         run.cancel()
         with pytest.raises(asyncio.CancelledError):
             await asyncio.wait_for(run, 10)

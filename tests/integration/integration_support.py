@@ -20,13 +20,13 @@ import os
 import shutil
 import socket
 import subprocess
-import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from fakes.llm_servers import Action, Drop, Reply, Seen, json_reply
+from waiting import until_sync
 
 REPO = Path(__file__).resolve().parents[2]
 SETUP = REPO / "scripts" / "integration_setup.sh"
@@ -221,15 +221,28 @@ def llama_server(
 
 
 def _wait_for_models(url: str, proc: subprocess.Popen[bytes], log: Path, limit_s: float) -> str:
-    deadline = time.monotonic() + limit_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            tail = log.read_text(errors="replace")[-2000:]
-            raise RuntimeError(f"llama_cpp.server exited {proc.returncode}:\n{tail}")
+    """The model's alias, once /v1/models names it (the server offers no readiness event)."""
+    alias: list[str] = []
+
+    def answers() -> bool:
         try:
             with urllib.request.urlopen(f"{url}/v1/models", timeout=2) as response:
                 data = json.loads(response.read())
-            return str(data["data"][0]["id"])
+            alias.append(str(data["data"][0]["id"]))
         except (OSError, ValueError, KeyError, IndexError):
-            time.sleep(0.25)
-    raise RuntimeError(f"llama_cpp.server did not answer /v1/models within {limit_s:g}s")
+            return False
+        return True
+
+    def exited() -> bool:
+        return proc.poll() is not None
+
+    try:
+        until_sync(answers, limit_s, interval=0.25, give_up=exited)
+    except AssertionError:
+        if exited():
+            tail = log.read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"llama_cpp.server exited {proc.returncode}:\n{tail}") from None
+        raise RuntimeError(
+            f"llama_cpp.server did not answer /v1/models within {limit_s:g}s"
+        ) from None
+    return alias[0]

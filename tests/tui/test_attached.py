@@ -7,6 +7,7 @@ import asyncio
 import os
 from pathlib import Path
 
+import waiting
 from tui_support import until
 
 from phoenix_engine.approval import ApprovalDesk
@@ -42,8 +43,7 @@ async def test_accept_from_an_attached_console_applies_the_patch(tmp_path: Path)
     engine = unattended(tmp_path)
     run = asyncio.create_task(engine.run())
     path = socket_path(engine.settings.state_dir)
-    while not path.exists():
-        await asyncio.sleep(0.02)
+    await waiting.until(path.exists, 10, what="the attach socket")
     _, stuck = await asyncio.open_unix_connection(str(path))  # attached, never reads
     stuck.write(pack({"type": "hello", "version": 1}))
     app = build_attached(engine.settings, title="attached")
@@ -68,8 +68,7 @@ async def test_detaching_leaves_the_run_untouched(tmp_path: Path) -> None:
     engine = unattended(tmp_path)
     run = asyncio.create_task(engine.run())
     path = socket_path(engine.settings.state_dir)
-    while not path.exists():
-        await asyncio.sleep(0.02)
+    await waiting.until(path.exists, 10, what="the attach socket")
     app = build_attached(engine.settings, title="attached")
     async with app.run_test(size=(100, 30)) as pilot:
         await until(pilot, lambda: app.model.phase is Phase.RUNNING, timeout=20)
@@ -86,8 +85,7 @@ async def test_stop_from_an_attached_console_stops_the_engine(tmp_path: Path) ->
     engine = unattended(tmp_path, PHOENIX_KILL_GRACE_SEC="1")
     run = asyncio.create_task(engine.run())
     path = socket_path(engine.settings.state_dir)
-    while not path.exists():
-        await asyncio.sleep(0.02)
+    await waiting.until(path.exists, 10, what="the attach socket")
     app = build_attached(engine.settings, title="attached")
     async with app.run_test(size=(120, 40)) as pilot:
         await until(pilot, lambda: app.model.phase is Phase.RUNNING, timeout=20)

@@ -9,17 +9,10 @@ from pathlib import Path
 
 import pytest
 from tui_support import make_app
+from waiting import until
 
 from phoenix_engine.errors import ExitCode, LockHeldError
 from phoenix_tui.console.run import _console
-
-
-async def _when(check: object, timeout: float = 10) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not check():  # type: ignore[operator]
-        assert loop.time() < deadline, "timed out"
-        await asyncio.sleep(0.02)
 
 
 async def test_a_crash_of_the_ui_stops_the_training_before_phoenix_exits(
@@ -32,7 +25,7 @@ async def test_a_crash_of_the_ui_stops_the_training_before_phoenix_exits(
         raise RuntimeError("a bug in a pane")
 
     async def crash_once_running() -> None:
-        await _when(lambda: engine.started)
+        await until(lambda: engine.started, 10, what="the engine to start")
         app.call_later(boom)
 
     crasher = asyncio.ensure_future(crash_once_running())
@@ -51,7 +44,7 @@ async def test_a_signal_quits_without_asking_and_stops_the_training(
     app, engine = make_app(tmp_path)
 
     async def signal_once_running() -> None:
-        await _when(lambda: engine.started)
+        await until(lambda: engine.started, 10, what="the engine to start")
         os.kill(os.getpid(), signum)
 
     sender = asyncio.ensure_future(signal_once_running())

@@ -10,6 +10,8 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from waiting import until
+
 from phoenix_engine import events as ev
 from phoenix_engine.core.run_state import Phase, RunView
 from phoenix_engine.remote.attach_client import query_status
@@ -48,10 +50,8 @@ def test_phoenix_status_says_guard_tripped() -> None:
         async def scenario() -> str:
             serving = asyncio.create_task(server.run())
             try:
-                for _ in range(400):  # the socket appears once the server listens
-                    if server.path.exists():
-                        break
-                    await asyncio.sleep(0.01)
+                # the socket appears once the server listens
+                await until(server.path.exists, 4, what="the attach socket")
                 return await query_status(server.path)
             finally:
                 await server.aclose()

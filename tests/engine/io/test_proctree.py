@@ -16,6 +16,7 @@ import psutil
 import pytest
 from engine_support import PY, Recorder
 from fakes.processes import alive
+from waiting import until, until_sync
 
 from phoenix_engine import events as ev
 from phoenix_engine.core.settings import Settings
@@ -54,18 +55,14 @@ Make = Callable[..., Settings]
 
 
 def daemon_pid(pidfile: Path, timeout: float = 10.0) -> int:
-    deadline = time.monotonic() + timeout
-    while not pidfile.exists():
-        assert time.monotonic() < deadline, "the daemon never started"
-        time.sleep(0.02)
+    until_sync(pidfile.exists, timeout, what="the daemon to start")
     return int(pidfile.read_text())
 
 
 def assert_gone(pid: int, timeout: float = 3.0) -> None:
-    deadline = time.monotonic() + timeout
-    while alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    if alive(pid):
+    try:
+        until_sync(lambda: not alive(pid), timeout, what=f"process {pid} to end")
+    except AssertionError:
         os.kill(pid, 9)
         pytest.fail(f"process {pid} survived")
 
@@ -151,7 +148,8 @@ def test_no_daemon_of_the_training_survives(
         task = asyncio.ensure_future(engine.run())
         pid = await asyncio.to_thread(daemon_pid, pidfile)
         if how == "stop":
-            await asyncio.sleep(0.2)
+            log = s.state_dir / "train.log"  # the leader is past its forks, in its long sleep
+            await until(lambda: log.exists() and "daemon started" in log.read_text(), 10)
             engine.request_stop("test")
         code = await asyncio.wait_for(task, 20)
         assert_gone(pid)
@@ -238,9 +236,8 @@ def test_only_the_exact_mark_matches(tmp_path: Path) -> None:
     near = {"X" + proctree.MARK_ENV: mark, proctree.MARK_ENV: mark + "0"}
     proc = subprocess.Popen([PY, "-c", "import time; time.sleep(30)"], env=near)
     try:
-        deadline = time.monotonic() + 5
-        while not proctree.marked(mark + "0") and time.monotonic() < deadline:
-            time.sleep(0.01)  # until the exec has given it its environment
+        # until the exec has given it its environment
+        until_sync(lambda: proctree.marked(mark + "0"), 5, what="the marked process")
         assert set(proctree.marked(mark + "0")) == {proc.pid}
         assert proctree.marked(mark) == {}
     finally:

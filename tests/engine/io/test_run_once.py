@@ -9,6 +9,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from waiting import until
 
 from phoenix_engine.io.run_once import run_to_completion
 from phoenix_engine.io.supervisor import SpawnError
@@ -41,9 +42,7 @@ async def test_an_exit_ends_it_and_the_daemon_left_behind_dies(tmp_path: Path) -
     assert done.returncode == 0 and not done.overflowed
     assert done.stderr == b"bye\n"
     kid = int(done.stdout.split()[1])
-    deadline = time.monotonic() + 5
-    while not gone(kid) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    await until(lambda: gone(kid), 5, what=f"the daemon {kid} to end")
     assert gone(kid)
 
 

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import psutil
 import pytest
+from fakes.processes import alive
+from waiting import until
 
 from phoenix_engine.io.shadow import ShadowResult, copy_project, validate
 
@@ -123,12 +125,8 @@ async def test_timeout_kills_the_whole_tree(project: Path, tmp_path: Path) -> No
     assert result.reason == "test command timed out after 1.5 s"
     found = [int(p) for p in pids.read_text().split()]
     assert len(found) == 2
+    await until(lambda: not any(alive(pid) for pid in found), 5, what=f"{found} to end")
     for pid in found:
-        deadline = time.monotonic() + 5
-        while psutil.pid_exists(pid) and time.monotonic() < deadline:
-            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
-                break
-            time.sleep(0.05)
         assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie"
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from waiting import until_sync
 
 from phoenix_engine.core.lines import LineSplitter
 from phoenix_engine.errors import PhoenixError
@@ -77,10 +78,10 @@ def gone(pid: int) -> bool:
 
 
 def assert_gone(*pids: int) -> None:
-    deadline = time.monotonic() + 2.0
-    while not all(gone(p) for p in pids) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert [p for p in pids if not gone(p)] == []
+    def left() -> list[int]:
+        return [p for p in pids if not gone(p)]
+
+    until_sync(lambda: left() == [], 2.0, what=lambda: f"processes {left()} to end")
 
 
 @pytest.fixture(autouse=True)

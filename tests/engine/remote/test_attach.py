@@ -277,6 +277,7 @@ def test_a_process_phoenix_started_cannot_approve_its_own_patch(
             stdout=asyncio.subprocess.PIPE,
         )
         out, _ = await asyncio.wait_for(child.communicate(), 20)
+        # A real delay: a window in which the refused accept must not apply the patch.
         await asyncio.sleep(0.2)
         assert desk.pending == [waiting] and not recorder.of(ev.PatchApplied)
         assert desk.accept(waiting.id, by="console")  # the operator, in the console

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,8 @@ from fakes.discord_server import (
     rate_limited,
     scripted,
 )
+from virtual_time import VirtualTime
+from waiting import until
 
 from phoenix_engine import events as ev
 from phoenix_engine.approval import ApprovalDesk
@@ -59,20 +60,6 @@ class FakeController:
         return method
 
 
-class VirtualTime:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.slept: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
-        await asyncio.sleep(0.002)  # virtual seconds, but let the test thread breathe
-
-
 def remote(
     server: DiscordServer,
     recorder: Recorder,
@@ -81,6 +68,13 @@ def remote(
     **kw: Any,
 ) -> RemoteControl:
     vt = vt or VirtualTime()
+
+    async def sleep(seconds: float) -> None:
+        await vt.sleep(seconds)
+        # A real delay, pacing only: the waits are virtual but every poll is a real request, and
+        # without a pause the loop would flood the fake server's thread.
+        await asyncio.sleep(0.002)
+
     return RemoteControl(
         api_base=server.api_base,
         token=kw.pop("token", BOT_TOKEN),
@@ -90,7 +84,7 @@ def remote(
         emit=recorder.emit,
         redactor=Redactor([SECRET]),
         clock=vt.clock,
-        sleep=vt.sleep,
+        sleep=sleep,
         poll_s=5.0,
         timeout_s=5.0,
         **kw,
@@ -101,18 +95,15 @@ def remote(
 async def running(control: RemoteControl) -> AsyncIterator[asyncio.Task[None]]:
     task = asyncio.create_task(control.run())
     try:
-        await until(lambda: control.after is not None or task.done())
+        await until(lambda: control.after is not None or task.done(), 3)
         yield task
     finally:
         task.cancel()
         await asyncio.wait({task}, timeout=2)
 
 
-async def until(condition: Callable[[], bool], timeout: float = 3.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.005)
+def polls(server: DiscordServer) -> int:
+    return sum(1 for s in server.seen if s.method == "GET" and "messages" in s.path)
 
 
 def commands(recorder: Recorder) -> list[tuple[str, str, bool]]:
@@ -127,7 +118,7 @@ async def test_stale_commands_are_ignored_and_new_ones_answered(recorder: Record
         async with running(control):
             assert control.bot_id == BOT_ID
             app.post(ALICE, "!status")
-            await until(lambda: len(app.bot_posts) == 1)
+            await until(lambda: len(app.bot_posts) == 1, 3)
     assert ctl.calls == [("status", ())]
     assert commands(recorder) == [(ALICE, "!status", True)]
     reply = app.bot_posts[0]
@@ -148,7 +139,7 @@ async def test_an_unknown_users_stop_does_nothing(recorder: Recorder) -> None:
             app.post(ALICE, "hello, not a command")
             app.post(ALICE, "!play despacito")  # another bot's command
             app.post(ALICE, "!tail 3")
-            await until(lambda: len(commands(recorder)) == 3 and len(app.bot_posts) == 2)
+            await until(lambda: len(commands(recorder)) == 3 and len(app.bot_posts) == 2, 3)
     assert ctl.calls == [("tail", (3,))]
     assert commands(recorder) == [
         (MALLORY, "!stop", False),
@@ -165,7 +156,7 @@ async def test_with_no_allowed_users_every_command_is_refused(recorder: Recorder
     with DiscordServer(app) as server:
         async with running(remote(server, recorder, ctl, allowed_users=())):
             app.post(ALICE, "!stop")
-            await until(lambda: len(app.bot_posts) == 1)
+            await until(lambda: len(app.bot_posts) == 1, 3)
     assert ctl.calls == []
     assert commands(recorder) == [(ALICE, "!stop", False)]
     assert "PHOENIX_DISCORD_ALLOWED_USERS is empty" in app.bot_posts[0]["content"]
@@ -180,7 +171,7 @@ async def test_accept_from_an_allowed_user_approves_the_waiting_patch(
         id="abc123def", provider="local", signature="s", paths=("train.py",), diff="-a\n+b"
     )
     waiting = asyncio.create_task(desk.approve(proposal))
-    await until(lambda: bool(desk.pending))
+    await until(lambda: bool(desk.pending), 3)
     engine = Engine(make_settings(), env={})
     ctl = EngineController(engine=engine, view=RunView(), desk=desk)
     app = DiscordApp()
@@ -190,7 +181,7 @@ async def test_accept_from_an_allowed_user_approves_the_waiting_patch(
             app.post(ALICE, "!patches")
             app.post(ALICE, "!accept abc123")
             decision = await asyncio.wait_for(waiting, 3)
-            await until(lambda: len(app.bot_posts) == 3)
+            await until(lambda: len(app.bot_posts) == 3, 3)
     assert decision.approved and decision.by == f"discord:{ALICE}"
     replies = [p["content"] for p in app.bot_posts]
     assert "waiting: abc123def from local: train.py" in replies[1]
@@ -208,7 +199,7 @@ async def test_missing_content_intent_is_detected_and_mentions_still_work(
             app.post(ALICE, "!status")
             app.post(ALICE, "!stop")
             app.post(ALICE, f"<@{BOT_ID}> !status")
-            await until(lambda: len(app.bot_posts) == 2)
+            await until(lambda: len(app.bot_posts) == 2, 3)
     assert control.content_intent_missing
     assert commands(recorder) == [(ALICE, "", False), (ALICE, "!status", True)]
     assert recorder.of(ev.RemoteCommand)[0].reply == CONTENT_INTENT_HINT
@@ -229,7 +220,7 @@ async def test_polling_honours_429_and_backs_off_a_5xx_outage(recorder: Recorder
     with DiscordServer(app) as server:
         async with running(remote(server, recorder, ctl, vt)):
             app.post(ALICE, "!status")
-            await until(lambda: len(app.bot_posts) == 1)
+            await until(lambda: len(app.bot_posts) == 1, 3)
     waits = vt.slept[:4]
     assert waits == [7.5, 10.0, 20.0, 40.0]
     (outage,) = recorder.of(ev.NotifyFailed)  # one event for the whole outage
@@ -271,8 +262,10 @@ async def test_own_replies_and_webhook_posts_are_not_commands(recorder: Recorder
             app.post(ALICE, "!help")
             app.post("700000000000000001", "!stop", bot=True, webhook_id="700000000000000001")
             app.post("222", "!stop", bot=True)
-            await until(lambda: len(app.bot_posts) == 1)
-            await asyncio.sleep(0.05)  # a few more polls see the bot's own reply
+            await until(lambda: len(app.bot_posts) == 1, 3)
+            seen = polls(server)
+            # Two more polls answered and read (a third has been sent) see the bot's own reply.
+            await until(lambda: polls(server) >= seen + 3, 3, what="three more polls")
     assert commands(recorder) == [(ALICE, "!help", True)]
     assert app.bot_posts[0]["content"].startswith("Phoenix commands: !status")
     assert ctl.calls == []
@@ -294,7 +287,7 @@ async def test_replies_are_redacted_and_within_2000_characters(
         async with running(remote(server, recorder, ctl)):
             app.post(ALICE, "!tail 100")
             app.post(ALICE, "!config")
-            await until(lambda: len(app.bot_posts) == 2)
+            await until(lambda: len(app.bot_posts) == 2, 3)
     tail, config = (p["content"] for p in app.bot_posts)
     assert len(tail) <= 2000 and tail.startswith("```\n") and "[REDACTED]" in tail
     assert "PHOENIX_DISCORD_BOT_TOKEN=(set, hidden)" in config

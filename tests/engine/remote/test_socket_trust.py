@@ -186,9 +186,8 @@ if first == 0:  # the classic daemon: fork, setsid, fork again, the middle one e
         os.write(w, str(os.getpid()).encode())
         time.sleep(20)
     os._exit(0)
-os.waitpid(first, 0)
+os.waitpid(first, 0)  # the middle one is reaped, so the daemon already has its new parent
 daemon = int(os.read(r, 20))
-time.sleep(0.2)
 from phoenix_engine.io.engine_socket import started_by
 print(started_by(daemon, os.getpid()), flush=True)
 os.kill(daemon, 9)
