@@ -82,3 +82,41 @@ def test_a_flood_is_read_sparingly_but_every_nan_line_is_read() -> None:
     assert finder.flush() == ["step 99 loss=0.5 lr=3e-4"]  # the newest value still arrives
     small = b"step 1 loss 0.5\nstep 2 loss 0.4\n"
     assert finder.feed(small) == ["step 1 loss 0.5", "step 2 loss 0.4"]  # small reads: all
+
+
+def test_a_flood_in_small_reads_is_read_sparingly_too() -> None:
+    """A pipe hands a fast writer's output over in pieces of 4 KiB or less: many small reads
+    within 50 ms are a flood as one large read is; the NaN and the newest line still arrive."""
+    now = [0.0]
+    finder = HintedLines(clock=lambda: now[0])
+    got: list[str] = []
+    for i in range(0, 2000, 10):  # 200 reads of 10 lines, 0.1 ms apart
+        block = b"".join(f"step {j} loss=0.5\n".encode() for j in range(i, i + 10))
+        if i == 1230:
+            block = block.replace(b"step 1234 loss=0.5", b"step 1234 loss=nan")
+        got.extend(finder.feed(block))
+        now[0] += 0.0001
+    got.extend(finder.flush())
+    assert "step 1234 loss=nan" in got and got[-1] == "step 1999 loss=0.5"
+    assert len(got) < 100  # not the 2000 a read of each line would give
+    now[0] += 1.0  # a trainer at its normal pace afterwards: every line is read
+    assert finder.feed(b"step 1 loss 0.5\n") == ["step 1 loss 0.5"]
+    now[0] += 1.0
+    assert finder.feed(b"step 2 loss 0.4\n") == ["step 2 loss 0.4"]
+
+
+@pytest.mark.parametrize(
+    ("block", "lines"),
+    [
+        (b"step 1 loss NaN\nok\nstep 2 loss Inf\n", ["step 1 loss NaN", "step 2 loss Inf"]),
+        (b"OVERFLOW! Rank 0 Skipping step\nok\n", ["OVERFLOW! Rank 0 Skipping step"]),
+        (b"Current loss scale already at minimum\n", ["Current loss scale already at minimum"]),
+        (b"loss nan inf nan\n", ["loss nan inf nan"]),  # one line, however many words
+        (b"step 3 loss 0.5\n", []),
+        (b"x nan\n" * 100, ["x nan"] * 64),  # at most 64 lines of one read
+    ],
+)
+def test_the_lines_that_could_report_a_divergence(block: bytes, lines: list[str]) -> None:
+    from phoenix_engine.core._hinted import _alarm_spans
+
+    assert [block[a:b].decode() for a, b in sorted(_alarm_spans(block))] == lines
