@@ -23,6 +23,7 @@ _MAX_ALARM_LINES = 64  # per read: a NaN flood needs its first lines, not all of
 _FLOOD_SAMPLES = 4  # lines read at evenly spaced places of a flooded read, besides the newest
 _FLOOD_EVERY_S = 0.05  # a flooded read within this of the last one read: alarm lines only
 _SMALL_READ = 64  # a read of at most this many lines is always read in full
+_DEFER_WINDOW = 16384  # where a skipped read's newest metric line is looked for
 
 
 class HintedLines:
@@ -104,12 +105,17 @@ class HintedLines:
     def _flood(self, block: bytes) -> list[str]:
         """Metric samples leave at most ten a second anyway: read a flood sparingly."""
         alarms = _alarm_spans(block)
+        if not alarms and self._throttled():
+            # Skipped: only its newest metric line is kept, for freshness; looked for in its
+            # last _DEFER_WINDOW bytes (the next read that is read looks at all of itself).
+            cut = len(block) - _DEFER_WINDOW
+            tail = block[block.find(b"\n", cut) + 1 :] if cut > 0 else block  # whole lines
+            at = _newest_hint(tail)
+            if at >= 0:
+                self._deferred = tail[tail.rfind(b"\n", 0, at) + 1 : tail.find(b"\n", at)]
+            return []
         at = _newest_hint(block)
         newest = (block.rfind(b"\n", 0, at) + 1, block.find(b"\n", at)) if at >= 0 else None
-        if not alarms and self._throttled():
-            if newest is not None:
-                self._deferred = block[newest[0] : newest[1]]
-            return []
         self._read_at = self._clock()
         spans = alarms | ({newest} if newest else set())
         step = len(block) // _FLOOD_SAMPLES

@@ -120,3 +120,20 @@ def test_the_lines_that_could_report_a_divergence(block: bytes, lines: list[str]
     from phoenix_engine.core._hinted import _alarm_spans
 
     assert [block[a:b].decode() for a, b in sorted(_alarm_spans(block))] == lines
+
+
+@pytest.mark.parametrize("size", [10, 1000])  # a skipped read shorter and longer than 16 KiB
+def test_a_skipped_reads_newest_line_is_whole(size: int) -> None:
+    now = [0.0]
+    finder = HintedLines(clock=lambda: now[0])
+    first = b"".join(f"step {i} loss=0.5\n".encode() for i in range(100))
+    finder.feed(first)  # read (sampled): the next within 50 ms are skipped
+    now[0] = 0.01
+    noise = b"".join(f"{i:09d} {'x' * 40}\n".encode() for i in range(size))
+    assert finder.feed(b"step 12345 loss=0.25\n" + noise) == []  # skipped
+    now[0] = 0.02
+    assert finder.feed(noise[: 60 * 51] + b"step 777 loss=0.125\n" + noise) == []
+    # Whole lines only. A metric line more than 16 KiB before the end of a skipped read is not
+    # kept for later (the next read that is read in full samples itself).
+    expected = ["step 777 loss=0.125"] if size == 10 else []
+    assert finder.flush() == expected
