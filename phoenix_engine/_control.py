@@ -93,10 +93,14 @@ class RunControl:
         return True
 
     async def unless_stopped(self, work: Awaitable[_T]) -> _T | None:
-        """``work``'s result, or None once a stop is requested (``work`` is then cancelled)."""
-        task, stop = asyncio.ensure_future(work), asyncio.ensure_future(self.stop.wait())
-        await asyncio.wait((task, stop), return_when=asyncio.FIRST_COMPLETED)
-        stop.cancel()
+        """``work``'s result, or None once a stop that leaves is requested (``work`` is then
+        cancelled). A stop that stays (PAUSING) lets ``work`` finish: the run then holds."""
+        task = asyncio.ensure_future(work)
+        while not task.done() and self.state is not _S.STOPPING:
+            self._moved.clear()
+            moved = asyncio.ensure_future(self._moved.wait())
+            await asyncio.wait((task, moved), return_when=asyncio.FIRST_COMPLETED)
+            moved.cancel()
         if task.done():
             return task.result()
         task.cancel()
