@@ -17,8 +17,6 @@ import hashlib
 import signal
 from collections.abc import Callable, Mapping
 
-import psutil
-
 from phoenix_engine import events as ev
 from phoenix_engine._output import OutputPipeline
 from phoenix_engine._processes import Processes, RunningChild
@@ -71,7 +69,7 @@ class Attempts:
         child = self.child
         if child is None or child.exited:
             return set()
-        return tree_pids(child.pid)
+        return proctree.tree_pids(child.pid)
 
     def kill_now(self) -> None:
         """A second stop request: the running training's tree is killed at once."""
@@ -228,11 +226,3 @@ def _diverged_failure(anomaly: ev.Anomaly) -> Classified:
         signature=hashlib.sha256(b"diverged|nan").hexdigest()[:16],
         summary=anomaly.detail,
     )
-
-
-def tree_pids(pid: int) -> set[int]:
-    """``pid`` and its descendants, as they are now."""
-    try:
-        return {pid, *(p.pid for p in psutil.Process(pid).children(recursive=True))}
-    except psutil.Error:
-        return {pid}

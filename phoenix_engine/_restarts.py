@@ -15,10 +15,11 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from phoenix_engine import events as ev
-from phoenix_engine._attempt import Attempts, tree_pids
+from phoenix_engine._attempt import Attempts
 from phoenix_engine.core.classify import Classified, FailureKind
 from phoenix_engine.core.settings import Settings
 from phoenix_engine.errors import ExitCode
+from phoenix_engine.io import proctree
 from phoenix_engine.io.checkpoints import newest_complete, resume_command
 from phoenix_engine.io.state_store import ChildRecord, Ledger
 
@@ -166,7 +167,7 @@ class Restarts:
     def user_pids(self) -> set[int]:
         """The running evaluation or promotion command's processes."""
         child = self.evaluating
-        return tree_pids(child.pid) if child is not None else set()
+        return proctree.tree_pids(child.pid) if child is not None else set()
 
     def _counted(self, ledger: Ledger, reason: str, checkpoint: str | None) -> None:
         """A restart that is no failure's attempt: it counts against PHOENIX_MAX_RESTARTS."""

@@ -25,6 +25,7 @@ __all__ = [
     "new_mark",
     "reap",
     "spawned",
+    "tree_pids",
     "waited",
 ]
 
@@ -165,3 +166,11 @@ def kill_all(procs: Mapping[int, float]) -> int:
         except (psutil.Error, ProcessLookupError, PermissionError):
             continue
     return killed
+
+
+def tree_pids(pid: int) -> set[int]:
+    """``pid`` and its descendants, as they are now."""
+    try:
+        return {pid, *(p.pid for p in psutil.Process(pid).children(recursive=True))}
+    except psutil.Error:
+        return {pid}
