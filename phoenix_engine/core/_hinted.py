@@ -84,8 +84,9 @@ class HintedLines:
         if self._every:
             return [_text(line) for line in block.split(b"\n")[:-1]]
         count = block.count(b"\n")
-        if self._clock() - self._window_at >= _FLOOD_EVERY_S:
-            self._window_at, self._window_lines = self._clock(), 0
+        now = self._clock()
+        if now - self._window_at >= _FLOOD_EVERY_S:
+            self._window_at, self._window_lines = now, 0
         self._window_lines += count
         if count > _SMALL_READ or self._window_lines > _SMALL_READ:
             return self._flood(block)  # one large read, or many small ones in a short while
